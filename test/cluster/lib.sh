@@ -43,7 +43,8 @@ start_component() {
   local name="$1"
   shift
   mkdir -p "$DIR/logs" "$DIR/pids"
-  setsid ip netns exec "$NETNS" "$@" </dev/null >>"$DIR/logs/$name.log" 2>&1 &
+  # fd 8 is up.sh's lock: a component holding it would block every later up.sh.
+  setsid ip netns exec "$NETNS" "$@" </dev/null >>"$DIR/logs/$name.log" 2>&1 8>&- &
   echo $! >"$DIR/pids/$name.pid"
 }
 

@@ -8,6 +8,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 start=$SECONDS
+# Test files run in parallel processes and may all call up.sh: one at a time, the rest then
+# find the cluster healthy. The lock lives outside $DIR, which down.sh removes.
+exec 8>"/run/lock/podrouter-cluster-$NETNS.lock"
+flock 8
 
 healthy() {
   netns_exists || return 1
