@@ -1,0 +1,145 @@
+import { helpText, loadRouterConfig } from './config/load.ts';
+import {
+  type BuildDefaults,
+  ROUTER_SETTINGS,
+  type RouterConfig,
+  type Setting,
+} from './config/settings.ts';
+import { ConfigError } from './errors.ts';
+import { createLogger, type Logger } from './observability/log.ts';
+import { Router, type RouterOptions } from './router.ts';
+import { FileSource } from './sources/file-source.ts';
+import { KubeSource } from './sources/kube-source.ts';
+import type { Source } from './sources/types.ts';
+
+export const VERSION = '0.1.0';
+
+const SUMMARY = {
+  public:
+    'podrouter public router: routes traffic entering the cluster to Pods annotated with publicHosts/publicPaths.',
+  private:
+    'podrouter private router: routes traffic between apps to Pods annotated with privateHosts/privatePaths.',
+};
+
+export function createSource(config: RouterConfig): Source {
+  if (config.source === 'file') return new FileSource(config.sourceFile);
+  try {
+    return new KubeSource({
+      kubeconfig: config.kubeconfig,
+      namespaces: config.watchNamespaces,
+      labelSelector: config.routableLabelSelector,
+      secretName: config.apiKeySecretLocation.secretName,
+    });
+  } catch (error) {
+    throw new ConfigError(
+      'KUBECONFIG (--kubeconfig)',
+      `no usable Kubernetes configuration (${(error as Error).message}); run in a cluster, set KUBECONFIG, or use --source file`,
+    );
+  }
+}
+
+/**
+ * What a build plugs into the core (policy, tracing): its own settings, which join `--help`
+ * and the flag/env parsing, and what it adds to the router. The core knows none of them.
+ */
+export interface Extension {
+  readonly name: string;
+  readonly settings: readonly Setting[];
+  configure(context: {
+    readonly config: RouterConfig;
+    /** This extension's settings, parsed, by `Setting.key`. */
+    readonly values: Readonly<Record<string, unknown>>;
+    readonly logger: Logger;
+  }): ExtensionParts | Promise<ExtensionParts>;
+}
+
+export interface ExtensionParts {
+  readonly policies?: RouterOptions['policies'];
+  readonly observers?: RouterOptions['observers'];
+  /** Runs after the router has drained (flush exporters, close clients). */
+  readonly close?: () => Promise<void>;
+}
+
+/** Entry point shared by both builds. Exit status: 0 clean stop, 2 bad configuration, 1 otherwise. */
+export async function runCli(
+  build: BuildDefaults,
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+  extensions: readonly Extension[] = [],
+): Promise<void> {
+  let config: RouterConfig;
+  let source: Source;
+  let extensionValues: Record<string, unknown>;
+  const allSettings = [
+    ...ROUTER_SETTINGS,
+    ...extensions.flatMap((extension) => extension.settings),
+  ];
+  try {
+    const request = loadRouterConfig(build, argv, env, allSettings);
+    if (request.kind === 'help') {
+      process.stdout.write(`${helpText(build, allSettings, SUMMARY[build.tier])}\n`);
+      return;
+    }
+    if (request.kind === 'version') {
+      process.stdout.write(`${build.name} ${VERSION}\n`);
+      return;
+    }
+    config = request.config;
+    extensionValues = request.extra;
+    source = createSource(config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${build.name}: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  const logger = createLogger(build.name, config.logLevel);
+  const parts: ExtensionParts[] = [];
+  try {
+    for (const extension of extensions) {
+      const values = Object.fromEntries(
+        extension.settings.map((setting) => [setting.key, extensionValues[setting.key]]),
+      );
+      parts.push(await extension.configure({ config, values, logger }));
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${build.name}: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
+  if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
+  const router = new Router({
+    config,
+    source,
+    logger,
+    ...(policies[0] ? { policies: policies[0] } : {}),
+    observers: parts.flatMap((part) => part.observers ?? []),
+  });
+  try {
+    await router.start();
+  } catch (error) {
+    logger.fatal({ err: error }, 'cannot start');
+    process.exit(1);
+  }
+  const stop = (delayMs?: number) => {
+    router
+      .shutdown(delayMs)
+      .then(() => Promise.all(parts.map((part) => part.close?.())))
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.fatal({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGTERM', () => stop());
+  // Ctrl-C on a terminal: no endpoint controller to wait for.
+  process.once('SIGINT', () => stop(0));
+}

@@ -1,0 +1,35 @@
+export type { PathSpec, Rejection } from './annotations/parse.ts';
+export {
+  normalizeHostEntry,
+  normalizePathEntry,
+  parseHosts,
+  parsePaths,
+} from './annotations/parse.ts';
+export { EndpointHealth } from './balancer/endpoint-health.ts';
+export { RoundRobin } from './balancer/round-robin.ts';
+export { createSource, type Extension, type ExtensionParts, runCli, VERSION } from './cli.ts';
+export { helpText, loadRouterConfig, loadSettings } from './config/load.ts';
+export type { BuildDefaults, RouterConfig, Setting } from './config/settings.ts';
+export { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, parsers, ROUTER_SETTINGS } from './config/settings.ts';
+export { parseDuration, parseSize } from './config/units.ts';
+export { ConfigError, ErrorCodes, PodrouterError } from './errors.ts';
+export { createLogger, type Logger } from './observability/log.ts';
+export type {
+  Hook,
+  HookContext,
+  HookResponse,
+  HookResult,
+  Pipeline,
+  PipelineCompiler,
+} from './pipeline/types.ts';
+export { podFromObject, secretFromObject } from './pods/from-object.ts';
+export { matchesSelector, parseLabelSelector } from './pods/label-selector.ts';
+export type { ClusterState, PodInfo, SecretInfo } from './pods/types.ts';
+export type { ExchangeObserver, ExchangeRecord } from './proxy/handler.ts';
+export { Router, type RouterOptions } from './router.ts';
+export { buildRouteTable } from './routes/build-table.ts';
+export { hostOf, matchRoute } from './routes/match.ts';
+export type { Endpoint, PodReport, Route, RouteTable } from './routes/types.ts';
+export { FileSource } from './sources/file-source.ts';
+export { KubeSource } from './sources/kube-source.ts';
+export { parseObjects } from './sources/parse-objects.ts';

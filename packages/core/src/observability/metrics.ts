@@ -1,0 +1,109 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ExchangeRecord } from '../proxy/handler.ts';
+import type { RouteTable } from '../routes/types.ts';
+
+/**
+ * The router's Prometheus metrics. The `host` label only ever holds hosts of the route
+ * table (or "" for unmatched requests), so arbitrary Host headers cannot blow up cardinality.
+ */
+export class RouterMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'tier' | 'host' | 'status'>;
+  readonly #upstreamSeconds: Histogram<'tier'>;
+  readonly #upstreamFailures: Counter<'tier' | 'kind'>;
+  readonly #routes: Gauge<'tier'>;
+  readonly #rejected: Gauge<'tier'>;
+  readonly #reloads: Counter<'tier' | 'result'>;
+  readonly #tunnels: Gauge<'tier'>;
+  readonly #retries: Counter<'tier'>;
+  readonly #tier: string;
+  readonly #requestChildren = new Map<string, { inc(): void }>();
+
+  constructor(tier: string) {
+    this.#tier = tier;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'podrouter_process_' });
+    this.#requests = new Counter({
+      name: 'podrouter_requests_total',
+      help: 'Requests answered, by tier, matched host and status (0 = connection closed without a response).',
+      labelNames: ['tier', 'host', 'status'],
+      registers,
+    });
+    this.#upstreamSeconds = new Histogram({
+      name: 'podrouter_upstream_duration_seconds',
+      help: 'Time from the first upstream attempt to the end of the exchange.',
+      labelNames: ['tier'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#upstreamFailures = new Counter({
+      name: 'podrouter_upstream_failures_total',
+      help: 'Upstream exchanges that failed, by kind.',
+      labelNames: ['tier', 'kind'],
+      registers,
+    });
+    this.#routes = new Gauge({
+      name: 'podrouter_routes',
+      help: 'Routes (host+path) in the current table.',
+      labelNames: ['tier'],
+      registers,
+    });
+    this.#rejected = new Gauge({
+      name: 'podrouter_rejected_annotations',
+      help: 'Annotation entries rejected in the current table.',
+      labelNames: ['tier'],
+      registers,
+    });
+    this.#reloads = new Counter({
+      name: 'podrouter_reloads_total',
+      help: 'Route table rebuilds from source changes, by result (applied, unchanged, error).',
+      labelNames: ['tier', 'result'],
+      registers,
+    });
+    this.#tunnels = new Gauge({
+      name: 'podrouter_open_tunnels',
+      help: 'Open WebSocket/upgrade tunnels.',
+      labelNames: ['tier'],
+      registers,
+    });
+    this.#retries = new Counter({
+      name: 'podrouter_upstream_retries_total',
+      help: 'Requests retried on another endpoint after a connection failure.',
+      labelNames: ['tier'],
+      registers,
+    });
+    for (const result of ['applied', 'unchanged', 'error'])
+      this.#reloads.labels(tier, result).inc(0);
+  }
+
+  observeExchange = (record: ExchangeRecord): void => {
+    const host = record.route?.host ?? '';
+    const key = `${host} ${record.status}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(this.#tier, host, String(record.status));
+      if (this.#requestChildren.size > 10_000) this.#requestChildren.clear();
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+    if (record.upstreamMs > 0)
+      this.#upstreamSeconds.labels(this.#tier).observe(record.upstreamMs / 1000);
+    if (record.failure !== undefined)
+      this.#upstreamFailures.labels(this.#tier, record.failure).inc();
+    if (record.retries > 0) this.#retries.labels(this.#tier).inc(record.retries);
+  };
+
+  tableApplied(table: RouteTable): void {
+    this.#routes.labels(this.#tier).set(table.routes.length);
+    this.#rejected.labels(this.#tier).set(table.rejectedEntries);
+    this.#reloads.labels(this.#tier, 'applied').inc();
+  }
+
+  reload(result: 'unchanged' | 'error'): void {
+    this.#reloads.labels(this.#tier, result).inc();
+  }
+
+  setTunnels(count: number): void {
+    this.#tunnels.labels(this.#tier).set(count);
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The router's view of the cluster: only the fields routing and policy need, normalized at
+ * the source edge so every later stage works on plain, typed data.
+ */
+export interface PodInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** Milliseconds since the epoch; the age of a claim when two namespaces want one route. */
+  readonly createdAt: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Every `containerPort` declared by the Pod's containers. */
+  readonly containerPorts: readonly number[];
+  readonly phase: string;
+  readonly podIP: string;
+  readonly ready: boolean;
+  readonly terminating: boolean;
+}
+
+export interface SecretInfo {
+  readonly namespace: string;
+  readonly name: string;
+  /** Decoded `data` (and `stringData`) fields. */
+  readonly data: Readonly<Record<string, Buffer>>;
+}
+
+/** Everything a source knows at one moment. Sources emit a new one on every change. */
+export interface ClusterState {
+  readonly pods: readonly PodInfo[];
+  readonly secrets: readonly SecretInfo[];
+}

@@ -1,0 +1,68 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Endpoint } from '../routes/types.ts';
+
+/**
+ * The small interface between the router and the HTTP client that talks to Pods, so the
+ * engine (undici today) can be swapped or measured against another without touching routing.
+ */
+
+export type FailureKind =
+  /** Nothing was sent: the Pod refused or the connection could not be made. */
+  | 'connect-refused'
+  | 'connect-timeout'
+  /** The upstream took longer than the idle or total timeout. */
+  | 'timeout'
+  /** The connection broke after the request was (possibly) sent. */
+  | 'connection-lost'
+  /** The request body failed: too large, or the client stopped sending it. */
+  | 'request-body'
+  /** The client went away; nobody is waiting for an answer. */
+  | 'client-gone';
+
+export interface UpstreamFailure {
+  readonly kind: FailureKind;
+  readonly error: Error;
+  /** True once response headers went to the client: only the connection can be cut now. */
+  readonly responseStarted: boolean;
+}
+
+export interface UpstreamCall {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly endpoint: Endpoint;
+  /** Flat `[name, value, …]` list, already rewritten for the upstream. */
+  readonly headers: string[];
+  readonly body: Readable | null;
+  /** Whole-exchange deadline in ms; 0 disables it. */
+  readonly totalTimeoutMs: number;
+  /** Added to the client's response headers (policy headers such as RateLimit). */
+  readonly responseHeaders?: ReadonlyMap<string, string> | undefined;
+}
+
+export interface UpstreamOutcome {
+  readonly status: number;
+  readonly failure?: UpstreamFailure;
+}
+
+export interface UpstreamEngine {
+  /** Streams the exchange; `done` is called exactly once. */
+  forward(call: UpstreamCall, done: (outcome: UpstreamOutcome) => void): void;
+  /** Closes, gracefully, the connection pools of origins no longer routed. */
+  retainOnly(origins: ReadonlySet<string>): void;
+  close(): Promise<void>;
+}
+
+export class RequestBodyTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`request body larger than ${limit} bytes`);
+    this.name = 'RequestBodyTooLargeError';
+  }
+}
+
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}

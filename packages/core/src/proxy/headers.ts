@@ -1,0 +1,109 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Header rewriting between client and upstream. Works on Node's flat raw header arrays
+ * (`[name, value, name, value, …]`) so case and repeated headers survive.
+ */
+
+/** RFC 9110 §7.6.1 connection-specific fields, plus the legacy ones proxies still see. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'http2-settings',
+]);
+
+const FORWARDED = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+]);
+
+/** Lower-case names listed in `Connection` (they are hop-by-hop too), or null. */
+function connectionTokens(value: string | undefined): Set<string> | null {
+  if (!value) return null;
+  const tokens = new Set<string>();
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade')
+      tokens.add(name);
+  }
+  return tokens.size === 0 ? null : tokens;
+}
+
+export interface UpstreamHeaderOptions {
+  /** Keep `Connection: upgrade` and `Upgrade` (WebSocket handshakes). */
+  readonly upgrade: boolean;
+  /** Keep and extend inbound X-Forwarded-* instead of replacing them. */
+  readonly trustForwarded: boolean;
+  /** Inbound headers a policy wants removed (lower-case). */
+  readonly strip?: ReadonlySet<string> | undefined;
+  /** Headers a policy wants set (replacing any inbound value). */
+  readonly set?: ReadonlyMap<string, string> | undefined;
+}
+
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  options: UpstreamHeaderOptions,
+): string[] {
+  const raw = req.rawHeaders;
+  const listed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let forwardedFor = '';
+  let forwardedProto = '';
+  let forwardedHost = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (options.strip?.has(lower) || options.set?.has(lower)) continue;
+    if (FORWARDED.has(lower)) {
+      if (!options.trustForwarded) continue;
+      if (lower === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+        continue;
+      }
+      if (lower === 'x-forwarded-proto' && forwardedProto === '') forwardedProto = value;
+      if (lower === 'x-forwarded-host' && forwardedHost === '') forwardedHost = value;
+      continue;
+    }
+    out.push(name, value);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`);
+  out.push('x-forwarded-proto', forwardedProto || ('encrypted' in req.socket ? 'https' : 'http'));
+  const host = forwardedHost || req.headers.host;
+  if (host) out.push('x-forwarded-host', host);
+  if (options.upgrade) {
+    out.push('connection', 'upgrade');
+    if (req.headers.upgrade) out.push('upgrade', req.headers.upgrade);
+  }
+  if (options.set) for (const [name, value] of options.set) out.push(name, value);
+  return out;
+}
+
+/** HTTP header bytes are latin1, not UTF-8. */
+const text = (value: Buffer | string | undefined): string =>
+  typeof value === 'string' ? value : value === undefined ? '' : value.toString('latin1');
+
+/** Response headers for the client: upstream's, minus hop-by-hop ones. */
+export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (text(raw[i]).toLowerCase() === 'connection') listed = connectionTokens(text(raw[i + 1]));
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = text(raw[i]);
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out.push(name, text(raw[i + 1]));
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/**
+ * RFC 9457 problem details. Bodies name what went wrong in general terms only: never a
+ * header value, a key, or an upstream's error text.
+ */
+export interface Problem {
+  readonly status: number;
+  readonly title: string;
+  readonly detail?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+const problemBody = (problem: Problem) =>
+  JSON.stringify({
+    type: 'about:blank',
+    title: problem.title,
+    status: problem.status,
+    ...(problem.detail ? { detail: problem.detail } : {}),
+  });
+
+export function sendProblem(res: ServerResponse, problem: Problem, closeConnection = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = problemBody(problem);
+  res.writeHead(problem.status, {
+    ...problem.headers,
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    ...(closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Writes a whole HTTP/1.1 response on a raw socket (upgrade requests, parser errors). */
+export function writeRawProblem(socket: Duplex, problem: Problem): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = problemBody(problem);
+  const extra = Object.entries(problem.headers ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${REASONS[problem.status] ?? 'Error'}\r\n` +
+      'content-type: application/problem+json\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
+}
+
+export const Problems = {
+  notFound: { status: 404, title: 'No route', detail: 'No route matches this host and path.' },
+  noEndpoints: { status: 503, title: 'No ready endpoint', detail: 'The route has no ready Pod.' },
+  bodyTooLarge: { status: 413, title: 'Request body too large' },
+  badGateway: {
+    status: 502,
+    title: 'Upstream failed',
+    detail: 'The upstream Pod could not be reached or closed the connection.',
+  },
+  gatewayTimeout: { status: 504, title: 'Upstream timed out' },
+  shuttingDown: { status: 503, title: 'Router shutting down' },
+  hookFailed: { status: 500, title: 'Policy hook failed' },
+} as const satisfies Record<string, Problem>;

@@ -1,0 +1,255 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createAdminServer } from './admin/server.ts';
+import { EndpointHealth } from './balancer/endpoint-health.ts';
+import type { RouterConfig } from './config/settings.ts';
+import type { PodrouterError } from './errors.ts';
+import type { Logger } from './observability/log.ts';
+import { RouterMetrics } from './observability/metrics.ts';
+import type { PipelineCompiler } from './pipeline/types.ts';
+import { parseLabelSelector } from './pods/label-selector.ts';
+import type { ClusterState } from './pods/types.ts';
+import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
+import { writeRawProblem } from './proxy/problem.ts';
+import { UndiciEngine } from './proxy/undici-engine.ts';
+import { buildRouteTable } from './routes/build-table.ts';
+import type { RouteTable } from './routes/types.ts';
+import type { Source } from './sources/types.ts';
+
+export interface RouterOptions {
+  readonly config: RouterConfig;
+  readonly source: Source;
+  readonly logger: Logger;
+  /** Policy: turns each cluster state into the pipeline compiler for its table. */
+  readonly policies?: (state: ClusterState) => PipelineCompiler | undefined;
+  /** Extra observers of finished exchanges (access logs, tracing). */
+  readonly observers?: readonly ExchangeObserver[];
+}
+
+const EMPTY_TABLE: RouteTable = {
+  version: 0,
+  builtAt: 0,
+  hosts: new Map(),
+  routes: [],
+  pods: [],
+  rejectedEntries: 0,
+};
+
+/**
+ * One router process: source → table (swapped by reference) → proxy, plus the admin server.
+ * The same class runs both builds; only the configuration differs.
+ */
+export class Router {
+  readonly #options: RouterOptions;
+  readonly #log: Logger;
+  readonly metrics: RouterMetrics;
+  readonly #health: EndpointHealth;
+  readonly #engine: UndiciEngine;
+  readonly #proxy: RouterProxy;
+  readonly #server: Server;
+  readonly #admin: Server;
+  #table: RouteTable = EMPTY_TABLE;
+  #synced = false;
+  #draining = false;
+  #sourceError: string | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: RouterOptions) {
+    this.#options = options;
+    const { config } = options;
+    this.#log = options.logger;
+    this.metrics = new RouterMetrics(config.build.tier);
+    this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
+    this.#engine = new UndiciEngine({
+      connectTimeoutMs: config.connectTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      keepAliveTimeoutMs: config.upstreamKeepAliveMs,
+      maxConnectionsPerEndpoint: config.upstreamMaxConnections,
+    });
+    const observers = [this.metrics.observeExchange, ...(options.observers ?? [])];
+    this.#proxy = new RouterProxy({
+      table: () => this.#table,
+      engine: this.#engine,
+      health: this.#health,
+      options: {
+        maxBodyBytes: config.clientMaxBodySize,
+        notFound: config.notFoundResponse,
+        trustForwarded: config.trustForwardedHeaders,
+        totalTimeoutMs: config.totalTimeoutMs,
+        connectTimeoutMs: config.connectTimeoutMs,
+      },
+      observe:
+        observers.length === 1
+          ? this.metrics.observeExchange
+          : (record) => {
+              for (const observe of observers) observe(record);
+            },
+      onHookError: (error, route) =>
+        this.#log.error(
+          { err: error, host: route.host, path: route.path },
+          'policy hook failed; answered 500',
+        ),
+    });
+    this.#server = createServer(
+      {
+        maxHeaderSize: config.maxHeaderSize,
+        keepAliveTimeout: config.clientKeepAliveMs,
+        headersTimeout: config.clientHeaderTimeoutMs,
+        requestTimeout: 0,
+      },
+      (req, res) => {
+        if (this.#draining) res.setHeader('connection', 'close');
+        this.#proxy.handleRequest(req, res);
+      },
+    );
+    this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      if (this.#draining) {
+        writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
+        return;
+      }
+      this.#proxy.handleUpgrade(req, socket, head);
+    });
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (error.code === 'HPE_HEADER_OVERFLOW') {
+        writeRawProblem(socket, {
+          status: 431,
+          title: 'Request header fields too large',
+          detail: `The request head exceeds ${config.maxHeaderSize} bytes.`,
+        });
+      } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        writeRawProblem(socket, { status: 408, title: 'Request timeout' });
+      } else if (error.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+      } else {
+        writeRawProblem(socket, {
+          status: 400,
+          title: 'Bad request',
+          detail: 'The request is not valid HTTP/1.1.',
+        });
+      }
+    });
+    this.#admin = createAdminServer(
+      {
+        ready: () => this.#synced && !this.#draining,
+        table: () => this.#table,
+        sourceError: () => this.#sourceError,
+        ejected: () => this.#health.ejected(),
+        beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
+      },
+      this.metrics,
+    );
+  }
+
+  get table(): RouteTable {
+    return this.#table;
+  }
+
+  /** Applies a new cluster state: build a fresh table and swap it in. */
+  applyState(state: ClusterState): RouteTable {
+    const { config } = this.#options;
+    const started = performance.now();
+    const compilePipeline = this.#options.policies?.(state);
+    const table = buildRouteTable(state, {
+      hostsAnnotation: config.hostsAnnotation,
+      pathsAnnotation: config.pathsAnnotation,
+      selector: parseLabelSelector(config.routableLabelSelector),
+      health: this.#health,
+      version: this.#table.version + 1,
+      ...(compilePipeline ? { compilePipeline } : {}),
+    });
+    this.#table = table;
+    this.#synced = true;
+    this.#sourceError = undefined;
+    this.#engine.retainOnly(
+      new Set(table.routes.flatMap((route) => route.balancer.endpoints.map((e) => e.origin))),
+    );
+    this.metrics.tableApplied(table);
+    this.#log.info(
+      {
+        version: table.version,
+        routes: table.routes.length,
+        rejected: table.rejectedEntries,
+        pods: state.pods.length,
+        buildMs: Math.round((performance.now() - started) * 100) / 100,
+      },
+      'route table applied',
+    );
+    for (const pod of table.pods) {
+      for (const rejection of pod.rejections) {
+        this.#log.warn(
+          { namespace: pod.namespace, pod: pod.name, ...rejection },
+          'annotation entry rejected',
+        );
+      }
+    }
+    return table;
+  }
+
+  async start(): Promise<{ port: number; adminPort: number }> {
+    const { config } = this.#options;
+    this.#server.listen(config.port, config.listenAddress);
+    this.#admin.listen(config.adminPort, config.listenAddress);
+    await Promise.all([once(this.#server, 'listening'), once(this.#admin, 'listening')]);
+    this.#options.source.start({
+      onState: (state) => {
+        try {
+          this.applyState(state);
+        } catch (error) {
+          this.metrics.reload('error');
+          this.#log.error(
+            { err: error },
+            'building the route table failed; keeping the last good table',
+          );
+        }
+      },
+      onError: (error: PodrouterError) => {
+        this.#sourceError = error.message;
+        this.metrics.reload('error');
+        this.#log.error({ code: error.code }, error.message);
+      },
+    });
+    const port = (this.#server.address() as AddressInfo).port;
+    const adminPort = (this.#admin.address() as AddressInfo).port;
+    this.#log.info(
+      { port, adminPort, source: this.#options.source.kind, tier: config.build.tier },
+      'listening',
+    );
+    return { port, adminPort };
+  }
+
+  /** Readiness fails first, then the listener closes and in-flight requests drain. */
+  shutdown(delayMs = this.#options.config.shutdownDelayMs): Promise<void> {
+    this.#shutdown ??= this.#drain(delayMs);
+    return this.#shutdown;
+  }
+
+  async #drain(delayMs: number): Promise<void> {
+    const { config } = this.#options;
+    this.#draining = true;
+    this.#log.info(
+      { delayMs, timeoutMs: config.shutdownTimeoutMs },
+      'shutting down: readiness now fails',
+    );
+    if (delayMs > 0) await sleep(delayMs);
+    const closed = new Promise<void>((done) => this.#server.close(() => done()));
+    this.#server.closeIdleConnections();
+    const idleSweep = setInterval(() => this.#server.closeIdleConnections(), 100);
+    const timedOut = await Promise.race([
+      closed.then(() => false),
+      sleep(config.shutdownTimeoutMs).then(() => true),
+    ]);
+    clearInterval(idleSweep);
+    if (timedOut) {
+      this.#log.warn('shutdown timeout reached; closing the remaining connections');
+      this.#server.closeAllConnections();
+      for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
+    }
+    await Promise.all([this.#options.source.stop(), this.#engine.close()]);
+    this.#admin.closeAllConnections();
+    await new Promise<void>((done) => this.#admin.close(() => done()));
+    this.#log.info('shut down');
+  }
+}

@@ -1,0 +1,181 @@
+import { parseHosts, parsePaths, type Rejection } from '../annotations/parse.ts';
+import type { EndpointHealth } from '../balancer/endpoint-health.ts';
+import { RoundRobin } from '../balancer/round-robin.ts';
+import type { PipelineCompiler } from '../pipeline/types.ts';
+import { ineligibility } from '../pods/eligibility.ts';
+import { type LabelSelector, matchesSelector } from '../pods/label-selector.ts';
+import type { ClusterState, PodInfo } from '../pods/types.ts';
+import type { Endpoint, PodReport, Route, RouteTable } from './types.ts';
+
+export interface TableOptions {
+  readonly hostsAnnotation: string;
+  readonly pathsAnnotation: string;
+  readonly selector: LabelSelector;
+  readonly health: EndpointHealth;
+  readonly compilePipeline?: PipelineCompiler;
+  readonly version?: number;
+  readonly now?: number;
+}
+
+interface Claim {
+  readonly pod: PodInfo;
+  readonly port: number;
+  readonly serving: boolean;
+}
+
+interface NamespaceClaims {
+  readonly namespace: string;
+  claimedAt: number;
+  readonly claims: Claim[];
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const routeKey = (host: string, path: string) => `${host}\u0000${path}`;
+
+function endpointOf(pod: PodInfo, port: number): Endpoint {
+  const host = pod.podIP.includes(':') ? `[${pod.podIP}]` : pod.podIP;
+  return {
+    key: `${host}:${port}`,
+    origin: `http://${host}:${port}`,
+    ip: pod.podIP,
+    port,
+    namespace: pod.namespace,
+    podName: pod.name,
+  };
+}
+
+/** A Pod that has stopped (or is going) still holds no claim; a starting one does. */
+const holdsClaims = (pod: PodInfo) =>
+  !pod.terminating && pod.phase !== 'Succeeded' && pod.phase !== 'Failed';
+
+/**
+ * Cluster state → route table. Pure apart from reading `health` into each balancer:
+ * the same state always yields the same routes, whatever order the Pods arrive in.
+ *
+ * When Pods of several namespaces claim one host+path, the namespace whose oldest claiming
+ * Pod is the oldest wins (ties broken by namespace name); the other Pods get a rejection.
+ */
+export function buildRouteTable(state: ClusterState, options: TableOptions): RouteTable {
+  const rejectionsByPod = new Map<string, Rejection[]>();
+  const notServingByPod = new Map<string, string>();
+  const claimsByRoute = new Map<
+    string,
+    { host: string; path: string; byNamespace: Map<string, NamespaceClaims> }
+  >();
+  const podKey = (pod: PodInfo) => `${pod.namespace}/${pod.name}`;
+  const reject = (pod: PodInfo, rejection: Rejection) => {
+    const list = rejectionsByPod.get(podKey(pod));
+    if (list) list.push(rejection);
+    else rejectionsByPod.set(podKey(pod), [rejection]);
+  };
+
+  for (const pod of state.pods) {
+    if (!matchesSelector(options.selector, pod.labels)) continue;
+    const hostsValue = pod.annotations[options.hostsAnnotation];
+    const pathsValue = pod.annotations[options.pathsAnnotation];
+    if (hostsValue === undefined && pathsValue === undefined) continue;
+    const hosts = parseHosts(options.hostsAnnotation, hostsValue);
+    const paths = parsePaths(options.pathsAnnotation, pathsValue, pod.containerPorts);
+    for (const rejection of [...hosts.rejections, ...paths.rejections]) reject(pod, rejection);
+    if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
+      reject(pod, {
+        annotation: options.pathsAnnotation,
+        entry: '',
+        reason: `${options.hostsAnnotation} is set but there is no PORT:PATH to route`,
+      });
+    }
+    if (paths.paths.length > 0 && hosts.hosts.length === 0 && hosts.rejections.length === 0) {
+      reject(pod, {
+        annotation: options.hostsAnnotation,
+        entry: '',
+        reason: `${options.pathsAnnotation} is set but there is no host to route`,
+      });
+    }
+    if (!holdsClaims(pod)) continue;
+    const notServing = ineligibility(pod);
+    if (notServing !== undefined) notServingByPod.set(podKey(pod), notServing);
+    for (const host of hosts.hosts) {
+      for (const { path, port } of paths.paths) {
+        const key = routeKey(host, path);
+        let entry = claimsByRoute.get(key);
+        if (!entry) {
+          entry = { host, path, byNamespace: new Map() };
+          claimsByRoute.set(key, entry);
+        }
+        let claims = entry.byNamespace.get(pod.namespace);
+        if (!claims) {
+          claims = { namespace: pod.namespace, claimedAt: pod.createdAt, claims: [] };
+          entry.byNamespace.set(pod.namespace, claims);
+        }
+        claims.claimedAt = Math.min(claims.claimedAt, pod.createdAt);
+        claims.claims.push({ pod, port, serving: notServing === undefined });
+      }
+    }
+  }
+
+  const hosts = new Map<string, Map<string, Route>>();
+  const routes: Route[] = [];
+  const sortedKeys = [...claimsByRoute.keys()].sort();
+  for (const key of sortedKeys) {
+    const { host, path, byNamespace } = claimsByRoute.get(key) as NonNullable<
+      ReturnType<typeof claimsByRoute.get>
+    >;
+    const contenders = [...byNamespace.values()].sort(
+      (a, b) => a.claimedAt - b.claimedAt || (a.namespace < b.namespace ? -1 : 1),
+    );
+    const winner = contenders[0] as NamespaceClaims;
+    for (const loser of contenders.slice(1)) {
+      for (const claim of loser.claims) {
+        reject(claim.pod, {
+          annotation: options.hostsAnnotation,
+          entry: `${host}${path}`,
+          reason: `${host}${path} is already claimed by namespace ${winner.namespace} since ${new Date(winner.claimedAt).toISOString()} (the oldest claim wins)`,
+        });
+      }
+    }
+    const endpoints = winner.claims
+      .filter((claim) => claim.serving)
+      .map((claim) => endpointOf(claim.pod, claim.port))
+      // Pod name breaks ties: which Pod a shared ip:port is reported under must not depend
+      // on the order the Pods arrived in.
+      .sort((a, b) => compare(a.key, b.key) || compare(a.podName, b.podName));
+    const unique = endpoints.filter(
+      (endpoint, index) => index === 0 || endpoints[index - 1]?.key !== endpoint.key,
+    );
+    const draft = {
+      host,
+      path,
+      namespace: winner.namespace,
+      claimedAt: winner.claimedAt,
+      balancer: new RoundRobin(unique, options.health),
+    };
+    const route: Route = { ...draft, pipeline: options.compilePipeline?.(draft) ?? null };
+    routes.push(route);
+    let paths = hosts.get(host);
+    if (!paths) {
+      paths = new Map();
+      hosts.set(host, paths);
+    }
+    paths.set(path, route);
+  }
+
+  const pods: PodReport[] = [];
+  let rejectedEntries = 0;
+  const reported = new Set([...rejectionsByPod.keys(), ...notServingByPod.keys()]);
+  for (const key of [...reported].sort()) {
+    const [namespace = '', name = ''] = key.split('/');
+    const rejections = rejectionsByPod.get(key) ?? [];
+    rejectedEntries += rejections.length;
+    const notServing = notServingByPod.get(key);
+    pods.push({ namespace, name, ...(notServing ? { notServing } : {}), rejections });
+  }
+  return {
+    version: options.version ?? 0,
+    builtAt: options.now ?? Date.now(),
+    hosts,
+    routes,
+    pods,
+    rejectedEntries,
+  };
+}

@@ -1,0 +1,43 @@
+import type { Rejection } from '../annotations/parse.ts';
+import type { RoundRobin } from '../balancer/round-robin.ts';
+import type { Pipeline } from '../pipeline/types.ts';
+
+export interface Endpoint {
+  /** `ip:port` (IPv6 in brackets), also the key of its connection pool and health. */
+  readonly key: string;
+  readonly origin: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly namespace: string;
+  readonly podName: string;
+}
+
+export interface Route {
+  readonly host: string;
+  readonly path: string;
+  /** The namespace that owns this host+path (the oldest claim). */
+  readonly namespace: string;
+  /** Creation time of the oldest Pod claiming it, ms since the epoch. */
+  readonly claimedAt: number;
+  readonly balancer: RoundRobin<Endpoint>;
+  readonly pipeline: Pipeline | null;
+}
+
+export interface PodReport {
+  readonly namespace: string;
+  readonly name: string;
+  /** Why the Pod receives no traffic at the moment, if it does not. */
+  readonly notServing?: string;
+  readonly rejections: readonly Rejection[];
+}
+
+/** An immutable snapshot; a new one is built and swapped in on every change. */
+export interface RouteTable {
+  readonly version: number;
+  readonly builtAt: number;
+  /** host → path → route. Lookup cost depends on the path depth, not on the table size. */
+  readonly hosts: ReadonlyMap<string, ReadonlyMap<string, Route>>;
+  readonly routes: readonly Route[];
+  readonly pods: readonly PodReport[];
+  readonly rejectedEntries: number;
+}

@@ -1,0 +1,210 @@
+import {
+  CoreV1Api,
+  KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  Watch,
+} from '@kubernetes/client-node';
+import { ErrorCodes, PodrouterError } from '../errors.ts';
+import { podFromObject, secretFromObject } from '../pods/from-object.ts';
+import type { PodInfo, SecretInfo } from '../pods/types.ts';
+import { backoffDelay } from './backoff.ts';
+import type { Source, SourceListener } from './types.ts';
+
+export interface KubeSourceOptions {
+  readonly kubeconfig: string;
+  /** Empty = all namespaces. */
+  readonly namespaces: readonly string[];
+  readonly labelSelector: string;
+  /** Only Secrets of this name are watched (field selector), never all Secrets. */
+  readonly secretName: string;
+  /** Coalesces bursts of watch events into one state. */
+  readonly debounceMs?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffCapMs?: number;
+  readonly delay?: (ms: number) => Promise<void>;
+}
+
+export function loadKubeConfig(path: string): KubeConfig {
+  const config = new KubeConfig();
+  if (path !== '') config.loadFromFile(path);
+  else config.loadFromCluster();
+  return config;
+}
+
+type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+/**
+ * Pods (by label selector) and API-key Secrets (by name) from the API server: one
+ * list-then-watch per resource and namespace, re-listing on 410 Gone (done by
+ * client-node's ListWatch) and restarting a failed watch after a capped, jittered backoff.
+ * The last state keeps being served while the API server is away.
+ */
+export class KubeSource implements Source {
+  readonly kind = 'kube';
+  readonly #options: KubeSourceOptions;
+  readonly #config: KubeConfig;
+  readonly #pods = new Map<string, PodInfo>();
+  readonly #secrets = new Map<string, SecretInfo>();
+  readonly #watches: ListWatch<KubernetesObject>[] = [];
+  #pendingSyncs = 0;
+  #synced = false;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: KubeSourceOptions, config?: KubeConfig) {
+    this.#options = options;
+    this.#config = config ?? loadKubeConfig(options.kubeconfig);
+  }
+
+  start(listener: SourceListener): void {
+    const api = this.#config.makeApiClient(CoreV1Api);
+    const watch = new Watch(this.#config);
+    const { labelSelector, secretName } = this.#options;
+    const fieldSelector = `metadata.name=${secretName}`;
+    const scopes = this.#options.namespaces.length === 0 ? [undefined] : this.#options.namespaces;
+    for (const namespace of scopes) {
+      const podPath = namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods';
+      const secretPath = namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
+      const listPods: Lister = () =>
+        (namespace
+          ? api.listNamespacedPod({ namespace, labelSelector })
+          : api.listPodForAllNamespaces({ labelSelector })) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >;
+      const listSecrets: Lister = () =>
+        (namespace
+          ? api.listNamespacedSecret({ namespace, fieldSelector })
+          : api.listSecretForAllNamespaces({ fieldSelector })) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >;
+      this.#watch(
+        listener,
+        watch,
+        podPath,
+        listPods,
+        labelSelector,
+        undefined,
+        (object, deleted) => {
+          const pod = podFromObject(object);
+          if (!pod) return;
+          if (deleted) this.#pods.delete(pod.uid);
+          else this.#pods.set(pod.uid, pod);
+        },
+      );
+      this.#watch(
+        listener,
+        watch,
+        secretPath,
+        listSecrets,
+        undefined,
+        fieldSelector,
+        (object, deleted) => {
+          const secret = secretFromObject(object);
+          if (!secret) return;
+          const key = `${secret.namespace}/${secret.name}`;
+          if (deleted) this.#secrets.delete(key);
+          else this.#secrets.set(key, secret);
+        },
+      );
+    }
+  }
+
+  #watch(
+    listener: SourceListener,
+    watch: Watch,
+    path: string,
+    list: Lister,
+    labelSelector: string | undefined,
+    fieldSelector: string | undefined,
+    apply: (object: KubernetesObject, deleted: boolean) => void,
+  ): void {
+    let firstList = true;
+    this.#pendingSyncs++;
+    const listAndMarkSynced: Lister = async () => {
+      const result = await list();
+      if (firstList) {
+        firstList = false;
+        // The ListWatch applies the listed items synchronously after this resolves.
+        setImmediate(() => {
+          if (--this.#pendingSyncs === 0) {
+            this.#synced = true;
+            this.#emit(listener);
+          }
+        });
+      }
+      return result;
+    };
+    const informer = new ListWatch(
+      path,
+      watch,
+      listAndMarkSynced,
+      false,
+      labelSelector,
+      fieldSelector,
+    );
+    this.#watches.push(informer);
+    const changed = (deleted: boolean) => (object: KubernetesObject) => {
+      apply(object, deleted);
+      this.#schedule(listener);
+    };
+    informer.on('add', changed(false));
+    informer.on('update', changed(false));
+    informer.on('delete', changed(true));
+    let failures = 0;
+    informer.on('connect', () => {
+      failures = 0;
+    });
+    informer.on('error', (error: unknown) => {
+      if (this.#stopped) return;
+      const wait = backoffDelay(
+        failures++,
+        this.#options.backoffBaseMs ?? 500,
+        this.#options.backoffCapMs ?? 30_000,
+      );
+      listener.onError(
+        new PodrouterError(
+          ErrorCodes.SOURCE_KUBE_FAILED,
+          `watch ${path} failed (${describe(error)}); retrying in ${wait} ms, serving the last good routes`,
+        ),
+      );
+      const delay =
+        this.#options.delay ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
+      delay(wait).then(() => {
+        if (!this.#stopped) informer.start().catch(() => undefined);
+      });
+    });
+    informer.start().catch(() => undefined);
+  }
+
+  #schedule(listener: SourceListener): void {
+    if (!this.#synced || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#emit(listener);
+    }, this.#options.debounceMs ?? 10);
+  }
+
+  #emit(listener: SourceListener): void {
+    listener.onState({ pods: [...this.#pods.values()], secrets: [...this.#secrets.values()] });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.all(this.#watches.map((informer) => informer.stop()));
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code =
+      (error as { code?: unknown; statusCode?: unknown }).statusCode ??
+      (error as { code?: unknown }).code;
+    return code !== undefined
+      ? `${error.name} ${String(code)}: ${error.message}`
+      : `${error.name}: ${error.message}`;
+  }
+  return String(error);
+}

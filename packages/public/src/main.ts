@@ -1,0 +1,3 @@
+import { PUBLIC_DEFAULTS, runCli } from '@podrouter/core';
+
+await runCli(PUBLIC_DEFAULTS);
