@@ -229,7 +229,7 @@ export async function startRouter(
     waitForLog,
     admin: (path) => send({ port: adminPort, path }),
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null && !child.killed) child.kill(signal);
       const [code] = (await exited) as [number | null];
       rmSync(dir, { recursive: true, force: true });
       return code;

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { type EchoApp, startEchoApp } from '../../examples/local/echo-app.ts';
+import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
+
+/** Conformance: WebSocket upgrades, and route table swaps that must not cut them. */
+
+let first: EchoApp;
+let second: EchoApp;
+
+before(async () => {
+  first = await startEchoApp({ host: '127.0.12.1', port: 0, name: 'ws-1' });
+  second = await startEchoApp({ host: '127.0.12.2', port: 0, name: 'ws-2' });
+});
+
+after(async () => {
+  await Promise.all([first.close(), second.close()]);
+});
+
+/** Opens a WebSocket through the router; resolves with the socket and its greeting. */
+async function open(
+  port: number,
+  host: string,
+  path: string,
+  headers: Record<string, string> = {},
+) {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host, ...headers } });
+  const messages: string[] = [];
+  const waiting: ((text: string) => void)[] = [];
+  socket.on('message', (data) => {
+    const text = data.toString();
+    const waiter = waiting.shift();
+    if (waiter) waiter(text);
+    else messages.push(text);
+  });
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      const queued = messages.shift();
+      if (queued !== undefined) resolve(queued);
+      else {
+        waiting.push(resolve);
+        socket.once('close', () => reject(new Error('socket closed')));
+      }
+    });
+  await once(socket, 'open');
+  const greeting = JSON.parse(await next()) as {
+    pod: string;
+    url: string;
+    headers: Record<string, string>;
+  };
+  return { socket, greeting, next };
+}
+
+/** The status of an upgrade the router answered with an HTTP response instead of 101. */
+async function refusedUpgrade(port: number, host: string, path: string): Promise<number> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host } });
+  socket.on('error', () => undefined);
+  const [, response] = (await once(socket, 'unexpected-response')) as [
+    unknown,
+    { statusCode: number },
+  ];
+  socket.terminate();
+  return response.statusCode;
+}
+
+for (const build of BUILDS) {
+  describe(`websocket (${build.tier} build)`, () => {
+    let router: RunningRouter;
+
+    before(async () => {
+      router = await startRouter(build, [
+        pod(build, {
+          name: 'ws-1',
+          ip: '127.0.12.1',
+          ports: [first.port],
+          hosts: 'ws.example.com',
+          paths: `${first.port}:/chat`,
+        }),
+      ]);
+    });
+
+    after(async () => {
+      await router.stop();
+    });
+
+    it('upgrades and echoes messages both ways, with forwarded headers', async () => {
+      const { socket, greeting, next } = await open(
+        router.port,
+        'ws.example.com',
+        '/chat/room?id=1',
+        { 'x-custom': 'kept' },
+      );
+      assert.equal(greeting.pod, 'ws-1');
+      assert.equal(greeting.url, '/chat/room?id=1');
+      assert.equal(greeting.headers.host, 'ws.example.com');
+      assert.equal(greeting.headers['x-custom'], 'kept');
+      assert.equal(greeting.headers['x-forwarded-for'], '127.0.0.1');
+      for (const text of ['hello', 'x'.repeat(70_000)]) {
+        socket.send(text);
+        assert.equal(await next(), text);
+      }
+      socket.close();
+      await once(socket, 'close');
+    });
+
+    it('answers an upgrade without a route with 404', async () => {
+      assert.equal(await refusedUpgrade(router.port, 'nope.example.com', '/chat'), 404);
+    });
+
+    it('keeps an open WebSocket through route table swaps while its Pod stays routed', async () => {
+      const { socket, next } = await open(router.port, 'ws.example.com', '/chat');
+      // A new Pod joins (the demo's "add a Pod to the file"): routable at once…
+      await router.setState([
+        pod(build, {
+          name: 'ws-1',
+          ip: '127.0.12.1',
+          ports: [first.port],
+          hosts: 'ws.example.com',
+          paths: `${first.port}:/chat`,
+        }),
+        pod(build, {
+          name: 'ws-2',
+          namespace: 'other',
+          ip: '127.0.12.2',
+          ports: [second.port],
+          hosts: 'ws2.example.com',
+          paths: `${second.port}:/`,
+        }),
+      ]);
+      const added = await open(router.port, 'ws2.example.com', '/');
+      assert.equal(added.greeting.pod, 'ws-2');
+      added.socket.close();
+      // …and the first socket never noticed.
+      socket.send('still here');
+      assert.equal(await next(), 'still here');
+      // Unrelated edits, another swap.
+      await router.setState([
+        pod(build, {
+          name: 'ws-1',
+          ip: '127.0.12.1',
+          ports: [first.port],
+          hosts: 'ws.example.com extra.example.com',
+          paths: `${first.port}:/chat`,
+        }),
+      ]);
+      socket.send('and here');
+      assert.equal(await next(), 'and here');
+      assert.equal(socket.readyState, WebSocket.OPEN);
+      socket.close();
+      await once(socket, 'close');
+    });
+
+    it('answers 502 when the Pod refuses the upgrade connection', async () => {
+      await router.setState([
+        pod(build, {
+          name: 'dead',
+          ip: '127.0.12.9',
+          ports: [1],
+          hosts: 'ws.example.com',
+          paths: '1:/chat',
+        }),
+      ]);
+      assert.equal(await refusedUpgrade(router.port, 'ws.example.com', '/chat'), 502);
+    });
+  });
+}
