@@ -78,7 +78,7 @@ wait_for() {
   local what="$1" seconds="$2" i
   shift 2
   for ((i = 0; i < seconds * 5; i++)); do
-    "$@" && return 0
+    "$@" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   die "timed out after ${seconds}s waiting for $what (logs: $DIR/logs/)"

@@ -44,7 +44,7 @@ command -v nft >/dev/null && command -v conntrack >/dev/null || {
 command -v openssl >/dev/null || die "openssl is needed for the cluster's certificates"
 
 bin="$(bash "$CLUSTER_SCRIPTS/build.sh")"
-bash "$CLUSTER_SCRIPTS/down.sh" >/dev/null
+bash "$CLUSTER_SCRIPTS/down.sh" >/dev/null 2>&1
 mkdir -p "$DIR/pki" "$DIR/logs" "$DIR/pids" "$DIR/etcd"
 chmod 700 "$DIR"
 ln -sfn "$bin" "$DIR/bin"
