@@ -48,11 +48,12 @@ start_component() {
   echo $! >"$DIR/pids/$name.pid"
 }
 
-# Stops a pid: TERM, then KILL after a grace period; returns when it is gone.
+# Stops a pid: TERM, then KILL after a grace period (seconds, default 10); returns when it
+# is gone.
 stop_pid() {
-  local pid="$1" i
+  local pid="$1" grace="${2:-10}" i
   kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < grace * 10; i++)); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
@@ -63,10 +64,11 @@ stop_pid() {
   done
 }
 
+# stop_component NAME [GRACE-SECONDS]
 stop_component() {
   local pid
   pid="$(pid_of "$1")"
-  [[ -n "$pid" ]] && stop_pid "$pid"
+  [[ -n "$pid" ]] && stop_pid "$pid" "${2:-10}"
   rm -f "$DIR/pids/$1.pid"
 }
 
