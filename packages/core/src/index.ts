@@ -13,6 +13,14 @@ export type { BuildDefaults, RouterConfig, Setting } from './config/settings.ts'
 export { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, parsers, ROUTER_SETTINGS } from './config/settings.ts';
 export { parseDuration, parseSize } from './config/units.ts';
 export { ConfigError, ErrorCodes, PodrouterError } from './errors.ts';
+export {
+  type ChannelMessages,
+  channels,
+  type PolicyDecisionMessage,
+  type RequestStartMessage,
+  type UpstreamRequestMessage,
+  type UpstreamResponseMessage,
+} from './observability/channels.ts';
 export { createLogger, type Logger } from './observability/log.ts';
 export type {
   Hook,

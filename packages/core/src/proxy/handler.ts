@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
+import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { hostOf, matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
@@ -118,6 +119,8 @@ export class RouterProxy {
 
   handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
+    if (channels.requestStart.hasSubscribers)
+      channels.requestStart.publish({ req, res, upgrade: false, socket: req.socket });
     const route = matchRoute(this.#table(), hostOf(req.headers.host), req.url ?? '/');
     if (route === undefined) {
       this.#notFound(req, res, startedAt);
@@ -157,6 +160,8 @@ export class RouterProxy {
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const startedAt = performance.now();
+    if (channels.requestStart.hasSubscribers)
+      channels.requestStart.publish({ req, res: undefined, upgrade: true, socket });
     socket.on('error', () => socket.destroy());
     const route = matchRoute(this.#table(), hostOf(req.headers.host), req.url ?? '/');
     const fail = (problem: Problem, routeOf?: Route, failure?: FailureKind) => {
@@ -183,9 +188,27 @@ export class RouterProxy {
           return;
         }
         const upstreamStart = performance.now();
+        if (channels.upstreamRequest.hasSubscribers)
+          channels.upstreamRequest.publish({
+            req,
+            route,
+            endpoint,
+            headers,
+            retries,
+            upgrade: true,
+          });
         openTunnel(req, socket, head, endpoint, headers, {
           connectTimeoutMs: this.#options.connectTimeoutMs,
           onOpen: (upstream) => {
+            if (channels.upstreamResponse.hasSubscribers)
+              channels.upstreamResponse.publish({
+                req,
+                endpoint,
+                status: 101,
+                retries,
+                failure: undefined,
+                upgrade: true,
+              });
             this.tunnels.add(upstream);
             upstream.once('close', () => this.tunnels.delete(upstream));
             this.#record(
@@ -201,6 +224,15 @@ export class RouterProxy {
             );
           },
           onFailure: (failure) => {
+            if (channels.upstreamResponse.hasSubscribers)
+              channels.upstreamResponse.publish({
+                req,
+                endpoint,
+                status: 0,
+                retries,
+                failure,
+                upgrade: true,
+              });
             this.#health.eject(endpoint.key);
             const next = retries === 0 ? route.balancer.pick(endpoint) : undefined;
             if (next !== undefined && !socket.destroyed) attempt(next, retries + 1);
@@ -237,12 +269,18 @@ export class RouterProxy {
     });
   };
 
-  #runPipeline(context: HookContext, then: (answer: HookResponse | undefined) => void): void {
+  #runPipeline(context: HookContext, decided: (answer: HookResponse | undefined) => void): void {
     const pipeline = context.route.pipeline;
     if (pipeline === null) {
-      then(undefined);
+      decided(undefined);
       return;
     }
+    const then = channels.policyDecision.hasSubscribers
+      ? (answer: HookResponse | undefined) => {
+          channels.policyDecision.publish({ req: context.req, route: context.route, answer });
+          decided(answer);
+        }
+      : decided;
     const failed = (error: unknown) => {
       this.#onHookError(error, context.route);
       then(Problems.hookFailed);
@@ -307,6 +345,15 @@ export class RouterProxy {
     const retryable = !withBody && IDEMPOTENT.has(req.method ?? '');
     const upstreamStart = performance.now();
     const attempt = (endpoint: Endpoint, retries: number) => {
+      if (channels.upstreamRequest.hasSubscribers)
+        channels.upstreamRequest.publish({
+          req,
+          route,
+          endpoint,
+          headers,
+          retries,
+          upgrade: false,
+        });
       this.#engine.forward(
         {
           req,
@@ -319,6 +366,15 @@ export class RouterProxy {
         },
         (outcome) => {
           const failure = outcome.failure;
+          if (channels.upstreamResponse.hasSubscribers)
+            channels.upstreamResponse.publish({
+              req,
+              endpoint,
+              status: outcome.status,
+              retries,
+              failure: failure?.kind,
+              upgrade: false,
+            });
           if (failure === undefined) {
             this.#record(
               req,
@@ -387,7 +443,7 @@ export class RouterProxy {
     failure: FailureKind | undefined,
     upgrade: boolean,
   ): void {
-    this.#observe({
+    const record: ExchangeRecord = {
       req,
       route,
       endpoint,
@@ -397,6 +453,8 @@ export class RouterProxy {
       retries,
       failure,
       upgrade,
-    });
+    };
+    this.#observe(record);
+    if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish(record);
   }
 }

@@ -1,0 +1,271 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import {
+  type Attributes,
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+  ATTR_URL_PATH,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+} from '@opentelemetry/semantic-conventions';
+import type {
+  ExchangeRecord,
+  PolicyDecisionMessage,
+  RequestStartMessage,
+  UpstreamRequestMessage,
+  UpstreamResponseMessage,
+} from '@podrouter/core';
+import { keyIdOf } from './key-id.ts';
+
+/** podrouter's own span attributes (the k8s ones are OTel's). */
+export const Attr = {
+  tier: 'podrouter.tier',
+  routeHost: 'podrouter.route.host',
+  routePath: 'podrouter.route.path',
+  namespace: 'k8s.namespace.name',
+  pod: 'k8s.pod.name',
+  upstream: 'podrouter.upstream.address',
+  retries: 'podrouter.retries',
+  policy: 'podrouter.policy.decision',
+  keyId: 'podrouter.api_key.id',
+  upgrade: 'podrouter.upgrade',
+} as const;
+
+export const POLICY_DENIED_EVENT = 'podrouter.policy.denied';
+
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+]);
+
+/** Names this hop rewrites on the way upstream; inbound copies (malformed or not) go. */
+const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
+
+const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+interface Hop {
+  readonly server: Span;
+  readonly context: Context;
+  client: Span | undefined;
+  decision: 'allow' | 'deny' | 'error' | undefined;
+}
+
+const pathOf = (url: string | undefined) => {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+};
+
+const hostAndPort = (host: string | undefined): [string, number | undefined] => {
+  if (!host) return ['', undefined];
+  const match = /^(\[[^\]]*\]|[^:]*)(?::([0-9]+))?$/.exec(host);
+  if (!match) return [host, undefined];
+  return [(match[1] as string).toLowerCase(), match[2] ? Number(match[2]) : undefined];
+};
+
+function methodAttributes(method: string | undefined, into: Attributes): string {
+  const upper = (method ?? 'GET').toUpperCase();
+  if (KNOWN_METHODS.has(upper)) {
+    into[ATTR_HTTP_REQUEST_METHOD] = upper;
+    return upper;
+  }
+  into[ATTR_HTTP_REQUEST_METHOD] = '_OTHER';
+  into[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method ?? '';
+  return 'HTTP';
+}
+
+/**
+ * Turns the core's diagnostics-channel events into spans: one SERVER span per inbound
+ * request and one CLIENT span per upstream attempt, both children of the caller's context.
+ * State lives in a WeakMap keyed by the request, so an exchange that never ends leaks nothing.
+ */
+export class HopTracer {
+  readonly #tracer: Tracer;
+  readonly #propagator: TextMapPropagator;
+  readonly #tier: string;
+  readonly #keyHeader: string;
+  readonly #hops = new WeakMap<IncomingMessage, Hop>();
+
+  constructor(options: {
+    tracer: Tracer;
+    propagator: TextMapPropagator;
+    tier: string;
+    apiKeyHeader: string;
+  }) {
+    this.#tracer = options.tracer;
+    this.#propagator = options.propagator;
+    this.#tier = options.tier;
+    this.#keyHeader = options.apiKeyHeader.toLowerCase();
+  }
+
+  /** The ids of the SERVER span of `req`, for access logs. */
+  ids(req: IncomingMessage): { traceId: string; spanId: string; sampled: boolean } | undefined {
+    const hop = this.#hops.get(req);
+    if (hop === undefined) return undefined;
+    const { traceId, spanId, traceFlags } = hop.server.spanContext();
+    return { traceId, spanId, sampled: (traceFlags & 1) === 1 };
+  }
+
+  onRequestStart = (message: unknown): void => {
+    const { req, upgrade } = message as RequestStartMessage;
+    const parent = this.#propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
+    const attributes: Attributes = {};
+    const method = methodAttributes(req.method, attributes);
+    const [host, port] = hostAndPort(req.headers.host);
+    attributes[ATTR_URL_PATH] = pathOf(req.url);
+    attributes[ATTR_URL_SCHEME] = 'encrypted' in req.socket ? 'https' : 'http';
+    attributes[ATTR_SERVER_ADDRESS] = host;
+    const serverPort = port ?? req.socket.localPort;
+    if (serverPort !== undefined) attributes[ATTR_SERVER_PORT] = serverPort;
+    if (req.socket.remoteAddress) attributes[ATTR_CLIENT_ADDRESS] = req.socket.remoteAddress;
+    attributes[ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
+    const agent = req.headers['user-agent'];
+    if (agent) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
+    attributes[Attr.tier] = this.#tier;
+    if (upgrade) attributes[Attr.upgrade] = true;
+    const server = this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    this.#hops.set(req, {
+      server,
+      context: trace.setSpan(parent, server),
+      client: undefined,
+      decision: undefined,
+    });
+  };
+
+  onPolicyDecision = (message: unknown): void => {
+    const { req, answer } = message as PolicyDecisionMessage;
+    const hop = this.#hops.get(req);
+    if (hop === undefined) return;
+    if (answer === undefined) {
+      hop.decision = 'allow';
+      return;
+    }
+    hop.decision = answer.status >= 500 ? 'error' : 'deny';
+    hop.server.addEvent(POLICY_DENIED_EVENT, {
+      [ATTR_HTTP_RESPONSE_STATUS_CODE]: answer.status,
+      'podrouter.policy.reason': answer.title,
+    });
+  };
+
+  onUpstreamRequest = (message: unknown): void => {
+    const { req, route, endpoint, headers, retries, upgrade } = message as UpstreamRequestMessage;
+    const hop = this.#hops.get(req);
+    if (hop === undefined) return;
+    const attributes: Attributes = {};
+    const method = methodAttributes(req.method, attributes);
+    attributes[ATTR_SERVER_ADDRESS] = endpoint.ip;
+    attributes[ATTR_SERVER_PORT] = endpoint.port;
+    attributes[ATTR_NETWORK_PEER_ADDRESS] = endpoint.ip;
+    attributes[ATTR_NETWORK_PEER_PORT] = endpoint.port;
+    attributes[ATTR_URL_FULL] = `${endpoint.origin}${pathOf(req.url)}`;
+    attributes[Attr.namespace] = endpoint.namespace;
+    attributes[Attr.pod] = endpoint.podName;
+    attributes[Attr.upstream] = endpoint.key;
+    attributes[Attr.routePath] = route.path;
+    if (retries > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = retries;
+    if (upgrade) attributes[Attr.upgrade] = true;
+    const client = this.#tracer.startSpan(
+      method,
+      { kind: SpanKind.CLIENT, attributes },
+      hop.context,
+    );
+    hop.client = client;
+    const carrier: Record<string, string> = {};
+    this.#propagator.inject(trace.setSpan(hop.context, client), carrier, {
+      set: (target, key, value) => {
+        target[key] = value;
+      },
+    });
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+    }
+    for (const name in carrier) headers.push(name, carrier[name] as string);
+  };
+
+  onUpstreamResponse = (message: unknown): void => {
+    const { req, status, failure } = message as UpstreamResponseMessage;
+    const hop = this.#hops.get(req);
+    const client = hop?.client;
+    if (hop === undefined || client === undefined) return;
+    hop.client = undefined;
+    if (status > 0) client.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (failure !== undefined) {
+      client.setAttribute(ATTR_ERROR_TYPE, failure);
+      if (failure !== 'client-gone')
+        client.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+    } else if (status >= 500) {
+      client.setAttribute(ATTR_ERROR_TYPE, String(status));
+      client.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    client.end();
+  };
+
+  onRequestEnd = (message: unknown): void => {
+    const record = message as ExchangeRecord;
+    const { req, route, endpoint, status, failure, retries } = record;
+    const hop = this.#hops.get(req);
+    if (hop === undefined) return;
+    this.#hops.delete(req);
+    hop.client?.end();
+    const span = hop.server;
+    if (!span.isRecording()) {
+      span.end();
+      return;
+    }
+    const attributes: Attributes = {};
+    if (status > 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    if (route !== undefined) {
+      attributes[ATTR_HTTP_ROUTE] = route.path;
+      attributes[Attr.routeHost] = route.host;
+      attributes[Attr.routePath] = route.path;
+      attributes[Attr.namespace] = route.namespace;
+      span.updateName(`${(req.method ?? 'GET').toUpperCase()} ${route.path}`);
+    }
+    if (endpoint !== undefined) {
+      attributes[Attr.pod] = endpoint.podName;
+      attributes[Attr.upstream] = endpoint.key;
+    }
+    attributes[Attr.retries] = retries;
+    if (hop.decision !== undefined) attributes[Attr.policy] = hop.decision;
+    const keyId = keyIdOf(req, this.#keyHeader);
+    if (keyId !== undefined) attributes[Attr.keyId] = keyId;
+    if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
+    else if (status >= 500) attributes[ATTR_ERROR_TYPE] = String(status);
+    span.setAttributes(attributes);
+    if (status >= 500 || (failure !== undefined && failure !== 'client-gone')) {
+      span.setStatus({ code: SpanStatusCode.ERROR, ...(failure ? { message: failure } : {}) });
+    }
+    span.end();
+  };
+}

@@ -1,0 +1,220 @@
+import { ConfigError, parsers, type Setting } from '@podrouter/core';
+
+/**
+ * Tracing and access-log settings. The tracing ones are the standard OpenTelemetry
+ * environment variables (each also gets a flag, like every podrouter setting), so an
+ * operator configures podrouter the way they configure any other OTel SDK.
+ */
+
+const fail = (name: string, message: string): never => {
+  throw new ConfigError(name, message);
+};
+
+const ratio = (raw: string, name: string) => {
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
+  return value >= 0 && value <= 1 ? value : fail(name, `"${raw}" is not a number from 0 to 1`);
+};
+
+const url = (raw: string, name: string) => {
+  if (raw.trim() === '') return '';
+  try {
+    const parsed = new URL(raw.trim());
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return parsed.href;
+  } catch {}
+  return fail(name, `"${raw}" is not an http(s) URL`);
+};
+
+const millis = (raw: string, name: string) =>
+  /^[0-9]+$/.test(raw.trim())
+    ? Number(raw)
+    : fail(name, `"${raw}" is not a whole number of milliseconds`);
+
+export const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type SamplerName = (typeof SAMPLERS)[number];
+
+const s = (setting: Setting) => setting;
+
+export const TRACING_SETTINGS = [
+  s({
+    key: 'tracesExporter',
+    env: 'OTEL_TRACES_EXPORTER',
+    flag: '--otel-traces-exporter',
+    description:
+      'otlp (OTLP http/protobuf) or none. Empty: otlp when an OTLP endpoint is set, else tracing is off.',
+    default: () => '',
+    parse: (raw, name) =>
+      raw === '' ? '' : parsers.oneOf('otlp', 'none')(raw.toLowerCase(), name),
+  }),
+  s({
+    key: 'otlpEndpoint',
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    flag: '--otel-exporter-otlp-endpoint',
+    description:
+      'OTLP/HTTP base URL of the collector (spans go to <url>/v1/traces). Setting it turns tracing on.',
+    default: () => '',
+    parse: url,
+  }),
+  s({
+    key: 'otlpTracesEndpoint',
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    flag: '--otel-exporter-otlp-traces-endpoint',
+    description: 'Full OTLP/HTTP URL for spans; overrides OTEL_EXPORTER_OTLP_ENDPOINT.',
+    default: () => '',
+    parse: url,
+  }),
+  s({
+    key: 'otlpProtocol',
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    flag: '--otel-exporter-otlp-protocol',
+    description: 'Only http/protobuf is supported.',
+    default: () => 'http/protobuf',
+    parse: parsers.oneOf('http/protobuf'),
+  }),
+  s({
+    key: 'serviceName',
+    env: 'OTEL_SERVICE_NAME',
+    flag: '--otel-service-name',
+    description: 'service.name of the spans.',
+    default: (build) => build.name,
+    parse: parsers.nonEmpty,
+  }),
+  s({
+    key: 'sampler',
+    env: 'OTEL_TRACES_SAMPLER',
+    flag: '--otel-traces-sampler',
+    description: `Sampler: ${SAMPLERS.join(', ')}.`,
+    default: () => 'parentbased_always_on',
+    parse: (raw, name) => parsers.oneOf(...SAMPLERS)(raw.toLowerCase(), name),
+  }),
+  s({
+    key: 'samplerArg',
+    env: 'OTEL_TRACES_SAMPLER_ARG',
+    flag: '--otel-traces-sampler-arg',
+    description: 'Ratio (0..1) of new traces kept by the *traceidratio samplers.',
+    default: () => '1',
+    parse: ratio,
+  }),
+  s({
+    key: 'bspScheduleDelayMs',
+    env: 'OTEL_BSP_SCHEDULE_DELAY',
+    flag: '--otel-bsp-schedule-delay',
+    description: 'Batch span processor: ms between two exports.',
+    default: () => '5000',
+    parse: millis,
+  }),
+  s({
+    key: 'bspMaxQueueSize',
+    env: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    flag: '--otel-bsp-max-queue-size',
+    description: 'Batch span processor: spans held at most; beyond that new spans are dropped.',
+    default: () => '2048',
+    parse: parsers.count,
+  }),
+  s({
+    key: 'bspMaxExportBatchSize',
+    env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    flag: '--otel-bsp-max-export-batch-size',
+    description: 'Batch span processor: spans per export request at most.',
+    default: () => '512',
+    parse: parsers.count,
+  }),
+  s({
+    key: 'bspExportTimeoutMs',
+    env: 'OTEL_BSP_EXPORT_TIMEOUT',
+    flag: '--otel-bsp-export-timeout',
+    description: 'Batch span processor: ms an export may take.',
+    default: () => '30000',
+    parse: millis,
+  }),
+  s({
+    key: 'accessLog',
+    env: 'ACCESS_LOG',
+    flag: '--access-log',
+    description: 'One JSON line per request on stdout: on or off.',
+    default: () => 'on',
+    parse: (raw, name) => parsers.oneOf('on', 'off')(raw.toLowerCase(), name) === 'on',
+  }),
+  s({
+    key: 'accessLogSample',
+    env: 'ACCESS_LOG_SAMPLE',
+    flag: '--access-log-sample',
+    description:
+      'Share (0..1) of requests logged; answers with status >= 500 or no answer are always logged.',
+    default: () => '1',
+    parse: ratio,
+  }),
+  s({
+    key: 'accessLogLevel',
+    env: 'ACCESS_LOG_LEVEL',
+    flag: '--access-log-level',
+    description:
+      'Log level of access lines (shown only when LOG_LEVEL lets it through); 5xx lines use at least warn.',
+    default: () => 'info',
+    parse: parsers.oneOf('debug', 'info', 'warn', 'error'),
+  }),
+] as const;
+
+export interface TracingConfig {
+  /** Where spans go; `off` when tracing is disabled. */
+  readonly exporter: 'otlp' | 'off';
+  /** Full URL spans are POSTed to. */
+  readonly tracesUrl: string;
+  readonly serviceName: string;
+  readonly sampler: SamplerName;
+  readonly samplerArg: number;
+  readonly batch: {
+    readonly scheduledDelayMillis: number;
+    readonly maxQueueSize: number;
+    readonly maxExportBatchSize: number;
+    readonly exportTimeoutMillis: number;
+  };
+}
+
+export interface AccessLogConfig {
+  readonly enabled: boolean;
+  readonly sample: number;
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+}
+
+const DEFAULT_OTLP_BASE = 'http://localhost:4318/';
+
+/**
+ * Tracing is off unless asked for: an OTLP endpoint or an explicit OTEL_TRACES_EXPORTER.
+ * (The OTel SDK default would export to localhost:4318 — a router should not send spans
+ * nowhere by default, nor pay for them.)
+ */
+export function tracingConfig(values: Readonly<Record<string, unknown>>): TracingConfig {
+  const explicit = values.tracesExporter as '' | 'otlp' | 'none';
+  const endpoint = values.otlpEndpoint as string;
+  const tracesEndpoint = values.otlpTracesEndpoint as string;
+  const chosen = explicit === '' ? (endpoint || tracesEndpoint ? 'otlp' : 'none') : explicit;
+  const base = endpoint || DEFAULT_OTLP_BASE;
+  return {
+    exporter: chosen === 'none' ? 'off' : chosen,
+    tracesUrl: tracesEndpoint || new URL('v1/traces', base.endsWith('/') ? base : `${base}/`).href,
+    serviceName: values.serviceName as string,
+    sampler: values.sampler as SamplerName,
+    samplerArg: values.samplerArg as number,
+    batch: {
+      scheduledDelayMillis: values.bspScheduleDelayMs as number,
+      maxQueueSize: values.bspMaxQueueSize as number,
+      maxExportBatchSize: values.bspMaxExportBatchSize as number,
+      exportTimeoutMillis: values.bspExportTimeoutMs as number,
+    },
+  };
+}
+
+export function accessLogConfig(values: Readonly<Record<string, unknown>>): AccessLogConfig {
+  return {
+    enabled: values.accessLog as boolean,
+    sample: values.accessLogSample as number,
+    level: values.accessLogLevel as AccessLogConfig['level'],
+  };
+}
