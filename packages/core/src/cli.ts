@@ -60,6 +60,53 @@ export interface ExtensionParts {
   readonly close?: () => Promise<void>;
 }
 
+/** Exit status 2 with the setting named, for a bad configuration; anything else propagates. */
+function exitOnConfigError(build: BuildDefaults, error: unknown): void {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${build.name}: ${error.message}\n`);
+  process.exitCode = 2;
+}
+
+interface Prepared {
+  readonly config: RouterConfig;
+  readonly source: Source;
+  readonly logger: Logger;
+  readonly parts: readonly ExtensionParts[];
+}
+
+/** Configuration, source and extensions, or `undefined` when the CLI has already answered. */
+async function prepare(
+  build: BuildDefaults,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  extensions: readonly Extension[],
+): Promise<Prepared | undefined> {
+  const allSettings = [
+    ...ROUTER_SETTINGS,
+    ...extensions.flatMap((extension) => extension.settings),
+  ];
+  const request = loadRouterConfig(build, argv, env, allSettings);
+  if (request.kind === 'help') {
+    process.stdout.write(`${helpText(build, allSettings, SUMMARY[build.tier])}\n`);
+    return undefined;
+  }
+  if (request.kind === 'version') {
+    process.stdout.write(`${build.name} ${VERSION}\n`);
+    return undefined;
+  }
+  const { config, extra } = request;
+  const source = createSource(config);
+  const logger = createLogger(build.name, config.logLevel);
+  const parts: ExtensionParts[] = [];
+  for (const extension of extensions) {
+    const values = Object.fromEntries(
+      extension.settings.map((setting) => [setting.key, extra[setting.key]]),
+    );
+    parts.push(await extension.configure({ config, values, logger }));
+  }
+  return { config, source, logger, parts };
+}
+
 /** Entry point shared by both builds. Exit status: 0 clean stop, 2 bad configuration, 1 otherwise. */
 export async function runCli(
   build: BuildDefaults,
@@ -67,51 +114,15 @@ export async function runCli(
   env: NodeJS.ProcessEnv = process.env,
   extensions: readonly Extension[] = [],
 ): Promise<void> {
-  let config: RouterConfig;
-  let source: Source;
-  let extensionValues: Record<string, unknown>;
-  const allSettings = [
-    ...ROUTER_SETTINGS,
-    ...extensions.flatMap((extension) => extension.settings),
-  ];
+  let prepared: Prepared | undefined;
   try {
-    const request = loadRouterConfig(build, argv, env, allSettings);
-    if (request.kind === 'help') {
-      process.stdout.write(`${helpText(build, allSettings, SUMMARY[build.tier])}\n`);
-      return;
-    }
-    if (request.kind === 'version') {
-      process.stdout.write(`${build.name} ${VERSION}\n`);
-      return;
-    }
-    config = request.config;
-    extensionValues = request.extra;
-    source = createSource(config);
+    prepared = await prepare(build, argv, env, extensions);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${build.name}: ${error.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw error;
+    exitOnConfigError(build, error);
+    return;
   }
-  const logger = createLogger(build.name, config.logLevel);
-  const parts: ExtensionParts[] = [];
-  try {
-    for (const extension of extensions) {
-      const values = Object.fromEntries(
-        extension.settings.map((setting) => [setting.key, extensionValues[setting.key]]),
-      );
-      parts.push(await extension.configure({ config, values, logger }));
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${build.name}: ${error.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw error;
-  }
+  if (prepared === undefined) return;
+  const { config, source, logger, parts } = prepared;
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
   const router = new Router({
