@@ -1,3 +1,4 @@
 import { PRIVATE_DEFAULTS, runCli } from '@podrouter/core';
+import { policyExtension } from '@podrouter/policy';
 
-await runCli(PRIVATE_DEFAULTS);
+await runCli(PRIVATE_DEFAULTS, process.argv.slice(2), process.env, [policyExtension]);

@@ -1,3 +1,4 @@
 import { PUBLIC_DEFAULTS, runCli } from '@podrouter/core';
+import { policyExtension } from '@podrouter/policy';
 
-await runCli(PUBLIC_DEFAULTS);
+await runCli(PUBLIC_DEFAULTS, process.argv.slice(2), process.env, [policyExtension]);

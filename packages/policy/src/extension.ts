@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import {
+  type ClusterState,
+  ConfigError,
+  type Extension,
+  type Logger,
+  type RouterConfig,
+} from '@podrouter/core';
+import type { JWTVerifyGetKey } from 'jose';
+import { keySetsOf } from './api-key/key-store.ts';
+import { PolicyErrorCodes } from './errors.ts';
+import { loadHooks } from './hooks/load.ts';
+import { remoteKeys, secretKeys } from './jwt/verify.ts';
+import { PolicyMetrics } from './metrics.ts';
+import { authenticateStep, type NamespaceCredentials } from './pipeline/authenticate.ts';
+import { pipelineCompiler } from './pipeline/compose.ts';
+import type { StepDefinition } from './pipeline/types.ts';
+import { Availability } from './rate-limit/availability.ts';
+import { parseRateLimits, type RateLimitConfig } from './rate-limit/config.ts';
+import { LocalFirstLimiter } from './rate-limit/local-first-limiter.ts';
+import { connectRedis } from './rate-limit/redis-client.ts';
+import { RemoteLimiter } from './rate-limit/remote-limiter.ts';
+import { rateLimitStep } from './rate-limit/step.ts';
+import type { Limiter } from './rate-limit/types.ts';
+import { POLICY_SETTINGS, type PolicySettings } from './settings.ts';
+
+function loadRateLimits(settings: PolicySettings): RateLimitConfig | undefined {
+  if (settings.rateLimits !== '' && settings.rateLimitsFile !== '') {
+    throw new ConfigError(
+      'RATE_LIMITS (--rate-limits)',
+      'set RATE_LIMITS or RATE_LIMITS_FILE, not both',
+    );
+  }
+  const [name, text] =
+    settings.rateLimitsFile !== ''
+      ? ['RATE_LIMITS_FILE (--rate-limits-file)', readText(settings.rateLimitsFile)]
+      : ['RATE_LIMITS (--rate-limits)', settings.rateLimits];
+  if (text.trim() === '') return undefined;
+  try {
+    return parseRateLimits(text);
+  } catch (error) {
+    throw new ConfigError(
+      name,
+      `${(error as Error).message} (${PolicyErrorCodes.RATE_LIMITS_INVALID})`,
+    );
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      'RATE_LIMITS_FILE (--rate-limits-file)',
+      `cannot read ${path}: ${(error as Error).message}`,
+    );
+  }
+}
+
+function createLimiter(settings: PolicySettings, logger: Logger, metrics: PolicyMetrics): Limiter {
+  if (
+    settings.redisUrl === '' &&
+    settings.redisSentinels.length === 0 &&
+    settings.redisClusterNodes.length === 0
+  ) {
+    throw new ConfigError(
+      'RATE_LIMITS (--rate-limits)',
+      'limits are shared through Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES',
+    );
+  }
+  const client = connectRedis({
+    url: settings.redisUrl,
+    sentinels: settings.redisSentinels,
+    sentinelMaster: settings.redisSentinelMaster,
+    clusterNodes: settings.redisClusterNodes,
+    password: settings.redisPassword,
+    timeoutMs: settings.redisTimeoutMs,
+  });
+  // Connection errors surface through the calls that fail (Availability logs them once).
+  client.on('error', () => {});
+  const availability = new Availability({ logger, metrics });
+  return settings.rateLimitMode === 'local-first'
+    ? new LocalFirstLimiter(client, availability, {
+        lease: settings.rateLimitLease,
+        leaseTtlMs: settings.rateLimitLeaseTtlMs,
+      })
+    : new RemoteLimiter(client, availability);
+}
+
+interface CredentialsOptions {
+  readonly config: RouterConfig;
+  readonly settings: PolicySettings;
+  readonly remote: JWTVerifyGetKey | undefined;
+}
+
+/** Cluster state → what each namespace accepts, and why a namespace is closed. */
+export function credentialsOf(
+  state: ClusterState,
+  { config, settings, remote }: CredentialsOptions,
+): { credentials: Map<string, NamespaceCredentials>; closed: Map<string, string> } {
+  const { secretName, field } = config.apiKeySecretLocation;
+  const keySets = keySetsOf(state, {
+    secretName,
+    field,
+    base64Compat: settings.apiKeyBase64Compat,
+  });
+  const own = new Map<string, NamespaceCredentials['jwt']>();
+  if (settings.jwtJwksField !== '') {
+    for (const secret of state.secrets) {
+      const bytes = secret.name === secretName ? secret.data[settings.jwtJwksField] : undefined;
+      if (bytes === undefined) continue;
+      try {
+        own.set(secret.namespace, secretKeys(bytes));
+      } catch (error) {
+        own.set(secret.namespace, { invalid: (error as Error).message });
+      }
+    }
+  }
+  const required = new Set(settings.jwtRequiredNamespaces);
+  const namespaces = new Set([...keySets.keys(), ...own.keys()]);
+  if (remote !== undefined && required.size > 0) {
+    for (const pod of state.pods) {
+      if (required.has('*') || required.has(pod.namespace)) namespaces.add(pod.namespace);
+    }
+  }
+  const credentials = new Map<string, NamespaceCredentials>();
+  const closed = new Map<string, string>();
+  for (const namespace of namespaces) {
+    const keys = keySets.get(namespace);
+    const jwt = own.get(namespace) ?? remote;
+    credentials.set(namespace, { keys, jwt });
+    if (keys?.kind === 'invalid') {
+      closed.set(namespace, `Secret ${secretName}, field ${field}: ${keys.reason}`);
+    } else if (jwt !== undefined && 'invalid' in jwt) {
+      closed.set(namespace, `Secret ${secretName}, field ${settings.jwtJwksField}: ${jwt.invalid}`);
+    }
+  }
+  return { credentials, closed };
+}
+
+/**
+ * The API-management policy of both builds: API keys per namespace, JWTs, rate limits and
+ * quotas in Redis, custom hooks, composed per route in explicit order (request hooks 100+,
+ * authenticate 200, rate-limit 300, before-proxy hooks 400+).
+ */
+export const policyExtension: Extension = {
+  name: 'policy',
+  settings: POLICY_SETTINGS,
+  async configure({ config, values, logger }) {
+    const settings = values as unknown as PolicySettings;
+    const tier = config.build.tier;
+    const metrics = new PolicyMetrics(tier);
+    const jwtOn = settings.jwtJwksUrl !== '' || settings.jwtJwksField !== '';
+    if (jwtOn && (settings.jwtIssuer.length === 0 || settings.jwtAudience.length === 0)) {
+      throw new ConfigError(
+        settings.jwtIssuer.length === 0
+          ? 'JWT_ISSUER (--jwt-issuer)'
+          : 'JWT_AUDIENCE (--jwt-audience)',
+        'required when JWT_JWKS_URL or JWT_JWKS_FIELD is set',
+      );
+    }
+    const rateLimits = loadRateLimits(settings);
+    const hooks = await loadHooks(
+      settings.hooksModule
+        .split(',')
+        .map((path) => path.trim())
+        .filter((path) => path !== ''),
+      { tier, logger },
+    );
+    const limiter = rateLimits ? createLimiter(settings, logger, metrics) : undefined;
+    const remote =
+      settings.jwtJwksUrl === ''
+        ? undefined
+        : remoteKeys(settings.jwtJwksUrl, {
+            cooldownMs: settings.jwtJwksCooldownMs,
+            cacheMaxAgeMs: settings.jwtJwksCacheMaxAgeMs,
+          });
+    const jwt = {
+      issuer: settings.jwtIssuer,
+      audience: settings.jwtAudience,
+      clockSkewMs: settings.jwtClockSkewMs,
+      planClaim: settings.jwtPlanClaim,
+    };
+    let reported = new Map<string, string>();
+    return {
+      policies: (state) => {
+        const { credentials, closed } = credentialsOf(state, { config, settings, remote });
+        for (const [namespace, reason] of closed) {
+          if (reported.get(namespace) !== reason) {
+            logger.error(
+              { code: PolicyErrorCodes.API_KEY_SECRET_INVALID, namespace, reason },
+              'credentials of a namespace are invalid: its routes are closed (503) until fixed',
+            );
+          }
+        }
+        for (const namespace of reported.keys()) {
+          if (!closed.has(namespace)) {
+            logger.info(
+              { namespace },
+              'credentials of a namespace are valid again: routes reopened',
+            );
+          }
+        }
+        reported = closed;
+        metrics.closedNamespaces(closed.size);
+        const steps: StepDefinition[] = [
+          ...hooks,
+          authenticateStep({
+            credentials,
+            keyHeader: config.apiKeyHeader,
+            keyIdHeader: settings.keyIdHeader,
+            jwt,
+            metrics,
+          }),
+        ];
+        if (rateLimits && limiter) {
+          steps.push(
+            rateLimitStep({
+              config: rateLimits,
+              limiter,
+              tier,
+              failureMode: settings.rateLimitFailureMode,
+              metrics,
+            }),
+          );
+        }
+        return pipelineCompiler(steps);
+      },
+      close: async () => {
+        await limiter?.close();
+      },
+    };
+  },
+};
