@@ -146,6 +146,21 @@ for (const build of BUILDS) {
       assert.equal(stream.body.split('\n').filter(Boolean).length, 5);
     });
 
+    it('handles Expect: 100-continue itself and still forwards the body', async () => {
+      const body = 'e'.repeat(800);
+      const res = await send({
+        port: router.port,
+        host,
+        path: '/upload',
+        method: 'POST',
+        body,
+        headers: { expect: '100-continue' },
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.json<{ bodyBytes: number }>().bodyBytes, 800);
+      assert.equal(res.json<{ headers: Record<string, string> }>().headers.expect, undefined);
+    });
+
     it('answers 413 for bodies over CLIENT_MAX_BODY_SIZE, by length or while streaming', async () => {
       const big = 'y'.repeat(2048);
       const declared = await send({

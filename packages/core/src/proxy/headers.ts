@@ -15,6 +15,9 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'upgrade',
   'http2-settings',
+  // Node's server already answered `100 Continue` to the client; the upstream hop sends the
+  // body straight away (and undici refuses to send this header at all).
+  'expect',
 ]);
 
 const FORWARDED = new Set([

@@ -124,6 +124,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.fail(error);
+  }
+
+  fail(error: Error): void {
     const responseStarted = this.#status !== 0;
     this.#finish({
       status: this.#status,
@@ -162,8 +166,17 @@ export class UndiciEngine implements UpstreamEngine {
   }
 
   forward(call: UpstreamCall, done: (outcome: UpstreamOutcome) => void): void {
-    const { req } = call;
     const exchange = new Exchange(call, done);
+    try {
+      this.#dispatch(call, exchange);
+    } catch (error) {
+      // undici validates options synchronously; surface it like any upstream failure.
+      exchange.fail(error as Error);
+    }
+  }
+
+  #dispatch(call: UpstreamCall, exchange: Exchange): void {
+    const { req } = call;
     this.#pool(call.endpoint.origin).dispatch(
       {
         path: req.url ?? '/',
