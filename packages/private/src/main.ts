@@ -1,4 +1,8 @@
 import { PRIVATE_DEFAULTS, runCli } from '@podrouter/core';
 import { policyExtension } from '@podrouter/policy';
+import { tracingExtension } from '@podrouter/tracing';
 
-await runCli(PRIVATE_DEFAULTS, process.argv.slice(2), process.env, [policyExtension]);
+await runCli(PRIVATE_DEFAULTS, process.argv.slice(2), process.env, [
+  policyExtension,
+  tracingExtension,
+]);

@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { Endpoint, ExchangeRecord, Logger, Route } from '@podrouter/core';
+import { AccessLog, inboundTraceIds } from './access-log.ts';
+import { Attr, HopTracer, POLICY_DENIED_EVENT } from './hop-tracer.ts';
+import { createPropagator, createSampler } from './index.ts';
+import { accessLogConfig, TRACING_SETTINGS, tracingConfig } from './settings.ts';
+
+const endpoint: Endpoint = {
+  key: '10.244.0.7:8080',
+  origin: 'http://10.244.0.7:8080',
+  ip: '10.244.0.7',
+  port: 8080,
+  namespace: 'shop',
+  podName: 'cart-7f9c-x',
+};
+const route = { host: 'cart.shop', path: '/api', namespace: 'shop' } as unknown as Route;
+
+function fakeReq(
+  headers: Record<string, string>,
+  url = '/api/items?token=s3cr3t',
+): IncomingMessage {
+  return {
+    headers: { host: 'cart.shop', ...headers },
+    method: 'POST',
+    url,
+    httpVersion: '1.1',
+    socket: { remoteAddress: '10.0.0.9', localPort: 80, bytesWritten: 100, bytesRead: 50 },
+  } as unknown as IncomingMessage;
+}
+
+function setup(sampler = createSampler('parentbased_always_on', 1)) {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({
+    sampler,
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  });
+  const tracer = new HopTracer({
+    tracer: provider.getTracer('test'),
+    propagator: createPropagator(),
+    tier: 'private',
+    apiKeyHeader: 'X-ROUTING-API-KEY',
+  });
+  return { exporter, tracer };
+}
+
+const record = (req: IncomingMessage, extra: Partial<ExchangeRecord>): ExchangeRecord => ({
+  req,
+  route,
+  endpoint,
+  status: 200,
+  startedAt: performance.now() - 5,
+  upstreamMs: 3,
+  retries: 0,
+  failure: undefined,
+  upgrade: false,
+  ...extra,
+});
+
+describe('HopTracer', () => {
+  it('records a policy denial as an event and a deny decision, with no CLIENT span', () => {
+    const { exporter, tracer } = setup();
+    const req = fakeReq({ 'x-routing-api-key': 'the-key' });
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    tracer.onPolicyDecision({ req, route, answer: { status: 403, title: 'Forbidden' } });
+    tracer.onRequestEnd(record(req, { status: 403, endpoint: undefined }));
+    const [span, ...rest] = exporter.getFinishedSpans();
+    assert.equal(rest.length, 0);
+    assert.ok(span);
+    assert.equal(span.kind, SpanKind.SERVER);
+    assert.equal(span.name, 'POST /api');
+    assert.equal(span.attributes[Attr.policy], 'deny');
+    assert.equal(span.attributes['url.path'], '/api/items');
+    assert.equal(span.status.code, SpanStatusCode.UNSET);
+    assert.deepEqual(
+      span.events.map((event) => [event.name, event.attributes?.['http.response.status_code']]),
+      [[POLICY_DENIED_EVENT, 403]],
+    );
+    const exported = JSON.stringify([span.name, span.attributes, span.events]);
+    assert.equal(exported.includes('the-key'), false);
+    assert.equal(exported.includes('s3cr3t'), false);
+    assert.equal(span.attributes[Attr.keyId], 'ad44dc8e');
+  });
+
+  it('replaces inbound trace headers in the upstream list with its own, once', () => {
+    const { exporter, tracer } = setup();
+    const inbound = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+    const req = fakeReq({ traceparent: inbound, baggage: 'a=1' });
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    const headers = [
+      'TraceParent',
+      inbound,
+      'accept',
+      '*/*',
+      'traceparent',
+      'junk',
+      'Baggage',
+      'a=1',
+    ];
+    tracer.onUpstreamRequest({ req, route, endpoint, headers, retries: 0, upgrade: false });
+    tracer.onUpstreamResponse({
+      req,
+      endpoint,
+      status: 503,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    });
+    tracer.onRequestEnd(record(req, { status: 503 }));
+    const names = headers.filter((_, i) => i % 2 === 0).map((name) => name.toLowerCase());
+    assert.equal(names.filter((name) => name === 'traceparent').length, 1);
+    assert.equal(names.filter((name) => name === 'baggage').length, 1);
+    assert.ok(names.includes('accept'));
+    const [client, server] = exporter.getFinishedSpans();
+    assert.ok(client && server);
+    const injected = headers[headers.findIndex((v) => v === 'traceparent') + 1];
+    assert.equal(injected, `00-${'1'.repeat(32)}-${client.spanContext().spanId}-01`);
+    assert.equal(client.kind, SpanKind.CLIENT);
+    assert.equal(client.status.code, SpanStatusCode.ERROR);
+    assert.equal(client.attributes['k8s.pod.name'], 'cart-7f9c-x');
+    assert.equal(server.status.code, SpanStatusCode.ERROR);
+    assert.equal(server.parentSpanContext?.spanId, '2'.repeat(16));
+  });
+
+  it('keeps propagating, unsampled, when the sampler drops the trace', () => {
+    const { exporter, tracer } = setup(createSampler('parentbased_traceidratio', 0));
+    const req = fakeReq({});
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    const headers: string[] = [];
+    tracer.onUpstreamRequest({ req, route, endpoint, headers, retries: 0, upgrade: false });
+    tracer.onUpstreamResponse({
+      req,
+      endpoint,
+      status: 200,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    });
+    tracer.onRequestEnd(record(req, {}));
+    assert.equal(exporter.getFinishedSpans().length, 0);
+    assert.match(headers[1] ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+  });
+
+  it('follows a sampled parent under parentbased_traceidratio 0', () => {
+    const { exporter, tracer } = setup(createSampler('parentbased_traceidratio', 0));
+    const req = fakeReq({ traceparent: `00-${'3'.repeat(32)}-${'4'.repeat(16)}-01` });
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    tracer.onRequestEnd(record(req, { endpoint: undefined }));
+    assert.equal(exporter.getFinishedSpans().length, 1);
+  });
+});
+
+describe('settings', () => {
+  const defaults = (env: Record<string, string>) =>
+    Object.fromEntries(
+      TRACING_SETTINGS.map((s) => [
+        s.key,
+        s.parse(
+          env[s.env] ?? s.default({ name: 'podrouter-public' } as Parameters<typeof s.default>[0]),
+          s.env,
+        ),
+      ]),
+    );
+
+  it('leaves tracing off unless an endpoint or an exporter is set', () => {
+    assert.equal(tracingConfig(defaults({})).exporter, 'off');
+    const on = tracingConfig(defaults({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' }));
+    assert.equal(on.exporter, 'otlp');
+    assert.equal(on.tracesUrl, 'http://otel:4318/v1/traces');
+    assert.equal(on.serviceName, 'podrouter-public');
+    const local = tracingConfig(defaults({ OTEL_TRACES_EXPORTER: 'otlp' }));
+    assert.equal(local.tracesUrl, 'http://localhost:4318/v1/traces');
+    const none = defaults({
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x',
+    });
+    assert.equal(tracingConfig(none).exporter, 'off');
+  });
+
+  it('rejects bad values naming the variable', () => {
+    assert.throws(() => defaults({ OTEL_TRACES_SAMPLER_ARG: '1.5' }), /OTEL_TRACES_SAMPLER_ARG/);
+    assert.throws(() => defaults({ OTEL_TRACES_SAMPLER: 'sometimes' }), /OTEL_TRACES_SAMPLER/);
+    assert.throws(() => defaults({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /PROTOCOL/);
+    assert.throws(() => defaults({ ACCESS_LOG_SAMPLE: 'half' }), /ACCESS_LOG_SAMPLE/);
+  });
+});
+
+describe('AccessLog', () => {
+  const capture = () => {
+    const lines: [string, Record<string, unknown>][] = [];
+    const logger = Object.fromEntries(
+      ['debug', 'info', 'warn', 'error'].map((level) => [
+        level,
+        (line: Record<string, unknown>) => lines.push([level, line]),
+      ]),
+    ) as unknown as Logger;
+    return { lines, logger };
+  };
+
+  it('writes the fields, the inbound trace id, the key id, and never the key or the query', () => {
+    const { lines, logger } = capture();
+    const log = new AccessLog({
+      config: accessLogConfig({ accessLog: true, accessLogSample: 1, accessLogLevel: 'info' }),
+      logger,
+      tier: 'public',
+      apiKeyHeader: 'X-ROUTING-API-KEY',
+      traceIds: inboundTraceIds,
+    });
+    const req = fakeReq({
+      'x-routing-api-key': 'the-key',
+      traceparent: `00-${'5'.repeat(32)}-${'6'.repeat(16)}-01`,
+    });
+    log.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    (req.socket as unknown as { bytesWritten: number }).bytesWritten = 400;
+    log.observe(record(req, {}));
+    const [[level, line] = ['', {}]] = lines;
+    assert.equal(level, 'info');
+    assert.equal(line.path, '/api/items');
+    assert.equal(line.traceId, '5'.repeat(32));
+    assert.equal(line.bytesSent, 300);
+    assert.equal(line.keyId, 'ad44dc8e');
+    assert.equal(JSON.stringify(line).includes('the-key'), false);
+    assert.equal(JSON.stringify(line).includes('s3cr3t'), false);
+  });
+
+  it('samples successes but always logs server errors, at warn', () => {
+    const { lines, logger } = capture();
+    const log = new AccessLog({
+      config: accessLogConfig({ accessLog: true, accessLogSample: 0.1, accessLogLevel: 'info' }),
+      logger,
+      tier: 'public',
+      apiKeyHeader: 'X-ROUTING-API-KEY',
+      traceIds: () => undefined,
+      random: () => 0.5,
+    });
+    log.observe(record(fakeReq({}), {}));
+    log.observe(record(fakeReq({}), { status: 502, failure: 'connect-refused' }));
+    assert.deepEqual(
+      lines.map(([level, line]) => [level, line.status]),
+      [['warn', 502]],
+    );
+  });
+});
