@@ -52,6 +52,7 @@ export async function startRedis(): Promise<RedisServer> {
   const cli = (...args: string[]) =>
     execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
       encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
   const start = async () => {
     child = spawn(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { HookContext, HookResponse } from '@podrouter/core';
+import type { HookContext, HookResponse, HookResult } from '@podrouter/core';
 import { pipelineCompiler } from './compose.ts';
 import type { Step, StepDefinition } from './types.ts';
 
@@ -55,7 +55,7 @@ describe('pipelineCompiler', () => {
     ])(route);
     assert.equal(sync?.run(context()), DENY);
     const asyncPipeline = pipelineCompiler([
-      def('wait', 1, async () => 'continue'),
+      def('wait', 1, async (): Promise<HookResult> => 'continue'),
       def('deny', 2, () => DENY),
       def('after', 3, () => {
         after++;
