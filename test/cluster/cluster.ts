@@ -122,6 +122,9 @@ export function run(
         );
       },
     );
+    // A command that exits without reading its input would make the write fail with EPIPE;
+    // its exit status is what counts.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(opts.input ?? '');
   });
 }
