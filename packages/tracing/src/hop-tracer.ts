@@ -94,15 +94,20 @@ const hostAndPort = (host: string | undefined): [string, number | undefined] => 
   return [(match[1] as string).toLowerCase(), match[2] ? Number(match[2]) : undefined];
 };
 
-function methodAttributes(method: string | undefined, into: Attributes): string {
+/** Span name of a method: itself when HTTP knows it, `HTTP` otherwise (semconv). */
+const normalizedMethod = (method: string | undefined) => {
+  const upper = (method ?? 'GET').toUpperCase();
+  return KNOWN_METHODS.has(upper) ? upper : 'HTTP';
+};
+
+function methodAttributes(method: string | undefined, into: Attributes): void {
   const upper = (method ?? 'GET').toUpperCase();
   if (KNOWN_METHODS.has(upper)) {
     into[ATTR_HTTP_REQUEST_METHOD] = upper;
-    return upper;
+    return;
   }
   into[ATTR_HTTP_REQUEST_METHOD] = '_OTHER';
   into[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method ?? '';
-  return 'HTTP';
 }
 
 /**
@@ -140,21 +145,26 @@ export class HopTracer {
   onRequestStart = (message: unknown): void => {
     const { req, upgrade } = message as RequestStartMessage;
     const parent = this.#propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
-    const attributes: Attributes = {};
-    const method = methodAttributes(req.method, attributes);
-    const [host, port] = hostAndPort(req.headers.host);
-    attributes[ATTR_URL_PATH] = pathOf(req.url);
-    attributes[ATTR_URL_SCHEME] = 'encrypted' in req.socket ? 'https' : 'http';
-    attributes[ATTR_SERVER_ADDRESS] = host;
-    const serverPort = port ?? req.socket.localPort;
-    if (serverPort !== undefined) attributes[ATTR_SERVER_PORT] = serverPort;
-    if (req.socket.remoteAddress) attributes[ATTR_CLIENT_ADDRESS] = req.socket.remoteAddress;
-    attributes[ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
-    const agent = req.headers['user-agent'];
-    if (agent) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
-    attributes[Attr.tier] = this.#tier;
-    if (upgrade) attributes[Attr.upgrade] = true;
-    const server = this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    const method = normalizedMethod(req.method);
+    // The sampler decides first; attributes are built only for spans that are kept.
+    const server = this.#tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+    if (server.isRecording()) {
+      const attributes: Attributes = {};
+      methodAttributes(req.method, attributes);
+      const [host, port] = hostAndPort(req.headers.host);
+      attributes[ATTR_URL_PATH] = pathOf(req.url);
+      attributes[ATTR_URL_SCHEME] = 'encrypted' in req.socket ? 'https' : 'http';
+      attributes[ATTR_SERVER_ADDRESS] = host;
+      const serverPort = port ?? req.socket.localPort;
+      if (serverPort !== undefined) attributes[ATTR_SERVER_PORT] = serverPort;
+      if (req.socket.remoteAddress) attributes[ATTR_CLIENT_ADDRESS] = req.socket.remoteAddress;
+      attributes[ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
+      const agent = req.headers['user-agent'];
+      if (agent) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
+      attributes[Attr.tier] = this.#tier;
+      if (upgrade) attributes[Attr.upgrade] = true;
+      server.setAttributes(attributes);
+    }
     this.#hops.set(req, {
       server,
       context: trace.setSpan(parent, server),
@@ -182,24 +192,27 @@ export class HopTracer {
     const { req, route, endpoint, headers, retries, upgrade } = message as UpstreamRequestMessage;
     const hop = this.#hops.get(req);
     if (hop === undefined) return;
-    const attributes: Attributes = {};
-    const method = methodAttributes(req.method, attributes);
-    attributes[ATTR_SERVER_ADDRESS] = endpoint.ip;
-    attributes[ATTR_SERVER_PORT] = endpoint.port;
-    attributes[ATTR_NETWORK_PEER_ADDRESS] = endpoint.ip;
-    attributes[ATTR_NETWORK_PEER_PORT] = endpoint.port;
-    attributes[ATTR_URL_FULL] = `${endpoint.origin}${pathOf(req.url)}`;
-    attributes[Attr.namespace] = endpoint.namespace;
-    attributes[Attr.pod] = endpoint.podName;
-    attributes[Attr.upstream] = endpoint.key;
-    attributes[Attr.routePath] = route.path;
-    if (retries > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = retries;
-    if (upgrade) attributes[Attr.upgrade] = true;
     const client = this.#tracer.startSpan(
-      method,
-      { kind: SpanKind.CLIENT, attributes },
+      normalizedMethod(req.method),
+      { kind: SpanKind.CLIENT },
       hop.context,
     );
+    if (client.isRecording()) {
+      const attributes: Attributes = {};
+      methodAttributes(req.method, attributes);
+      attributes[ATTR_SERVER_ADDRESS] = endpoint.ip;
+      attributes[ATTR_SERVER_PORT] = endpoint.port;
+      attributes[ATTR_NETWORK_PEER_ADDRESS] = endpoint.ip;
+      attributes[ATTR_NETWORK_PEER_PORT] = endpoint.port;
+      attributes[ATTR_URL_FULL] = `${endpoint.origin}${pathOf(req.url)}`;
+      attributes[Attr.namespace] = endpoint.namespace;
+      attributes[Attr.pod] = endpoint.podName;
+      attributes[Attr.upstream] = endpoint.key;
+      attributes[Attr.routePath] = route.path;
+      if (retries > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = retries;
+      if (upgrade) attributes[Attr.upgrade] = true;
+      client.setAttributes(attributes);
+    }
     hop.client = client;
     const carrier: Record<string, string> = {};
     this.#propagator.inject(trace.setSpan(hop.context, client), carrier, {
