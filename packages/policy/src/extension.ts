@@ -24,6 +24,8 @@ import { rateLimitStep } from './rate-limit/step.ts';
 import type { Limiter } from './rate-limit/types.ts';
 import { POLICY_SETTINGS, type PolicySettings } from './settings.ts';
 
+const STARTUP_WAIT_MS = 2000;
+
 function loadRateLimits(settings: PolicySettings): RateLimitConfig | undefined {
   if (settings.rateLimits !== '' && settings.rateLimitsFile !== '') {
     throw new ConfigError(
@@ -57,7 +59,11 @@ function readText(path: string): string {
   }
 }
 
-function createLimiter(settings: PolicySettings, logger: Logger, metrics: PolicyMetrics): Limiter {
+async function createLimiter(
+  settings: PolicySettings,
+  logger: Logger,
+  metrics: PolicyMetrics,
+): Promise<Limiter> {
   if (
     settings.redisUrl === '' &&
     settings.redisSentinels.length === 0 &&
@@ -79,6 +85,14 @@ function createLimiter(settings: PolicySettings, logger: Logger, metrics: Policy
   // Connection errors surface through the calls that fail (Availability logs them once).
   client.on('error', () => {});
   const availability = new Availability({ logger, metrics });
+  // A (re)connection ends the pause after a failure at once: recovery needs no request.
+  client.on('ready', () => availability.succeeded());
+  // Give Redis a moment before serving, so the first requests are counted; if it is down the
+  // router starts anyway and limits fail open/closed until it answers.
+  await Promise.race([
+    new Promise((ready) => client.once('ready', ready)),
+    new Promise((timeUp) => setTimeout(timeUp, STARTUP_WAIT_MS).unref()),
+  ]);
   return settings.rateLimitMode === 'local-first'
     ? new LocalFirstLimiter(client, availability, {
         lease: settings.rateLimitLease,
@@ -167,7 +181,7 @@ export const policyExtension: Extension = {
         .filter((path) => path !== ''),
       { tier, logger },
     );
-    const limiter = rateLimits ? createLimiter(settings, logger, metrics) : undefined;
+    const limiter = rateLimits ? await createLimiter(settings, logger, metrics) : undefined;
     const remote =
       settings.jwtJwksUrl === ''
         ? undefined
