@@ -261,7 +261,7 @@ export function isRoot(): boolean {
 
 /** Starts the cluster unless it is healthy already (up.sh decides; it is quick then) and
  * returns its info. Throws, never skips: a suite that needs the cluster must fail loudly. */
-export async function ensureClusterUp(timeoutMs = 20 * 60_000): Promise<ClusterInfo> {
+export async function ensureClusterUp(timeoutMs = 30 * 60_000): Promise<ClusterInfo> {
   if (!isRoot()) {
     throw new ClusterError(
       'CLUSTER_NOT_ROOT',

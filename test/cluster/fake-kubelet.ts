@@ -153,6 +153,12 @@ export async function startFakePod(opts: FakePodOptions): Promise<FakePod> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = backend;
+    // A Pod a test forgets to delete must not keep the test process alive; down.sh ends it.
+    backend.unref();
+    for (const stream of [backend.stdout, backend.stderr]) {
+      if (stream !== null && 'unref' in stream && typeof stream.unref === 'function')
+        stream.unref();
+    }
     backend.stdout?.on('data', (d: Buffer) => {
       output += d.toString();
     });
