@@ -1,0 +1,538 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  Watch,
+} from '@kubernetes/client-node';
+import { type Logger, type PodInfo, parseLabelSelector, podFromObject } from '@podrouter/core';
+import { ControllerMetrics } from './admin/metrics.ts';
+import { createAdminServer } from './admin/server.ts';
+import { type AliasWriter, applyActions } from './alias/apply.ts';
+import { desiredAliases, isManaged } from './alias/desired.ts';
+import { type ActualObjects, diffAlias } from './alias/diff.ts';
+import {
+  type AliasInputs,
+  type AliasOptions,
+  type DesiredState,
+  type KubeObject,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  type NamespaceInfo,
+  type RouterTarget,
+  SERVICE_NAME_LABEL,
+  SLICE_MANAGED_BY_LABEL,
+  SLICE_MANAGED_BY_VALUE,
+} from './alias/types.ts';
+import type { ControllerConfig } from './config.ts';
+import { routerEndpointsFromSlices } from './endpoints/slices.ts';
+import {
+  EVENT_REASONS,
+  type EventSink,
+  kubeEventSink,
+  ProblemReporter,
+} from './events/recorder.ts';
+import { Informer } from './kube/informer.ts';
+import { kubeLeaseClient } from './kube/lease-client.ts';
+import { KubeAliasWriter, NotLeaderError } from './kube/writer.ts';
+import { LeaderElector, type LeaseClient } from './leader/lease.ts';
+import { WorkQueue } from './queue/work-queue.ts';
+
+export interface ControllerOptions {
+  readonly config: ControllerConfig;
+  readonly kubeConfig: KubeConfig;
+  readonly logger: Logger;
+  /** Overrides for tests. */
+  readonly writer?: AliasWriter;
+  readonly events?: EventSink;
+  readonly leaseClient?: LeaseClient;
+  readonly workers?: number;
+}
+
+type List = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+const asList = (promise: Promise<unknown>) =>
+  promise as Promise<KubernetesListObject<KubernetesObject>>;
+
+/**
+ * The alias controller: informers fill caches; any change schedules a pass that recomputes
+ * the desired aliases (pure) and queues every alias whose objects differ; workers diff and
+ * apply one alias at a time. Only the Lease holder writes; the other replica keeps warm
+ * caches and writes nothing.
+ */
+export class AliasController {
+  readonly metrics = new ControllerMetrics();
+  readonly #config: ControllerConfig;
+  readonly #log: Logger;
+  readonly #queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+  readonly #writer: AliasWriter;
+  readonly #reporter: ProblemReporter;
+  readonly #elector: LeaderElector | undefined;
+  readonly #options: AliasOptions;
+  readonly #pods: Informer[] = [];
+  readonly #namespaces: Informer;
+  readonly #services: Informer;
+  readonly #aliasSlices: Informer;
+  readonly #routerSlices: Informer;
+  readonly #endpoints: Informer;
+  readonly #all: Informer[];
+  readonly #admin: Server;
+  readonly #workers: number;
+  #synced = false;
+  #leading: boolean;
+  #inputsVersion = 0;
+  #snapshot: { version: number; state: DesiredState } | undefined;
+  #passTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #reporting: Promise<unknown> = Promise.resolve();
+  #running: Promise<void>[] = [];
+  #stopping = false;
+
+  constructor(options: ControllerOptions) {
+    const { config, kubeConfig, logger } = options;
+    this.#config = config;
+    this.#log = logger;
+    this.#workers = options.workers ?? 8;
+    this.#leading = !config.leaderElect;
+    this.metrics.leader.set(this.#leading ? 1 : 0);
+    this.#writer =
+      options.writer ?? new KubeAliasWriter(kubeConfig, () => this.#leading && !this.#stopping);
+    this.#reporter = new ProblemReporter(
+      options.events ?? kubeEventSink(kubeConfig, config.identity),
+    );
+    this.#options = {
+      hostsAnnotation: config.hostsAnnotation,
+      selector: parseLabelSelector(config.routableLabelSelector),
+      clusterDomain: config.clusterDomain,
+      routerService: config.routerService,
+      mode: config.aliasMode,
+      graceMs: config.aliasGracePeriodMs,
+      allow: config.allowCrossNamespace,
+    };
+    if (config.leaderElect) {
+      this.#elector = new LeaderElector({
+        client:
+          options.leaseClient ??
+          kubeLeaseClient(kubeConfig, config.leaseNamespace, config.leaseName),
+        identity: config.identity,
+        durationMs: config.leaseDurationMs,
+        renewDeadlineMs: config.leaseRenewDeadlineMs,
+        retryPeriodMs: config.leaseRetryPeriodMs,
+        onStartedLeading: () => {
+          this.#leading = true;
+          this.metrics.leader.set(1);
+          this.#log.info({ identity: config.identity }, 'leading: this replica writes aliases');
+          this.#schedulePass(0);
+        },
+        onStoppedLeading: () => {
+          this.#leading = false;
+          this.metrics.leader.set(0);
+          this.#log.info({ identity: config.identity }, 'not leading: this replica writes nothing');
+        },
+        onError: (error) => {
+          this.metrics.errors.inc({ stage: 'lease' });
+          this.#log.warn({ err: error }, 'lease acquire/renew failed');
+        },
+      });
+    }
+
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+    const watch = new Watch(kubeConfig);
+    const informer = (
+      path: string,
+      apiVersion: string,
+      kind: string,
+      list: List,
+      inputs: boolean,
+      labelSelector?: string,
+    ) =>
+      new Informer(watch, {
+        path,
+        apiVersion,
+        kind,
+        list,
+        ...(labelSelector !== undefined ? { labelSelector } : {}),
+        onChange: () => this.#changed(inputs),
+        onError: (error, at) => {
+          this.metrics.errors.inc({ stage: 'watch' });
+          this.#log.warn({ err: error, path: at }, 'watch failed; retrying');
+        },
+      });
+    const podSelector = config.routableLabelSelector;
+    const podScopes = config.watchNamespaces.length === 0 ? [undefined] : config.watchNamespaces;
+    for (const namespace of podScopes) {
+      this.#pods.push(
+        informer(
+          namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods',
+          'v1',
+          'Pod',
+          () =>
+            asList(
+              namespace
+                ? core.listNamespacedPod({ namespace, labelSelector: podSelector })
+                : core.listPodForAllNamespaces({ labelSelector: podSelector }),
+            ),
+          true,
+          podSelector,
+        ),
+      );
+    }
+    this.#namespaces = informer(
+      '/api/v1/namespaces',
+      'v1',
+      'Namespace',
+      () => asList(core.listNamespace()),
+      true,
+    );
+    this.#services = informer(
+      '/api/v1/services',
+      'v1',
+      'Service',
+      () => asList(core.listServiceForAllNamespaces()),
+      true,
+    );
+    const sliceSelector = `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY_VALUE}`;
+    this.#aliasSlices = informer(
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      'discovery.k8s.io/v1',
+      'EndpointSlice',
+      () => asList(discovery.listEndpointSliceForAllNamespaces({ labelSelector: sliceSelector })),
+      false,
+      sliceSelector,
+    );
+    const router = config.routerService;
+    const routerSelector = `${SERVICE_NAME_LABEL}=${router.name}`;
+    this.#routerSlices = informer(
+      `/apis/discovery.k8s.io/v1/namespaces/${router.namespace}/endpointslices`,
+      'discovery.k8s.io/v1',
+      'EndpointSlice',
+      () =>
+        asList(
+          discovery.listNamespacedEndpointSlice({
+            namespace: router.namespace,
+            labelSelector: routerSelector,
+          }),
+        ),
+      true,
+      routerSelector,
+    );
+    const endpointsSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+    this.#endpoints = informer(
+      '/api/v1/endpoints',
+      'v1',
+      'Endpoints',
+      () => asList(core.listEndpointsForAllNamespaces({ labelSelector: endpointsSelector })),
+      false,
+      endpointsSelector,
+    );
+    this.#all = [
+      ...this.#pods,
+      this.#namespaces,
+      this.#services,
+      this.#aliasSlices,
+      this.#routerSlices,
+      this.#endpoints,
+    ];
+    this.#admin = createAdminServer(
+      {
+        ready: () => this.#synced && !this.#stopping,
+        aliases: () => this.#view(),
+        beforeMetrics: () => this.metrics.queueDepth.set(this.#queue.length),
+      },
+      this.metrics,
+    );
+  }
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  async start(): Promise<{ adminPort: number }> {
+    this.#admin.listen(this.#config.adminPort, this.#config.listenAddress);
+    await once(this.#admin, 'listening');
+    for (const informer of this.#all) informer.start();
+    for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
+    Promise.all(this.#all.map((informer) => informer.synced)).then(() => {
+      this.#synced = true;
+      this.#log.info('caches synced');
+      this.#elector?.start();
+      this.#schedulePass(0);
+    });
+    this.#resyncTimer = setInterval(() => this.#schedulePass(0), this.#config.resyncPeriodMs);
+    this.#resyncTimer.unref();
+    const adminPort = (this.#admin.address() as AddressInfo).port;
+    this.#log.info(
+      {
+        adminPort,
+        mode: this.#config.aliasMode,
+        router: `${this.#config.routerService.namespace}/${this.#config.routerService.name}`,
+        leaderElect: this.#config.leaderElect,
+        identity: this.#config.identity,
+      },
+      'started',
+    );
+    return { adminPort };
+  }
+
+  #changed(inputs: boolean): void {
+    if (inputs) this.#inputsVersion++;
+    this.#schedulePass(20);
+  }
+
+  #schedulePass(delayMs: number): void {
+    if (!this.#synced || this.#stopping) return;
+    if (this.#passTimer !== undefined) {
+      if (delayMs > 0) return;
+      clearTimeout(this.#passTimer);
+    }
+    this.#passTimer = setTimeout(() => {
+      this.#passTimer = undefined;
+      this.#pass();
+    }, delayMs);
+  }
+
+  #inputs(): AliasInputs {
+    const pods: PodInfo[] = [];
+    for (const informer of this.#pods) {
+      for (const object of informer.store.values()) {
+        const pod = podFromObject(object);
+        if (pod) pods.push(pod);
+      }
+    }
+    const namespaces = new Map<string, NamespaceInfo>();
+    for (const object of this.#namespaces.store.values()) {
+      namespaces.set(object.metadata.name, {
+        name: object.metadata.name,
+        annotations: object.metadata.annotations ?? {},
+      });
+    }
+    const services = new Map<string, KubeObject>();
+    for (const object of this.#services.store.values()) {
+      services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+    }
+    return { pods, namespaces, services, router: this.#router(services), now: Date.now() };
+  }
+
+  #router(services: ReadonlyMap<string, KubeObject>): RouterTarget | undefined {
+    const { namespace, name } = this.#config.routerService;
+    const service = services.get(`${namespace}/${name}`);
+    if (service === undefined) return undefined;
+    const spec = (service.spec ?? {}) as {
+      clusterIP?: string;
+      ports?: { name?: string; port?: number; targetPort?: number | string }[];
+    };
+    const ports = spec.ports ?? [];
+    const port = ports.find((candidate) => candidate.name === 'http') ?? ports[0];
+    if (port?.port === undefined) return undefined;
+    const { endpoints, targetPort } = routerEndpointsFromSlices(
+      [...this.#routerSlices.store.values()],
+      port.name ?? '',
+    );
+    return {
+      namespace,
+      name,
+      clusterIP: spec.clusterIP === 'None' ? '' : (spec.clusterIP ?? ''),
+      servicePort: port.port,
+      targetPort: targetPort || (typeof port.targetPort === 'number' ? port.targetPort : 0),
+      endpoints,
+    };
+  }
+
+  #actual(): ActualObjects {
+    const services = new Map<string, KubeObject>();
+    for (const object of this.#services.store.values()) {
+      services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+    }
+    const slices = new Map<string, KubeObject[]>();
+    for (const object of this.#aliasSlices.store.values()) {
+      const key = `${object.metadata.namespace}/${object.metadata.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+      const list = slices.get(key);
+      if (list) list.push(object);
+      else slices.set(key, [object]);
+    }
+    const endpoints = new Map<string, KubeObject>();
+    for (const object of this.#endpoints.store.values()) {
+      endpoints.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+    }
+    return { services, slices, endpoints };
+  }
+
+  /** The desired state for the current caches, recomputed only when an input changed. */
+  #desired(): DesiredState {
+    if (
+      this.#snapshot?.version !== this.#inputsVersion ||
+      this.#snapshot.state.nextExpiry !== undefined
+    ) {
+      this.#snapshot = {
+        version: this.#inputsVersion,
+        state: desiredAliases(this.#inputs(), this.#options),
+      };
+    }
+    return this.#snapshot.state;
+  }
+
+  #pass(): void {
+    const desired = this.#desired();
+    const actual = this.#actual();
+    this.metrics.aliases.reset();
+    for (const alias of desired.aliases.values()) this.metrics.aliases.inc({ mode: alias.mode });
+    this.metrics.problems.reset();
+    for (const kind of ['refused', 'clash'] as const) {
+      this.metrics.problems.set(
+        { kind },
+        desired.problems.filter((problem) => problem.kind === kind).length,
+      );
+    }
+    if (desired.pending.length > 0) {
+      this.#log.warn(
+        { pending: desired.pending.length, router: this.#config.routerService },
+        'router Service or its endpoints not seen yet; those aliases wait',
+      );
+    }
+    if (this.#leading) {
+      const keys = new Set<string>([
+        ...desired.aliases.keys(),
+        ...[...actual.services.entries()].filter(([, s]) => isManaged(s)).map(([key]) => key),
+        ...actual.slices.keys(),
+        ...actual.endpoints.keys(),
+      ]);
+      for (const key of desired.pending) keys.delete(key);
+      for (const key of keys) {
+        if (diffAlias(key, desired.aliases.get(key), actual).length > 0) this.#queue.add(key);
+      }
+      this.#reportProblems(desired);
+    }
+    this.metrics.queueDepth.set(this.#queue.length);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    if (desired.nextExpiry !== undefined) {
+      this.#expiryTimer = setTimeout(
+        () => this.#schedulePass(0),
+        Math.max(0, desired.nextExpiry - Date.now()) + 10,
+      );
+      this.#expiryTimer.unref();
+    }
+  }
+
+  #reportProblems(desired: DesiredState): void {
+    this.#reporting = this.#reporting.then(async () => {
+      if (!this.#leading) return;
+      const fresh = await this.#reporter.report(desired.problems, (error) => {
+        this.metrics.errors.inc({ stage: 'event' });
+        this.#log.warn({ err: error }, 'writing an Event failed');
+      });
+      for (const problem of fresh) {
+        this.metrics.events.inc({ reason: EVENT_REASONS[problem.kind] });
+        this.metrics.writes.inc({ kind: 'Event', verb: 'create' });
+        this.#log.warn(
+          {
+            pod: `${problem.pod.namespace}/${problem.pod.name}`,
+            host: problem.host,
+            kind: problem.kind,
+          },
+          problem.reason,
+        );
+      }
+    });
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#reconcile(key);
+        this.#queue.forget(key);
+      } catch (error) {
+        if (error instanceof NotLeaderError) {
+          this.#queue.forget(key);
+        } else {
+          this.metrics.reconciles.inc({ result: 'error' });
+          this.metrics.errors.inc({ stage: 'reconcile' });
+          const delay = this.#queue.addRateLimited(key);
+          this.#log.warn({ err: error, alias: key, retryInMs: delay }, 'reconcile failed');
+        }
+      } finally {
+        this.#queue.done(key);
+      }
+    }
+  }
+
+  async #reconcile(key: string): Promise<void> {
+    if (!this.#leading || this.#stopping) return;
+    const desired = this.#desired();
+    if (desired.pending.includes(key)) return;
+    const alias = desired.aliases.get(key);
+    const actions = diffAlias(key, alias, this.#actual());
+    if (actions.length === 0) {
+      this.metrics.reconciles.inc({ result: 'unchanged' });
+      return;
+    }
+    await applyActions(actions, this.#writer, {
+      write: (kind, verb) => this.metrics.writes.inc({ kind, verb }),
+      written: (object, ref) => {
+        const store = (kind: string) =>
+          kind === 'Service'
+            ? this.#services.store
+            : kind === 'EndpointSlice'
+              ? this.#aliasSlices.store
+              : this.#endpoints.store;
+        if (object !== undefined) store(object.kind).upsert(object);
+        else if (ref !== undefined) store(ref.kind).delete(`${ref.namespace}/${ref.name}`, ref.uid);
+      },
+    });
+    this.metrics.reconciles.inc({ result: 'changed' });
+    this.#log.info(
+      {
+        alias: key,
+        mode: alias?.mode,
+        writes: actions.map((action) =>
+          action.verb === 'delete'
+            ? `delete ${action.ref.kind}/${action.ref.name}`
+            : `${action.verb} ${action.object.kind}/${action.object.metadata.name}`,
+        ),
+      },
+      alias === undefined ? 'alias removed' : 'alias reconciled',
+    );
+  }
+
+  #view() {
+    const state = this.#snapshot?.state;
+    return {
+      leading: this.#leading,
+      synced: this.#synced,
+      aliases: [...(state?.aliases.values() ?? [])].map((alias) => ({
+        alias: `${alias.namespace}/${alias.name}`,
+        mode: alias.mode,
+        claimedBy: alias.claimedBy,
+      })),
+      pending: state?.pending ?? [],
+      problems: state?.problems ?? [],
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearTimeout(this.#passTimer);
+    clearTimeout(this.#expiryTimer);
+    clearInterval(this.#resyncTimer);
+    this.#queue.shutdown();
+    await Promise.all(this.#running);
+    await this.#reporting.catch(() => undefined);
+    try {
+      await this.#elector?.stop();
+    } catch (error) {
+      this.#log.warn({ err: error }, 'releasing the lease failed');
+    }
+    await Promise.all(this.#all.map((informer) => informer.stop()));
+    this.#admin.closeAllConnections();
+    await new Promise<void>((done) => this.#admin.close(() => done()));
+    this.#log.info('stopped');
+  }
+}
