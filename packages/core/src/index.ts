@@ -35,6 +35,11 @@ export { matchesSelector, parseLabelSelector } from './pods/label-selector.ts';
 export type { ClusterState, PodInfo, SecretInfo } from './pods/types.ts';
 export type { ExchangeObserver, ExchangeRecord } from './proxy/handler.ts';
 export { Router, type RouterOptions } from './router.ts';
+export {
+  canonicalAliasHost,
+  parseAliasHost,
+  type ServiceAlias,
+} from './routes/alias-hosts.ts';
 export { buildRouteTable } from './routes/build-table.ts';
 export { hostOf, matchRoute } from './routes/match.ts';
 export type { Endpoint, PodReport, Route, RouteTable } from './routes/types.ts';
