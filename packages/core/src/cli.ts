@@ -5,7 +5,7 @@ import {
   type RouterConfig,
   type Setting,
 } from './config/settings.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, PodrouterError } from './errors.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
 import { FileSource } from './sources/file-source.ts';
@@ -29,6 +29,7 @@ export function createSource(config: RouterConfig): Source {
       namespaces: config.watchNamespaces,
       labelSelector: config.routableLabelSelector,
       secretName: config.apiKeySecretLocation.secretName,
+      silenceTimeoutMs: config.watchSilenceTimeoutMs,
     });
   } catch (error) {
     throw new ConfigError(
@@ -60,11 +61,13 @@ export interface ExtensionParts {
   readonly close?: () => Promise<void>;
 }
 
-/** Exit status 2 with the setting named, for a bad configuration; anything else propagates. */
+/** Exit status 2 with the setting named, for a bad configuration; 1 for another coded error
+ * at start (e.g. missing RBAC); anything else propagates. */
 function exitOnConfigError(build: BuildDefaults, error: unknown): void {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`${build.name}: ${error.message}\n`);
-  process.exitCode = 2;
+  if (!(error instanceof PodrouterError)) throw error;
+  const isConfig = error instanceof ConfigError;
+  process.stderr.write(`${build.name}: ${isConfig ? '' : `${error.code}: `}${error.message}\n`);
+  process.exitCode = isConfig ? 2 : 1;
 }
 
 interface Prepared {
@@ -72,6 +75,7 @@ interface Prepared {
   readonly source: Source;
   readonly logger: Logger;
   readonly parts: readonly ExtensionParts[];
+  readonly onTableApplied?: RouterOptions['onTableApplied'];
 }
 
 /** Configuration, source and extensions, or `undefined` when the CLI has already answered. */
@@ -98,13 +102,22 @@ async function prepare(
   const source = createSource(config);
   const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
+  let onTableApplied: RouterOptions['onTableApplied'];
+  if (source instanceof KubeSource) {
+    await source.checkAccess(config.podEvents);
+    if (config.podEvents) {
+      const recorder = source.eventRecorder(build.name, logger);
+      onTableApplied = (table, state) => recorder.observe(table, state);
+      parts.push({ close: () => recorder.close() });
+    }
+  }
   for (const extension of extensions) {
     const values = Object.fromEntries(
       extension.settings.map((setting) => [setting.key, extra[setting.key]]),
     );
     parts.push(await extension.configure({ config, values, logger }));
   }
-  return { config, source, logger, parts };
+  return { config, source, logger, parts, ...(onTableApplied ? { onTableApplied } : {}) };
 }
 
 /** Entry point shared by both builds. Exit status: 0 clean stop, 2 bad configuration, 1 otherwise. */
@@ -122,7 +135,7 @@ export async function runCli(
     return;
   }
   if (prepared === undefined) return;
-  const { config, source, logger, parts } = prepared;
+  const { config, source, logger, parts, onTableApplied } = prepared;
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
   const router = new Router({
@@ -131,6 +144,7 @@ export async function runCli(
     logger,
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
+    ...(onTableApplied ? { onTableApplied } : {}),
   });
   try {
     await router.start();

@@ -27,6 +27,8 @@ export interface RouterOptions {
   readonly policies?: (state: ClusterState) => PipelineCompiler | undefined;
   /** Extra observers of finished exchanges (access logs, tracing). */
   readonly observers?: readonly ExchangeObserver[];
+  /** Called after each table swap with the new table and the state it was built from. */
+  readonly onTableApplied?: (table: RouteTable, state: ClusterState) => void;
 }
 
 const EMPTY_TABLE: RouteTable = {
@@ -185,6 +187,7 @@ export class Router {
         );
       }
     }
+    this.#options.onTableApplied?.(table, state);
     return table;
   }
 

@@ -168,6 +168,24 @@ export const ROUTER_SETTINGS = [
     parse: namespaces,
   }),
   s({
+    key: 'watchSilenceTimeoutMs',
+    env: 'WATCH_SILENCE_TIMEOUT',
+    flag: '--watch-silence-timeout',
+    description:
+      'With --source kube: a watch with no event or bookmark for this long is restarted (the API server sends a bookmark about once a minute).',
+    default: () => '90s',
+    parse: duration,
+  }),
+  s({
+    key: 'podEvents',
+    env: 'POD_EVENTS',
+    flag: '--pod-events',
+    description:
+      'With --source kube: write a Kubernetes Event on each Pod whose annotation entries are rejected (needs create/patch/get on events.k8s.io events).',
+    default: () => 'true',
+    parse: bool,
+  }),
+  s({
     key: 'hostsAnnotation',
     env: 'HOSTS_ANNOTATION',
     flag: '--hosts-annotation',
@@ -343,6 +361,8 @@ export interface RouterConfig {
   readonly sourceFile: string;
   readonly kubeconfig: string;
   readonly watchNamespaces: readonly string[];
+  readonly watchSilenceTimeoutMs: number;
+  readonly podEvents: boolean;
   readonly hostsAnnotation: string;
   readonly pathsAnnotation: string;
   readonly routableLabelSelector: string;

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import {
   CoreV1Api,
   KubeConfig,
@@ -7,9 +8,12 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { ErrorCodes, PodrouterError } from '../errors.ts';
+import type { Logger } from '../observability/log.ts';
 import { podFromObject, secretFromObject } from '../pods/from-object.ts';
 import type { PodInfo, SecretInfo } from '../pods/types.ts';
 import { backoffDelay } from './backoff.ts';
+import { accessNeeds, checkAccess } from './kube-access.ts';
+import { PodEventRecorder } from './kube-events.ts';
 import type { Source, SourceListener } from './types.ts';
 
 export interface KubeSourceOptions {
@@ -23,7 +27,54 @@ export interface KubeSourceOptions {
   readonly debounceMs?: number;
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
+  /** A watch that brings no event and no bookmark for this long is restarted (from its last
+   * resourceVersion). The API server sends a bookmark about once a minute. Default 90 s. */
+  readonly silenceTimeoutMs?: number;
   readonly delay?: (ms: number) => Promise<void>;
+}
+
+/**
+ * client-node's Watch, asking for bookmarks so that a quiet but healthy watch still speaks,
+ * with its inactivity timeout set to the silence timeout. ListWatch answers that timeout by
+ * watching again from the last resourceVersion, at once.
+ */
+class BookmarkingWatch extends Watch {
+  readonly #onActivity: () => void;
+  readonly #onSilence: () => void;
+
+  constructor(
+    config: KubeConfig,
+    silenceMs: number,
+    onActivity: () => void,
+    onSilence: () => void,
+  ) {
+    super(config);
+    // Private in the typings, but the only knob for client-node's inactivity timeout
+    // (30 s by default, which would restart every quiet watch twice a minute).
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceMs;
+    this.#onActivity = onActivity;
+    this.#onSilence = onSilence;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true },
+      (phase, object, raw) => {
+        this.#onActivity();
+        callback(phase, object, raw);
+      },
+      (err: unknown) => {
+        if ((err as { name?: unknown } | null)?.name === 'TimeoutError') this.#onSilence();
+        done(err);
+      },
+    );
+  }
 }
 
 export function loadKubeConfig(path: string): KubeConfig {
@@ -58,9 +109,28 @@ export class KubeSource implements Source {
     this.#config = config ?? loadKubeConfig(options.kubeconfig);
   }
 
+  /**
+   * Fails with the missing verbs and resources named when this identity lacks what the
+   * router needs; see kube-access.ts. Logs nothing and passes when the API server cannot
+   * answer: the watches retry and report.
+   */
+  async checkAccess(events: boolean): Promise<{ checked: boolean; user?: string }> {
+    const { namespaces, secretName } = this.#options;
+    return checkAccess(this.#config, accessNeeds({ namespaces, secretName, events }));
+  }
+
+  /** The recorder of Events on Pods with rejected entries, with this source's credentials. */
+  eventRecorder(build: string, logger: Logger): PodEventRecorder {
+    return new PodEventRecorder({
+      config: this.#config,
+      controller: `podrouter.dev/${build}`,
+      instance: process.env.POD_NAME ?? hostname(),
+      logger,
+    });
+  }
+
   start(listener: SourceListener): void {
     const api = this.#config.makeApiClient(CoreV1Api);
-    const watch = new Watch(this.#config);
     const { labelSelector, secretName } = this.#options;
     const fieldSelector = `metadata.name=${secretName}`;
     const scopes = this.#options.namespaces.length === 0 ? [undefined] : this.#options.namespaces;
@@ -79,23 +149,14 @@ export class KubeSource implements Source {
           : api.listSecretForAllNamespaces({ fieldSelector })) as Promise<
           KubernetesListObject<KubernetesObject>
         >;
+      this.#watch(listener, podPath, listPods, labelSelector, undefined, (object, deleted) => {
+        const pod = podFromObject(object);
+        if (!pod) return;
+        if (deleted) this.#pods.delete(pod.uid);
+        else this.#pods.set(pod.uid, pod);
+      });
       this.#watch(
         listener,
-        watch,
-        podPath,
-        listPods,
-        labelSelector,
-        undefined,
-        (object, deleted) => {
-          const pod = podFromObject(object);
-          if (!pod) return;
-          if (deleted) this.#pods.delete(pod.uid);
-          else this.#pods.set(pod.uid, pod);
-        },
-      );
-      this.#watch(
-        listener,
-        watch,
         secretPath,
         listSecrets,
         undefined,
@@ -113,7 +174,6 @@ export class KubeSource implements Source {
 
   #watch(
     listener: SourceListener,
-    watch: Watch,
     path: string,
     list: Lister,
     labelSelector: string | undefined,
@@ -121,9 +181,30 @@ export class KubeSource implements Source {
     apply: (object: KubernetesObject, deleted: boolean) => void,
   ): void {
     let firstList = true;
+    // Consecutive failures; only data from the API server (a list, an event, a bookmark)
+    // resets it, so the backoff grows while the API server stays away.
+    let failures = 0;
     this.#pendingSyncs++;
+    const silenceMs = this.#options.silenceTimeoutMs ?? 90_000;
+    const watch = new BookmarkingWatch(
+      this.#config,
+      silenceMs,
+      () => {
+        failures = 0;
+      },
+      () => {
+        if (this.#stopped) return;
+        listener.onError(
+          new PodrouterError(
+            ErrorCodes.SOURCE_KUBE_FAILED,
+            `watch ${path} brought no event or bookmark for ${silenceMs} ms; restarted it from its last resourceVersion`,
+          ),
+        );
+      },
+    );
     const listAndMarkSynced: Lister = async () => {
       const result = await list();
+      failures = 0;
       if (firstList) {
         firstList = false;
         // The ListWatch applies the listed items synchronously after this resolves.
@@ -152,10 +233,6 @@ export class KubeSource implements Source {
     informer.on('add', changed(false));
     informer.on('update', changed(false));
     informer.on('delete', changed(true));
-    let failures = 0;
-    informer.on('connect', () => {
-      failures = 0;
-    });
     informer.on('error', (error: unknown) => {
       if (this.#stopped) return;
       const wait = backoffDelay(
@@ -166,7 +243,7 @@ export class KubeSource implements Source {
       listener.onError(
         new PodrouterError(
           ErrorCodes.SOURCE_KUBE_FAILED,
-          `watch ${path} failed (${describe(error)}); retrying in ${wait} ms, serving the last good routes`,
+          `watch ${path} failed (${describe(error)}${forbiddenHint(error, path)}); retrying in ${wait} ms, serving the last good routes`,
         ),
       );
       const delay =
@@ -195,6 +272,19 @@ export class KubeSource implements Source {
     if (this.#timer) clearTimeout(this.#timer);
     await Promise.all(this.#watches.map((informer) => informer.stop()));
   }
+}
+
+/** A 403 names what to grant; the start-up access check normally catches it first. */
+function forbiddenHint(error: unknown, path: string): string {
+  const status =
+    (error as { statusCode?: unknown; code?: unknown } | null)?.statusCode ??
+    (error as { code?: unknown } | null)?.code;
+  if (status !== 403) return '';
+  const resource = path.endsWith('/secrets') ? 'secrets' : 'pods';
+  const scope = path.includes('/namespaces/')
+    ? `in namespace ${path.split('/')[4]}`
+    : 'at cluster scope';
+  return `: forbidden — grant list and watch on ${resource} ${scope} (docs/rbac.md)`;
 }
 
 function describe(error: unknown): string {

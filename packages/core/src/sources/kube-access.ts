@@ -1,0 +1,116 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ErrorCodes, PodrouterError } from '../errors.ts';
+import { kubeRequest, statusMessage } from './kube-http.ts';
+
+/** One permission the router needs, as a SelfSubjectAccessReview asks for it. */
+export interface AccessNeed {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  /** '' = cluster scope (all namespaces). */
+  readonly namespace: string;
+  /** Set when RBAC may restrict the grant to this name (list/watch with a name field selector). */
+  readonly name?: string;
+}
+
+export interface AccessScope {
+  /** Empty = all namespaces. */
+  readonly namespaces: readonly string[];
+  readonly secretName: string;
+  /** Whether the router writes Events on Pods. */
+  readonly events: boolean;
+}
+
+/** Exactly what docs/rbac.md and examples/rbac/router.yaml grant. */
+export function accessNeeds(scope: AccessScope): AccessNeed[] {
+  const namespaces = scope.namespaces.length === 0 ? [''] : scope.namespaces;
+  const needs: AccessNeed[] = [];
+  for (const namespace of namespaces) {
+    for (const verb of ['list', 'watch']) {
+      needs.push({ verb, group: '', resource: 'pods', namespace });
+      needs.push({ verb, group: '', resource: 'secrets', namespace, name: scope.secretName });
+    }
+    if (scope.events) {
+      for (const verb of ['create', 'patch', 'get']) {
+        needs.push({ verb, group: 'events.k8s.io', resource: 'events', namespace });
+      }
+    }
+  }
+  return needs;
+}
+
+export function describeNeed(need: AccessNeed): string {
+  const resource = need.group === '' ? need.resource : `${need.resource}.${need.group}`;
+  const named = need.name !== undefined ? ` named ${need.name}` : '';
+  const scope = need.namespace === '' ? 'at cluster scope' : `in namespace ${need.namespace}`;
+  return `${need.verb} ${resource}${named} ${scope}`;
+}
+
+/**
+ * Asks the API server, before the first list, whether this identity may do everything in
+ * `needs` (SelfSubjectAccessReview, which every authenticated identity may create). A denial
+ * is a PodrouterError naming each missing verb and resource: the router cannot work, and
+ * retrying would only hide the cause. When the API server cannot answer (down, or reviews not
+ * allowed) the check is skipped: the watches retry and report on their own.
+ */
+export async function checkAccess(
+  config: KubeConfig,
+  needs: readonly AccessNeed[],
+): Promise<{ checked: boolean; user?: string }> {
+  let denied: AccessNeed[];
+  try {
+    const answers = await Promise.all(
+      needs.map(async (need) => {
+        const response = await kubeRequest(
+          config,
+          'POST',
+          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: {
+              resourceAttributes: {
+                verb: need.verb,
+                group: need.group,
+                resource: need.resource,
+                namespace: need.namespace,
+                ...(need.name !== undefined ? { name: need.name } : {}),
+              },
+            },
+          },
+        );
+        if (response.status !== 201 && response.status !== 200) {
+          throw new Error(`HTTP ${response.status}: ${statusMessage(response.body)}`);
+        }
+        const allowed = (response.body as { status?: { allowed?: boolean } }).status?.allowed;
+        return { need, allowed: allowed === true };
+      }),
+    );
+    denied = answers.filter((answer) => !answer.allowed).map((answer) => answer.need);
+  } catch {
+    return { checked: false };
+  }
+  const user = await whoAmI(config);
+  if (denied.length === 0) return { checked: true, ...(user ? { user } : {}) };
+  throw new PodrouterError(
+    ErrorCodes.SOURCE_KUBE_FAILED,
+    `forbidden: ${user ?? 'this identity'} may not ${denied.map(describeNeed).join('; ')}. ` +
+      'Grant them (docs/rbac.md, examples/rbac/router.yaml) or narrow WATCH_NAMESPACES.',
+  );
+}
+
+/** The authenticated user name (SelfSubjectReview), for messages; undefined if unknown. */
+async function whoAmI(config: KubeConfig): Promise<string | undefined> {
+  try {
+    const response = await kubeRequest(
+      config,
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    );
+    return (response.body as { status?: { userInfo?: { username?: string } } }).status?.userInfo
+      ?.username;
+  } catch {
+    return undefined;
+  }
+}
