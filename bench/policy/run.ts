@@ -5,6 +5,7 @@
  *   3. API key + limit, remote       (one Redis script call per request)
  *   4. API key + limit, local-first  (leases of RATE_LIMIT_LEASE requests)
  * Limits are set high so that nothing is refused: the figures are the cost of counting.
+ * REDIS_TIMEOUT is 1s here so that a loaded machine does not turn counting into fail-open.
  *
  * CPU layout on 2 cores: podrouter-public pinned to core 0; wrk (1 thread), the upstream and
  * redis-server on core 1. Redis round trips per request = EVALSHA+EVAL calls / requests.
@@ -73,12 +74,17 @@ const scenarios: Scenario[] = [
   {
     name: 'API key + Redis limit (remote)',
     host: 'keyed.bench',
-    env: { RATE_LIMITS: LIMITS, REDIS_URL: redis.url },
+    env: { RATE_LIMITS: LIMITS, REDIS_URL: redis.url, REDIS_TIMEOUT: '1s' },
   },
   {
     name: 'API key + Redis limit (local-first)',
     host: 'keyed.bench',
-    env: { RATE_LIMITS: LIMITS, REDIS_URL: redis.url, RATE_LIMIT_MODE: 'local-first' },
+    env: {
+      RATE_LIMITS: LIMITS,
+      REDIS_URL: redis.url,
+      REDIS_TIMEOUT: '1s',
+      RATE_LIMIT_MODE: 'local-first',
+    },
   },
 ];
 

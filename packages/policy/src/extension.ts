@@ -111,7 +111,10 @@ interface CredentialsOptions {
 export function credentialsOf(
   state: ClusterState,
   { config, settings, remote }: CredentialsOptions,
-): { credentials: Map<string, NamespaceCredentials>; closed: Map<string, string> } {
+): {
+  credentials: Map<string, NamespaceCredentials>;
+  closed: Map<string, { code: string; reason: string }>;
+} {
   const { secretName, field } = config.apiKeySecretLocation;
   const keySets = keySetsOf(state, {
     secretName,
@@ -138,15 +141,21 @@ export function credentialsOf(
     }
   }
   const credentials = new Map<string, NamespaceCredentials>();
-  const closed = new Map<string, string>();
+  const closed = new Map<string, { code: string; reason: string }>();
   for (const namespace of namespaces) {
     const keys = keySets.get(namespace);
     const jwt = own.get(namespace) ?? remote;
     credentials.set(namespace, { keys, jwt });
     if (keys?.kind === 'invalid') {
-      closed.set(namespace, `Secret ${secretName}, field ${field}: ${keys.reason}`);
+      closed.set(namespace, {
+        code: PolicyErrorCodes.API_KEY_SECRET_INVALID,
+        reason: `Secret ${secretName}, field ${field}: ${keys.reason}`,
+      });
     } else if (jwt !== undefined && 'invalid' in jwt) {
-      closed.set(namespace, `Secret ${secretName}, field ${settings.jwtJwksField}: ${jwt.invalid}`);
+      closed.set(namespace, {
+        code: PolicyErrorCodes.JWKS_SECRET_INVALID,
+        reason: `Secret ${secretName}, field ${settings.jwtJwksField}: ${jwt.invalid}`,
+      });
     }
   }
   return { credentials, closed };
@@ -199,10 +208,10 @@ export const policyExtension: Extension = {
     return {
       policies: (state) => {
         const { credentials, closed } = credentialsOf(state, { config, settings, remote });
-        for (const [namespace, reason] of closed) {
+        for (const [namespace, { code, reason }] of closed) {
           if (reported.get(namespace) !== reason) {
             logger.error(
-              { code: PolicyErrorCodes.API_KEY_SECRET_INVALID, namespace, reason },
+              { code, namespace, reason },
               'credentials of a namespace are invalid: its routes are closed (503) until fixed',
             );
           }
@@ -215,7 +224,7 @@ export const policyExtension: Extension = {
             );
           }
         }
-        reported = closed;
+        reported = new Map([...closed].map(([namespace, { reason }]) => [namespace, reason]));
         metrics.closedNamespaces(closed.size);
         const steps: StepDefinition[] = [
           ...hooks,

@@ -7,6 +7,10 @@ import type { CustomHook, HooksExport } from './api.ts';
 
 const SETTING = 'HOOKS_MODULE (--hooks-module)';
 
+/** Stops the router at start (exit 2): a hook that cannot run must not be silently skipped. */
+const invalid = (message: string): ConfigError =>
+  new ConfigError(SETTING, `${message} (${PolicyErrorCodes.HOOKS_MODULE_INVALID})`);
+
 function checkHook(hook: unknown, where: string): CustomHook {
   const candidate = hook as Partial<CustomHook> | null;
   if (
@@ -16,14 +20,11 @@ function checkHook(hook: unknown, where: string): CustomHook {
     typeof candidate.run !== 'function' ||
     (candidate.phase !== 'request' && candidate.phase !== 'before-proxy')
   ) {
-    throw new ConfigError(
-      SETTING,
-      `${where}: a hook needs name, phase (request | before-proxy) and run()`,
-    );
+    throw invalid(`${where}: a hook needs name, phase (request | before-proxy) and run()`);
   }
   const order = candidate.order ?? 50;
   if (!Number.isInteger(order) || order < 0 || order > 99) {
-    throw new ConfigError(SETTING, `${where}: hook "${candidate.name}" order must be 0-99`);
+    throw invalid(`${where}: hook "${candidate.name}" order must be 0-99`);
   }
   return candidate as CustomHook;
 }
@@ -64,12 +65,11 @@ export async function loadHooks(
     try {
       exported = ((await import(pathToFileURL(file).href)) as { default?: HooksExport }).default;
     } catch (error) {
-      throw new ConfigError(SETTING, `cannot load ${path}: ${(error as Error).message}`);
+      throw invalid(`cannot load ${path}: ${(error as Error).message}`);
     }
-    if (exported === undefined) throw new ConfigError(SETTING, `${path} has no default export`);
+    if (exported === undefined) throw invalid(`${path} has no default export`);
     const hooks = typeof exported === 'function' ? await exported(setup) : exported;
-    if (!Array.isArray(hooks))
-      throw new ConfigError(SETTING, `${path} must export a list of hooks`);
+    if (!Array.isArray(hooks)) throw invalid(`${path} must export a list of hooks`);
     hooks.forEach((hook, index) => {
       steps.push(customStep(checkHook(hook, `${path}[${index}]`)));
     });
