@@ -26,6 +26,8 @@ export interface KubeSourceOptions {
   /** Coalesces bursts of watch events into one state. */
   readonly debounceMs?: number;
   readonly backoffBaseMs?: number;
+  /** Default 10 s: after an API server outage the routes catch up within seconds, and full
+   * jitter spreads the reconnections of many routers. */
   readonly backoffCapMs?: number;
   /** A watch that brings no event and no bookmark for this long is restarted (from its last
    * resourceVersion). The API server sends a bookmark about once a minute. Default 90 s. */
@@ -238,7 +240,7 @@ export class KubeSource implements Source {
       const wait = backoffDelay(
         failures++,
         this.#options.backoffBaseMs ?? 500,
-        this.#options.backoffCapMs ?? 30_000,
+        this.#options.backoffCapMs ?? 10_000,
       );
       listener.onError(
         new PodrouterError(
