@@ -276,6 +276,11 @@ export class PodEventRecorder {
     }
   }
 
+  /** Resolves when nothing is being written (tests). */
+  async settled(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
   /** Stops writing; waits for a write in flight. */
   async close(): Promise<void> {
     this.#closed = true;

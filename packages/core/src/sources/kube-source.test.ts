@@ -276,6 +276,50 @@ describe('KubeSource', () => {
       await source.stop();
     }
   });
+
+  it('asks for bookmarks and restarts a silent watch from its resourceVersion', async () => {
+    api.pods = [podObject('one', '10.0.0.1', '5')];
+    api.watches.length = 0;
+    const listsBefore = api.lists.length;
+    const source = new KubeSource(
+      {
+        kubeconfig: '',
+        namespaces: ['quiet'],
+        labelSelector: 'routable=true',
+        secretName: 'routing',
+        debounceMs: 1,
+        silenceTimeoutMs: 300,
+      },
+      kubeConfigFor(api),
+    );
+    const seen = collector();
+    source.start(seen.listener);
+    const podWatches = () =>
+      api.watches.filter((watch) => watch.url.startsWith('/api/v1/namespaces/quiet/pods'));
+    try {
+      await seen.until(() => podWatches().length >= 1, 'the first watch');
+      const first = new URL(podWatches()[0]?.url ?? '', 'http://api');
+      assert.equal(first.searchParams.get('allowWatchBookmarks'), 'true');
+      // A bookmark is activity: it moves the resourceVersion and keeps the watch.
+      podWatches()[0]?.res.write(
+        `${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: '42' } } })}\n`,
+      );
+      await seen.until(() => podWatches().length >= 2, 'a restart after silence', 3000);
+      const second = new URL(podWatches()[1]?.url ?? '', 'http://api');
+      assert.equal(second.searchParams.get('resourceVersion'), '42');
+      assert.equal(
+        api.lists.slice(listsBefore).filter((url) => url.includes('/quiet/pods')).length,
+        1,
+        'no re-list',
+      );
+      assert.ok(
+        seen.errors.some((error) => /no event or bookmark for 300 ms/.test(error.message)),
+        seen.errors.map((error) => error.message).join('; '),
+      );
+    } finally {
+      await source.stop();
+    }
+  });
 });
 
 describe('backoffDelay', () => {
