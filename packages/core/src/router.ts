@@ -161,6 +161,7 @@ export class Router {
       health: this.#health,
       version: this.#table.version + 1,
       ...(compilePipeline ? { compilePipeline } : {}),
+      ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     this.#table = table;
     this.#synced = true;

@@ -66,6 +66,7 @@ describe('loadRouterConfig', () => {
     );
     assert.deepEqual(differing.sort(), [
       'adminPort',
+      'aliasHosts',
       'apiKeySecretLocation',
       'build',
       'hostsAnnotation',

@@ -210,6 +210,23 @@ export const ROUTER_SETTINGS = [
     parse: selector,
   }),
   s({
+    key: 'aliasHosts',
+    env: 'ALIAS_HOSTS',
+    flag: '--alias-hosts',
+    description:
+      'Read hosts of the form svc.ns as Service aliases: svc.ns.svc and svc.ns.svc.<CLUSTER_DOMAIN> match them too, and so does a bare svc when the caller (by its Pod IP) or the only namespace with that alias tells which one.',
+    default: (b) => String(b.tier === 'private'),
+    parse: bool,
+  }),
+  s({
+    key: 'clusterDomain',
+    env: 'CLUSTER_DOMAIN',
+    flag: '--cluster-domain',
+    description: 'DNS domain of the cluster, for ALIAS_HOSTS.',
+    default: () => 'cluster.local',
+    parse: nonEmpty,
+  }),
+  s({
     key: 'apiKeySecretLocation',
     env: 'API_KEY_SECRET_LOCATION',
     flag: '--api-key-secret-location',
@@ -366,6 +383,8 @@ export interface RouterConfig {
   readonly hostsAnnotation: string;
   readonly pathsAnnotation: string;
   readonly routableLabelSelector: string;
+  readonly aliasHosts: boolean;
+  readonly clusterDomain: string;
   readonly apiKeySecretLocation: { readonly secretName: string; readonly field: string };
   readonly apiKeyHeader: string;
   readonly clientMaxBodySize: number;

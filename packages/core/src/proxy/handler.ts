@@ -121,7 +121,12 @@ export class RouterProxy {
     const startedAt = performance.now();
     if (channels.requestStart.hasSubscribers)
       channels.requestStart.publish({ req, res, upgrade: false, socket: req.socket });
-    const route = matchRoute(this.#table(), hostOf(req.headers.host), req.url ?? '/');
+    const route = matchRoute(
+      this.#table(),
+      hostOf(req.headers.host),
+      req.url ?? '/',
+      req.socket.remoteAddress,
+    );
     if (route === undefined) {
       this.#notFound(req, res, startedAt);
       return;
@@ -163,7 +168,12 @@ export class RouterProxy {
     if (channels.requestStart.hasSubscribers)
       channels.requestStart.publish({ req, res: undefined, upgrade: true, socket });
     socket.on('error', () => socket.destroy());
-    const route = matchRoute(this.#table(), hostOf(req.headers.host), req.url ?? '/');
+    const route = matchRoute(
+      this.#table(),
+      hostOf(req.headers.host),
+      req.url ?? '/',
+      req.socket.remoteAddress,
+    );
     const fail = (problem: Problem, routeOf?: Route, failure?: FailureKind) => {
       writeRawProblem(socket, problem);
       this.#record(req, routeOf, undefined, problem.status, startedAt, 0, 0, failure, true);

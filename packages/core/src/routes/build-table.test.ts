@@ -486,3 +486,55 @@ describe('buildRouteTable', () => {
     });
   });
 });
+
+describe('Service alias hosts (aliasDomain set, private build)', () => {
+  const aliasDomain = 'cluster.local';
+  const podOf = (namespace: string, name: string, hosts: string, podIP: string) =>
+    pod({ namespace, name, hosts, paths: '8080:/', podIP });
+  const table = build(
+    [
+      podOf('my-ns', 'my-app-1', 'my-app.my-ns', '10.0.1.1'),
+      podOf('my-ns', 'my-app-2', 'my-app.my-ns.svc.cluster.local', '10.0.1.2'),
+      podOf('other', 'api-1', 'api.other', '10.0.2.1'),
+      podOf('third', 'api-2', 'api.third.svc', '10.0.3.1'),
+      podOf('web', 'www', 'www.example.com', '10.0.4.1'),
+    ],
+    { aliasDomain },
+  );
+  const pods = (host: string, clientIp?: string) =>
+    matchRoute(table, host, '/x', clientIp)
+      ?.balancer.endpoints.map((e) => e.podName)
+      .sort();
+
+  it('reads every form of one alias as one route', () => {
+    assert.deepEqual([...table.hosts.keys()].sort(), [
+      'api.other',
+      'api.third',
+      'my-app.my-ns',
+      'www.example.com',
+    ]);
+    for (const host of ['my-app.my-ns', 'my-app.my-ns.svc', 'my-app.my-ns.svc.cluster.local']) {
+      assert.deepEqual(pods(host), ['my-app-1', 'my-app-2'], host);
+    }
+    assert.equal(pods('my-app.my-ns.svc.other.domain'), undefined);
+    assert.deepEqual(pods('www.example.com'), ['www']);
+  });
+
+  it('maps a bare svc by the caller’s namespace, or when only one namespace has it', () => {
+    assert.deepEqual(pods('my-app'), ['my-app-1', 'my-app-2']);
+    assert.deepEqual(pods('my-app', '10.0.9.9'), ['my-app-1', 'my-app-2']);
+    assert.equal(pods('api'), undefined, 'two namespaces have api and the caller is unknown');
+    assert.deepEqual(pods('api', '10.0.2.1'), ['api-1']);
+    assert.deepEqual(pods('api', '::ffff:10.0.3.1'), ['api-2']);
+    assert.equal(pods('api', '10.0.1.1'), undefined, 'the caller’s namespace has no api alias');
+    assert.equal(pods('my-app', '10.0.2.1'), undefined, 'a known caller elsewhere never guesses');
+    assert.equal(pods('www'), undefined);
+  });
+
+  it('is off without aliasDomain: hosts stay as written', () => {
+    const plain = build([podOf('my-ns', 'my-app-2', 'my-app.my-ns.svc.cluster.local', '10.0.1.2')]);
+    assert.deepEqual([...plain.hosts.keys()], ['my-app.my-ns.svc.cluster.local']);
+    assert.equal(matchRoute(plain, 'my-app.my-ns', '/'), undefined);
+    assert.equal(plain.aliases, undefined);
+  });
+});

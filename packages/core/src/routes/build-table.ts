@@ -5,7 +5,8 @@ import type { PipelineCompiler } from '../pipeline/types.ts';
 import { ineligibility } from '../pods/eligibility.ts';
 import { type LabelSelector, matchesSelector } from '../pods/label-selector.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
-import type { Endpoint, PodReport, Route, RouteTable } from './types.ts';
+import { canonicalAliasHost } from './alias-hosts.ts';
+import type { AliasIndex, Endpoint, PodReport, Route, RouteTable } from './types.ts';
 
 export interface TableOptions {
   readonly hostsAnnotation: string;
@@ -15,6 +16,8 @@ export interface TableOptions {
   readonly compilePipeline?: PipelineCompiler;
   readonly version?: number;
   readonly now?: number;
+  /** Cluster domain; set to read Service alias hosts (`svc.ns`, `.svc`, `.svc.<domain>`) as one. */
+  readonly aliasDomain?: string;
 }
 
 interface Claim {
@@ -95,7 +98,17 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     if (!holdsClaims(pod)) continue;
     const notServing = ineligibility(pod);
     if (notServing !== undefined) notServingByPod.set(podKey(pod), notServing);
-    for (const host of hosts.hosts) {
+    const claimedHosts =
+      options.aliasDomain === undefined
+        ? hosts.hosts
+        : [
+            ...new Set(
+              hosts.hosts.map(
+                (host) => canonicalAliasHost(host, options.aliasDomain ?? '') ?? host,
+              ),
+            ),
+          ];
+    for (const host of claimedHosts) {
       for (const { path, port } of paths.paths) {
         const key = routeKey(host, path);
         let entry = claimsByRoute.get(key);
@@ -177,5 +190,26 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     routes,
     pods,
     rejectedEntries,
+    ...(options.aliasDomain !== undefined
+      ? { aliases: aliasIndex(options.aliasDomain, hosts, state.pods) }
+      : {}),
   };
+}
+
+function aliasIndex(
+  clusterDomain: string,
+  hosts: ReadonlyMap<string, unknown>,
+  pods: readonly PodInfo[],
+): AliasIndex {
+  const namespacesByService = new Map<string, string[]>();
+  for (const host of hosts.keys()) {
+    if (canonicalAliasHost(host, clusterDomain) !== host) continue;
+    const [service = '', namespace = ''] = host.split('.');
+    const list = namespacesByService.get(service);
+    if (list) list.push(namespace);
+    else namespacesByService.set(service, [namespace]);
+  }
+  const namespaceByPodIp = new Map<string, string>();
+  for (const pod of pods) if (pod.podIP !== '') namespaceByPodIp.set(pod.podIP, pod.namespace);
+  return { clusterDomain, namespacesByService, namespaceByPodIp };
 }

@@ -40,4 +40,15 @@ export interface RouteTable {
   readonly routes: readonly Route[];
   readonly pods: readonly PodReport[];
   readonly rejectedEntries: number;
+  /** Set when Service alias hosts are on (private build): see `routes/alias-hosts.ts`. */
+  readonly aliases?: AliasIndex;
+}
+
+/** What resolving the other host forms of Service aliases needs, built with the table. */
+export interface AliasIndex {
+  readonly clusterDomain: string;
+  /** Service name → namespaces with a `svc.ns` route of that name. */
+  readonly namespacesByService: ReadonlyMap<string, readonly string[]>;
+  /** Pod IP → namespace, for the Pods the router sees (callers of bare `svc` hosts). */
+  readonly namespaceByPodIp: ReadonlyMap<string, string>;
 }
