@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { ClaimProblem } from '../alias/types.ts';
 
@@ -21,7 +22,12 @@ export function kubeEventSink(
       await api.createNamespacedEvent({
         namespace: problem.pod.namespace,
         body: {
-          metadata: { generateName: `${problem.pod.name}.`, namespace: problem.pod.namespace },
+          // client-go's naming: the object's name and a unique suffix (generateName would end
+          // the name with "." first, which the API server refuses).
+          metadata: {
+            name: `${problem.pod.name}.${now().toString(16)}${randomBytes(4).toString('hex')}`,
+            namespace: problem.pod.namespace,
+          },
           eventTime: microTime(now()) as unknown as Date,
           type: 'Warning',
           reason: EVENT_REASONS[problem.kind],
