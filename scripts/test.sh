@@ -29,12 +29,45 @@ npx turbo run typecheck lint --output-logs=errors-only
 npx tsc -p tsconfig.json
 npx biome check test examples scripts bench
 
-if [[ -f test/cluster/up.sh ]]; then
-  echo "== test cluster (binaries are built once and cached)"
+# Suites that need the kubelet-less cluster (root, network namespaces) run after the others,
+# one file at a time: they share one API server, and the outage suite stops it.
+cluster_dirs='^test/(cluster|kube|controller|chart)/'
+mapfile -t all_tests < <(find packages test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+local_tests=() cluster_tests=() last_tests=()
+for file in "${all_tests[@]}"; do
+  if [[ $file == test/kube/outage.test.ts ]]; then last_tests+=("$file")
+  elif [[ $file =~ $cluster_dirs ]]; then cluster_tests+=("$file")
+  else local_tests+=("$file"); fi
+done
+
+logs="$(mktemp -d)"
+status=0
+run_tests() {
+  local name=$1 concurrency=$2
+  shift 2
+  (($# > 0)) || return 0
+  echo "== tests: $name ($# files)"
+  scripts/node.sh --test --test-concurrency="$concurrency" "$@" 2>&1 | tee "$logs/$name.log" || status=1
+}
+
+run_tests local "${TEST_CONCURRENCY:-3}" "${local_tests[@]}"
+
+if ((${#cluster_tests[@]} + ${#last_tests[@]} > 0)); then
+  echo "== test cluster (binaries are built once and cached; a cold build takes about 15 minutes)"
   bash test/cluster/up.sh
   trap 'bash test/cluster/down.sh >/dev/null 2>&1 || true' EXIT
+  run_tests cluster 1 "${cluster_tests[@]}"
+  run_tests outage 1 "${last_tests[@]}"
 fi
 
-echo "== tests"
-scripts/node.sh --test --test-concurrency="${TEST_CONCURRENCY:-3}" \
-  'packages/*/src/**/*.test.ts' 'test/**/*.test.ts'
+# One closing line for the whole run, whatever the number of runner invocations.
+passed=0 failed=0
+for log in "$logs"/*.log; do
+  p=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -1)
+  f=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -1)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-1}))
+done
+rm -rf "$logs"
+echo "podrouter: $passed passed, $failed failed"
+exit "$status"
