@@ -1,4 +1,6 @@
 import { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, ROUTER_SETTINGS, type Setting } from '@podrouter/core';
+import { POLICY_SETTINGS } from '@podrouter/policy';
+import { TRACING_SETTINGS } from '@podrouter/tracing';
 
 /**
  * Prints the Markdown table of settings that README.md embeds, from the same data as
@@ -17,4 +19,21 @@ export function settingsTable(settings: readonly Setting[]): string {
   );
 }
 
-if (import.meta.main) process.stdout.write(`${settingsTable(ROUTER_SETTINGS)}\n`);
+/** Every setting of the two router builds, grouped as `--help` lists them. */
+export function routerSettingsSection(): string {
+  return [
+    '#### Routing and proxying',
+    '',
+    settingsTable(ROUTER_SETTINGS),
+    '',
+    '#### Policy (API keys, rate limits, JWT, hooks — [docs/policy.md](docs/policy.md))',
+    '',
+    settingsTable(POLICY_SETTINGS),
+    '',
+    '#### Tracing and access logs ([docs/observability.md](docs/observability.md))',
+    '',
+    settingsTable(TRACING_SETTINGS),
+  ].join('\n');
+}
+
+if (import.meta.main) process.stdout.write(`${routerSettingsSection()}\n`);
