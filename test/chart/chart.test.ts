@@ -634,6 +634,8 @@ describe('the real API server', () => {
 
   test('each Deployment Pod template is admitted under Pod Security "restricted"', async () => {
     const objects = await render({}, { release, namespace: ns });
+    // The ServiceAccount admission plugin needs the Pods' ServiceAccounts to exist.
+    await apply(objects.filter((o) => o.kind === 'ServiceAccount'));
     const pods = objects
       .filter((o) => o.kind === 'Deployment')
       .map((d) => ({

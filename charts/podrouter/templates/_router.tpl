@@ -151,7 +151,9 @@ spec:
       terminationGracePeriodSeconds: {{ $grace }}
       securityContext:
         {{- include "podrouter.podSecurityContext" (dict "root" $root "port" (min $port $adminPort)) | nindent 8 }}
-      {{- include "podrouter.podScheduling" . | nindent 6 }}
+      {{- with include "podrouter.podScheduling" . | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
       containers:
         - name: router
           image: {{ include "podrouter.image" . }}
@@ -160,7 +162,7 @@ spec:
             - { name: http, containerPort: {{ $port }}, protocol: TCP }
             - { name: admin, containerPort: {{ $adminPort }}, protocol: TCP }
           env:
-            {{- include "podrouter.env" (dict "root" $root "component" $component "computed" $computed) | nindent 12 }}
+            {{- include "podrouter.env" (dict "root" $root "component" $component "computed" $computed) | trim | nindent 12 }}
           {{- with $values.extraEnvFrom }}
           envFrom:
             {{- toYaml . | nindent 12 }}
@@ -173,7 +175,7 @@ spec:
           volumeMounts:
             {{- include "podrouter.volumeMounts" . | nindent 12 }}
       volumes:
-        {{- include "podrouter.volumes" . | nindent 8 }}
+        {{- include "podrouter.volumes" . | trim | nindent 8 }}
 {{- if $values.pdb.enabled }}
 ---
 apiVersion: policy/v1
