@@ -9,7 +9,7 @@ ARG NODE_IMAGE=node:24-slim
 FROM ${NODE_IMAGE} AS deps
 ARG COMPONENT=public
 WORKDIR /app
-# The lockfile covers every workspace; npm ci needs each workspace's package.json to check it.
+# The lockfile covers every workspace; npm install needs each workspace's package.json to check it.
 COPY package.json package-lock.json .npmrc ./
 COPY packages/core/package.json packages/core/
 COPY packages/policy/package.json packages/policy/
@@ -21,7 +21,7 @@ COPY bench/package.json bench/
 RUN test -f "packages/${COMPONENT}/package.json" \
   || { echo "COMPONENT must be public, private or controller, not '${COMPONENT}'" >&2; exit 1; }
 # Only the chosen component's production dependencies (and the workspaces it links).
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace "packages/${COMPONENT}"
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund --workspace "packages/${COMPONENT}"
 
 FROM ${NODE_IMAGE}
 ARG COMPONENT=public
