@@ -61,6 +61,8 @@ async function shareOneLimit(mode: 'remote' | 'local-first') {
         REDIS_URL: redis.url,
         RATE_LIMIT_MODE: mode,
         RATE_LIMIT_LEASE_TTL: '30s',
+        // What is measured is the limiter, not fail-open on a loaded machine.
+        REDIS_TIMEOUT: '5s',
         // A namespace override merged over the plan: 30 a minute, 100000 a day.
         RATE_LIMITS:
           '{ plans: { default: { day: 100000 } }, namespaces: { shop: { default: { minute: 30 } } } }',
@@ -68,6 +70,9 @@ async function shareOneLimit(mode: 'remote' | 'local-first') {
     ),
   );
   try {
+    await Promise.all(
+      routers.map((router) => router.waitForLog((line) => line.msg === 'Redis connection ready')),
+    );
     redis.cli('FLUSHALL');
     let allowed = 0;
     let limited = 0;
@@ -122,7 +127,7 @@ describe('rate limits shared through Redis', () => {
         // Served (or refused) at once while Redis is away: no request waits for it.
         const started = performance.now();
         for (let i = 0; i < 5; i++) await call(router);
-        assert.ok(performance.now() - started < 1000);
+        assert.ok(performance.now() - started < 2500);
         await redis.start();
         const deadline = Date.now() + 10_000;
         let status = 0;

@@ -10,16 +10,12 @@ import type { JWTVerifyGetKey } from 'jose';
 import { keySetsOf } from './api-key/key-store.ts';
 import { PolicyErrorCodes } from './errors.ts';
 import { loadHooks } from './hooks/load.ts';
-import { remoteKeys, secretKeys } from './jwt/verify.ts';
 import { PolicyMetrics } from './metrics.ts';
 import { authenticateStep, type NamespaceCredentials } from './pipeline/authenticate.ts';
 import { pipelineCompiler } from './pipeline/compose.ts';
 import type { StepDefinition } from './pipeline/types.ts';
 import { Availability } from './rate-limit/availability.ts';
 import { parseRateLimits, type RateLimitConfig } from './rate-limit/config.ts';
-import { LocalFirstLimiter } from './rate-limit/local-first-limiter.ts';
-import { connectRedis } from './rate-limit/redis-client.ts';
-import { RemoteLimiter } from './rate-limit/remote-limiter.ts';
 import { rateLimitStep } from './rate-limit/step.ts';
 import type { Limiter } from './rate-limit/types.ts';
 import { POLICY_SETTINGS, type PolicySettings } from './settings.ts';
@@ -74,6 +70,8 @@ async function createLimiter(
       'limits are shared through Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES',
     );
   }
+  // Loaded only when limits are configured: ioredis is the heaviest import of the router.
+  const { connectRedis } = await import('./rate-limit/redis-client.ts');
   const client = connectRedis({
     url: settings.redisUrl,
     sentinels: settings.redisSentinels,
@@ -86,31 +84,41 @@ async function createLimiter(
   client.on('error', () => {});
   const availability = new Availability({ logger, metrics });
   // A (re)connection ends the pause after a failure at once: recovery needs no request.
-  client.on('ready', () => availability.succeeded());
+  client.on('ready', () => {
+    logger.debug('Redis connection ready');
+    availability.succeeded();
+  });
   // Give Redis a moment before serving, so the first requests are counted; if it is down the
   // router starts anyway and limits fail open/closed until it answers.
   await Promise.race([
     new Promise((ready) => client.once('ready', ready)),
     new Promise((timeUp) => setTimeout(timeUp, STARTUP_WAIT_MS).unref()),
   ]);
-  return settings.rateLimitMode === 'local-first'
-    ? new LocalFirstLimiter(client, availability, {
-        lease: settings.rateLimitLease,
-        leaseTtlMs: settings.rateLimitLeaseTtlMs,
-      })
-    : new RemoteLimiter(client, availability);
+  if (settings.rateLimitMode === 'local-first') {
+    const { LocalFirstLimiter } = await import('./rate-limit/local-first-limiter.ts');
+    return new LocalFirstLimiter(client, availability, {
+      lease: settings.rateLimitLease,
+      leaseTtlMs: settings.rateLimitLeaseTtlMs,
+    });
+  }
+  const { RemoteLimiter } = await import('./rate-limit/remote-limiter.ts');
+  return new RemoteLimiter(client, availability);
 }
 
 interface CredentialsOptions {
   readonly config: RouterConfig;
   readonly settings: PolicySettings;
   readonly remote: JWTVerifyGetKey | undefined;
+  /** jwt/verify.ts, loaded only when JWTs are on. */
+  readonly jwtModule: JwtModule | undefined;
 }
+
+type JwtModule = typeof import('./jwt/verify.ts');
 
 /** Cluster state → what each namespace accepts, and why a namespace is closed. */
 export function credentialsOf(
   state: ClusterState,
-  { config, settings, remote }: CredentialsOptions,
+  { config, settings, remote, jwtModule }: CredentialsOptions,
 ): {
   credentials: Map<string, NamespaceCredentials>;
   closed: Map<string, { code: string; reason: string }>;
@@ -122,12 +130,12 @@ export function credentialsOf(
     base64Compat: settings.apiKeyBase64Compat,
   });
   const own = new Map<string, NamespaceCredentials['jwt']>();
-  if (settings.jwtJwksField !== '') {
+  if (settings.jwtJwksField !== '' && jwtModule !== undefined) {
     for (const secret of state.secrets) {
       const bytes = secret.name === secretName ? secret.data[settings.jwtJwksField] : undefined;
       if (bytes === undefined) continue;
       try {
-        own.set(secret.namespace, secretKeys(bytes));
+        own.set(secret.namespace, jwtModule.secretKeys(bytes));
       } catch (error) {
         own.set(secret.namespace, { invalid: (error as Error).message });
       }
@@ -191,10 +199,11 @@ export const policyExtension: Extension = {
       { tier, logger },
     );
     const limiter = rateLimits ? await createLimiter(settings, logger, metrics) : undefined;
+    const jwtModule = jwtOn ? await import('./jwt/verify.ts') : undefined;
     const remote =
-      settings.jwtJwksUrl === ''
+      settings.jwtJwksUrl === '' || jwtModule === undefined
         ? undefined
-        : remoteKeys(settings.jwtJwksUrl, {
+        : jwtModule.remoteKeys(settings.jwtJwksUrl, {
             cooldownMs: settings.jwtJwksCooldownMs,
             cacheMaxAgeMs: settings.jwtJwksCacheMaxAgeMs,
           });
@@ -207,7 +216,12 @@ export const policyExtension: Extension = {
     let reported = new Map<string, string>();
     return {
       policies: (state) => {
-        const { credentials, closed } = credentialsOf(state, { config, settings, remote });
+        const { credentials, closed } = credentialsOf(state, {
+          config,
+          settings,
+          remote,
+          jwtModule,
+        });
         for (const [namespace, { code, reason }] of closed) {
           if (reported.get(namespace) !== reason) {
             logger.error(
@@ -232,7 +246,7 @@ export const policyExtension: Extension = {
             credentials,
             keyHeader: config.apiKeyHeader,
             keyIdHeader: settings.keyIdHeader,
-            jwt,
+            verifyToken: jwtModule && ((token, keys) => jwtModule.verifyJwt(token, keys, jwt)),
             metrics,
           }),
         ];

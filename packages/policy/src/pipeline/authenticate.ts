@@ -2,7 +2,7 @@ import type { HookResponse, HookResult } from '@podrouter/core';
 import type { JWTVerifyGetKey } from 'jose';
 import { matchKey } from '../api-key/match-key.ts';
 import type { KeySet } from '../api-key/parse-secret.ts';
-import { type JwtOptions, verifyJwt } from '../jwt/verify.ts';
+import type { JwtResult } from '../jwt/verify.ts';
 import type { PolicyMetrics } from '../metrics.ts';
 import { PHASES, type PolicyContext, type StepDefinition } from './types.ts';
 
@@ -17,7 +17,8 @@ export interface AuthenticateOptions {
   readonly credentials: ReadonlyMap<string, NamespaceCredentials>;
   readonly keyHeader: string;
   readonly keyIdHeader: string;
-  readonly jwt: JwtOptions;
+  /** Verifies a token (jwt/verify.ts, loaded only when JWTs are on). */
+  readonly verifyToken: ((token: string, keys: JWTVerifyGetKey) => Promise<JwtResult>) | undefined;
   readonly metrics: PolicyMetrics;
 }
 
@@ -78,6 +79,7 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
       }
       const entries = keys?.entries;
       const verifyKeys = jwt;
+      const verifyToken = options.verifyToken;
       const strip = (context: PolicyContext) => {
         context.stripHeaders.add(keyHeader);
         context.stripHeaders.add(keyIdHeader);
@@ -85,7 +87,10 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
         context.stripHeaders.add(PLAN_HEADER);
       };
       const withToken = async (context: PolicyContext, token: string): Promise<HookResult> => {
-        const result = await verifyJwt(token, verifyKeys as JWTVerifyGetKey, options.jwt);
+        const result = await (verifyToken as NonNullable<typeof verifyToken>)(
+          token,
+          verifyKeys as JWTVerifyGetKey,
+        );
         if (!result.ok) {
           metrics.auth('invalid_token');
           return result.keysUnavailable ? KEYS_UNAVAILABLE : BAD_TOKEN;
