@@ -61,7 +61,8 @@ before(async () => {
 
 after(async () => {
   const code = await controller?.stop();
-  if (code !== 0 || process.env.CONTROLLER_LOG === '1') process.stderr.write(controller?.output() ?? '');
+  if (code !== 0 || process.env.CONTROLLER_LOG === '1')
+    process.stderr.write(controller?.output() ?? '');
   for (const pod of apps) await pod.delete();
   await fleet.deleteAll();
   for (const ns of [appNs, otherNs, system]) await deleteNamespace(ns);

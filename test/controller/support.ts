@@ -176,12 +176,18 @@ export function startApp(
 /** Binds exactly the documented RBAC to a ServiceAccount in `namespace`; returns its kubeconfig. */
 export async function controllerServiceAccount(namespace: string): Promise<string> {
   const text = readFileSync(join(repo, 'examples', 'rbac', 'podrouter-controller.yaml'), 'utf8');
-  const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as Record<string, any>);
+  interface RbacObject {
+    kind: string;
+    metadata: { name: string; namespace?: string };
+    roleRef?: { name: string };
+    subjects?: { namespace?: string }[];
+  }
+  const objects = parseAllDocuments(text).map((doc) => doc.toJSON() as RbacObject);
   for (const object of objects) {
     if (object.metadata.namespace) object.metadata.namespace = namespace;
     if (object.kind.startsWith('Cluster'))
       object.metadata.name = `${object.metadata.name}-${namespace}`;
-    if (object.kind === 'ClusterRoleBinding')
+    if (object.kind === 'ClusterRoleBinding' && object.roleRef)
       object.roleRef.name = `${object.roleRef.name}-${namespace}`;
     for (const subject of object.subjects ?? []) subject.namespace = namespace;
   }
@@ -277,7 +283,12 @@ export interface AliasObjects {
       labels?: Record<string, string>;
       annotations?: Record<string, string>;
     };
-    spec: Record<string, any>;
+    spec: {
+      type?: string;
+      externalName?: string;
+      selector?: Record<string, string>;
+      ports?: unknown[];
+    };
   };
   slices: {
     metadata: { name: string; labels?: Record<string, string> };

@@ -27,6 +27,7 @@ import {
   SERVICE_NAME_LABEL,
   SLICE_MANAGED_BY_LABEL,
   SLICE_MANAGED_BY_VALUE,
+  UNCLAIMED_SINCE_ANNOTATION,
 } from './alias/types.ts';
 import type { ControllerConfig } from './config.ts';
 import { routerEndpointsFromSlices } from './endpoints/slices.ts';
@@ -41,6 +42,14 @@ import { kubeLeaseClient } from './kube/lease-client.ts';
 import { KubeAliasWriter, NotLeaderError } from './kube/writer.ts';
 import { LeaderElector, type LeaseClient } from './leader/lease.ts';
 import { WorkQueue } from './queue/work-queue.ts';
+
+/** The alias (`namespace/service`) an alias object belongs to. */
+const aliasKeyOf = (object: KubeObject): string =>
+  `${object.metadata.namespace}/${
+    object.kind === 'EndpointSlice'
+      ? (object.metadata.labels?.[SERVICE_NAME_LABEL] ?? '')
+      : object.metadata.name
+  }`;
 
 export interface ControllerOptions {
   readonly config: ControllerConfig;
@@ -85,6 +94,8 @@ export class AliasController {
   #synced = false;
   #leading: boolean;
   #inputsVersion = 0;
+  #actualVersion = 0;
+  #actualCache: { version: number; actual: ActualObjects } | undefined;
   #snapshot: { version: number; state: DesiredState } | undefined;
   #passTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -144,12 +155,16 @@ export class AliasController {
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
     const watch = new Watch(kubeConfig);
+    /**
+     * `inputs`: whether a change can change the desired state (then a pass recomputes it);
+     * otherwise only the alias the object belongs to is re-checked.
+     */
     const informer = (
       path: string,
       apiVersion: string,
       kind: string,
       list: List,
-      inputs: boolean,
+      inputs: boolean | ((object: KubeObject) => boolean),
       labelSelector?: string,
     ) =>
       new Informer(watch, {
@@ -158,7 +173,7 @@ export class AliasController {
         kind,
         list,
         ...(labelSelector !== undefined ? { labelSelector } : {}),
-        onChange: () => this.#changed(inputs),
+        onChange: (object) => this.#changed(object, inputs),
         onError: (error, at) => {
           this.metrics.errors.inc({ stage: 'watch' });
           this.#log.warn({ err: error, path: at }, 'watch failed; retrying');
@@ -280,9 +295,19 @@ export class AliasController {
     return { adminPort };
   }
 
-  #changed(inputs: boolean): void {
-    if (inputs) this.#inputsVersion++;
-    this.#schedulePass(20);
+  #changed(
+    object: KubeObject | undefined,
+    inputs: boolean | ((object: KubeObject) => boolean),
+  ): void {
+    this.#actualVersion++;
+    const affectsDesired =
+      object === undefined || (typeof inputs === 'function' ? inputs(object) : inputs);
+    if (affectsDesired) {
+      this.#inputsVersion++;
+      this.#schedulePass(20);
+      return;
+    }
+    if (this.#synced && this.#leading && !this.#stopping) this.#queue.add(aliasKeyOf(object));
   }
 
   #schedulePass(delayMs: number): void {
@@ -345,6 +370,13 @@ export class AliasController {
   }
 
   #actual(): ActualObjects {
+    if (this.#actualCache?.version !== this.#actualVersion) {
+      this.#actualCache = { version: this.#actualVersion, actual: this.#buildActual() };
+    }
+    return this.#actualCache.actual;
+  }
+
+  #buildActual(): ActualObjects {
     const services = new Map<string, KubeObject>();
     for (const object of this.#services.store.values()) {
       services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
@@ -484,6 +516,7 @@ export class AliasController {
               : this.#endpoints.store;
         if (object !== undefined) store(object.kind).upsert(object);
         else if (ref !== undefined) store(ref.kind).delete(`${ref.namespace}/${ref.name}`, ref.uid);
+        this.#actualVersion++;
       },
     });
     this.metrics.reconciles.inc({ result: 'changed' });

@@ -15,7 +15,8 @@ export interface InformerOptions {
   readonly list: () => Promise<KubernetesListObject<KubernetesObject>>;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
-  readonly onChange: () => void;
+  /** After a (re-)list without an object; after a watch event with it. */
+  readonly onChange: (object?: KubeObject) => void;
   readonly onError: (error: unknown, path: string) => void;
   readonly retryDelayMs?: (attempt: number) => number;
 }
@@ -55,14 +56,15 @@ export class Informer {
       options.fieldSelector,
     );
     const upsert = (object: KubernetesObject) => {
-      if (this.store.upsert(stamp(object))) options.onChange();
+      const stamped = stamp(object);
+      if (this.store.upsert(stamped)) options.onChange(stamped);
     };
     this.#informer.on('add', upsert);
     this.#informer.on('update', upsert);
     this.#informer.on('delete', (object) => {
-      const o = object as unknown as KubeObject;
-      this.store.delete(ObjectStore.key(o), o.metadata.uid);
-      options.onChange();
+      const stamped = stamp(object);
+      this.store.delete(ObjectStore.key(stamped), stamped.metadata.uid);
+      options.onChange(stamped);
     });
     let failures = 0;
     this.#informer.on('connect', () => {
