@@ -205,6 +205,14 @@ for (const build of BUILDS) {
         (l) => l.code === 'PR_POLICY_API_KEY_SECRET_INVALID' && l.namespace === 'broken',
       );
       assert.match(String(line.reason), /line 2: .*64 hex/);
+      const routes = (await router.admin('/routes')).json<{
+        policy: { closedNamespaces: Record<string, string> };
+      }>();
+      assert.match(routes.policy.closedNamespaces.broken ?? '', /line 2: .*64 hex/);
+      assert.ok(!JSON.stringify(routes).includes(BROKEN_VALUE));
+      const metrics = (await router.admin('/metrics')).body;
+      assert.match(metrics, /podrouter_policy_closed_namespaces\{tier="\w+"\} 1/);
+      assert.match(metrics, /podrouter_requests_total/);
     });
 
     it('turns a throwing hook into a 500 problem and a log line, and keeps serving', async () => {

@@ -172,7 +172,7 @@ export async function startRouter(
   });
   const exited = once(child, 'exit');
 
-  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000) =>
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 30_000) =>
     new Promise<LogLine>((resolveLine, reject) => {
       const check = () => {
         const found = logs.find(predicate);

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { helpText, loadRouterConfig } from './config/load.ts';
 import {
   type BuildDefaults,
@@ -57,6 +58,10 @@ export interface Extension {
 export interface ExtensionParts {
   readonly policies?: RouterOptions['policies'];
   readonly observers?: RouterOptions['observers'];
+  /** Prometheus registry of the extension's own metrics, served at `/metrics`. */
+  readonly metrics?: Registry;
+  /** A section of the admin `/routes` view (e.g. namespaces the policy has closed). */
+  readonly status?: () => unknown;
   /** Runs after the router has drained (flush exporters, close clients). */
   readonly close?: () => Promise<void>;
 }
@@ -144,6 +149,14 @@ export async function runCli(
     logger,
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
+    registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
+    status: () =>
+      Object.fromEntries(
+        extensions.flatMap((extension, index) => {
+          const status = parts[index]?.status;
+          return status ? [[extension.name, status()]] : [];
+        }),
+      ),
     ...(onTableApplied ? { onTableApplied } : {}),
   });
   try {

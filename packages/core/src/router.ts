@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
@@ -29,6 +30,10 @@ export interface RouterOptions {
   readonly observers?: readonly ExchangeObserver[];
   /** Called after each table swap with the new table and the state it was built from. */
   readonly onTableApplied?: (table: RouteTable, state: ClusterState) => void;
+  /** Extensions' Prometheus registries, served with the router's at `/metrics`. */
+  readonly registries?: readonly Registry[];
+  /** Extra sections of the admin `/routes` view, by name. */
+  readonly status?: () => Readonly<Record<string, unknown>>;
 }
 
 const EMPTY_TABLE: RouteTable = {
@@ -140,8 +145,10 @@ export class Router {
         sourceError: () => this.#sourceError,
         ejected: () => this.#health.ejected(),
         beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
+        ...(options.status ? { status: options.status } : {}),
       },
       this.metrics,
+      options.registries,
     );
   }
 

@@ -263,6 +263,13 @@ export const policyExtension: Extension = {
         }
         return pipelineCompiler(steps);
       },
+      metrics: metrics.registry,
+      status: () => ({
+        closedNamespaces: Object.fromEntries(reported),
+        rateLimits: rateLimits
+          ? { mode: settings.rateLimitMode, failureMode: settings.rateLimitFailureMode }
+          : null,
+      }),
       close: async () => {
         await limiter?.close();
       },

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { Registry } from 'prom-client';
 import type { RouterMetrics } from '../observability/metrics.ts';
 import type { RouteTable } from '../routes/types.ts';
 
@@ -8,10 +9,15 @@ export interface AdminState {
   readonly sourceError: () => string | undefined;
   readonly ejected: () => string[];
   readonly beforeMetrics?: () => void;
+  /** Extra sections of `/routes`, by name (e.g. the policy's closed namespaces). */
+  readonly status?: () => Readonly<Record<string, unknown>>;
 }
 
 /** `/routes` as JSON: the table as an operator reads it, plus every Pod's rejections. */
-export function routesView(table: RouteTable, state: Pick<AdminState, 'sourceError' | 'ejected'>) {
+export function routesView(
+  table: RouteTable,
+  state: Pick<AdminState, 'sourceError' | 'ejected' | 'status'>,
+) {
   return {
     version: table.version,
     builtAt: new Date(table.builtAt).toISOString(),
@@ -29,10 +35,20 @@ export function routesView(table: RouteTable, state: Pick<AdminState, 'sourceErr
     })),
     pods: table.pods,
     ejectedEndpoints: state.ejected(),
+    ...state.status?.(),
   };
 }
 
-export function createAdminServer(state: AdminState, metrics: RouterMetrics): Server {
+/** `/metrics` serves the router's registry merged with those of its extensions. */
+export function createAdminServer(
+  state: AdminState,
+  metrics: RouterMetrics,
+  extraRegistries: readonly Registry[] = [],
+): Server {
+  const registry =
+    extraRegistries.length === 0
+      ? metrics.registry
+      : Registry.merge([metrics.registry, ...extraRegistries]);
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
@@ -49,8 +65,8 @@ export function createAdminServer(state: AdminState, metrics: RouterMetrics): Se
         return;
       case '/metrics':
         state.beforeMetrics?.();
-        metrics.registry.metrics().then(
-          (text) => send(200, metrics.registry.contentType, text),
+        registry.metrics().then(
+          (text) => send(200, registry.contentType, text),
           () => send(500, 'text/plain', 'metrics failed\n'),
         );
         return;
