@@ -27,7 +27,6 @@ import {
   SERVICE_NAME_LABEL,
   SLICE_MANAGED_BY_LABEL,
   SLICE_MANAGED_BY_VALUE,
-  UNCLAIMED_SINCE_ANNOTATION,
 } from './alias/types.ts';
 import type { ControllerConfig } from './config.ts';
 import { routerEndpointsFromSlices } from './endpoints/slices.ts';
