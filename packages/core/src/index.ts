@@ -1,3 +1,4 @@
+export { AnnotationMemo } from './annotations/memo.ts';
 export type { PathSpec, Rejection } from './annotations/parse.ts';
 export {
   normalizeHostEntry,

@@ -5,13 +5,14 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
+import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
 import type { Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
-import { parseLabelSelector } from './pods/label-selector.ts';
+import { type LabelSelector, parseLabelSelector } from './pods/label-selector.ts';
 import type { ClusterState } from './pods/types.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
@@ -58,6 +59,8 @@ export class Router {
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
+  readonly #memo = new AnnotationMemo();
+  readonly #selector: LabelSelector;
   #table: RouteTable = EMPTY_TABLE;
   #synced = false;
   #draining = false;
@@ -70,6 +73,7 @@ export class Router {
     this.#log = options.logger;
     this.metrics = new RouterMetrics(config.build.tier);
     this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
+    this.#selector = parseLabelSelector(config.routableLabelSelector);
     this.#engine = new UndiciEngine({
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
@@ -164,8 +168,9 @@ export class Router {
     const table = buildRouteTable(state, {
       hostsAnnotation: config.hostsAnnotation,
       pathsAnnotation: config.pathsAnnotation,
-      selector: parseLabelSelector(config.routableLabelSelector),
+      selector: this.#selector,
       health: this.#health,
+      memo: this.#memo,
       version: this.#table.version + 1,
       ...(compilePipeline ? { compilePipeline } : {}),
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),

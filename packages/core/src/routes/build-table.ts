@@ -1,4 +1,5 @@
-import { parseHosts, parsePaths, type Rejection } from '../annotations/parse.ts';
+import { AnnotationMemo } from '../annotations/memo.ts';
+import type { Rejection } from '../annotations/parse.ts';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
 import type { PipelineCompiler } from '../pipeline/types.ts';
@@ -18,6 +19,14 @@ export interface TableOptions {
   readonly now?: number;
   /** Cluster domain; set to read Service alias hosts (`svc.ns`, `.svc`, `.svc.<domain>`) as one. */
   readonly aliasDomain?: string;
+  /** Parsed annotation values kept across builds (a fresh one when absent). */
+  readonly memo?: AnnotationMemo;
+}
+
+interface RouteClaims {
+  readonly host: string;
+  readonly path: string;
+  readonly byNamespace: Map<string, NamespaceClaims>;
 }
 
 interface Claim {
@@ -33,8 +42,6 @@ interface NamespaceClaims {
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-const routeKey = (host: string, path: string) => `${host}\u0000${path}`;
 
 function endpointOf(pod: PodInfo, port: number): Endpoint {
   const host = pod.podIP.includes(':') ? `[${pod.podIP}]` : pod.podIP;
@@ -62,10 +69,9 @@ const holdsClaims = (pod: PodInfo) =>
 export function buildRouteTable(state: ClusterState, options: TableOptions): RouteTable {
   const rejectionsByPod = new Map<string, Rejection[]>();
   const notServingByPod = new Map<string, string>();
-  const claimsByRoute = new Map<
-    string,
-    { host: string; path: string; byNamespace: Map<string, NamespaceClaims> }
-  >();
+  const claimsByHost = new Map<string, Map<string, RouteClaims>>();
+  const memo = options.memo ?? new AnnotationMemo();
+  memo.nextGeneration();
   const podKey = (pod: PodInfo) => `${pod.namespace}/${pod.name}`;
   const reject = (pod: PodInfo, rejection: Rejection) => {
     const list = rejectionsByPod.get(podKey(pod));
@@ -78,9 +84,10 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     const hostsValue = pod.annotations[options.hostsAnnotation];
     const pathsValue = pod.annotations[options.pathsAnnotation];
     if (hostsValue === undefined && pathsValue === undefined) continue;
-    const hosts = parseHosts(options.hostsAnnotation, hostsValue);
-    const paths = parsePaths(options.pathsAnnotation, pathsValue, pod.containerPorts);
-    for (const rejection of [...hosts.rejections, ...paths.rejections]) reject(pod, rejection);
+    const hosts = memo.hosts(options.hostsAnnotation, hostsValue);
+    const paths = memo.paths(options.pathsAnnotation, pathsValue, pod.containerPorts);
+    for (const rejection of hosts.rejections) reject(pod, rejection);
+    for (const rejection of paths.rejections) reject(pod, rejection);
     if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
       reject(pod, {
         annotation: options.pathsAnnotation,
@@ -109,12 +116,16 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
             ),
           ];
     for (const host of claimedHosts) {
+      let byPath = claimsByHost.get(host);
+      if (!byPath) {
+        byPath = new Map();
+        claimsByHost.set(host, byPath);
+      }
       for (const { path, port } of paths.paths) {
-        const key = routeKey(host, path);
-        let entry = claimsByRoute.get(key);
+        let entry = byPath.get(path);
         if (!entry) {
           entry = { host, path, byNamespace: new Map() };
-          claimsByRoute.set(key, entry);
+          byPath.set(path, entry);
         }
         let claims = entry.byNamespace.get(pod.namespace);
         if (!claims) {
@@ -129,11 +140,13 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
 
   const hosts = new Map<string, Map<string, Route>>();
   const routes: Route[] = [];
-  const sortedKeys = [...claimsByRoute.keys()].sort();
-  for (const key of sortedKeys) {
-    const { host, path, byNamespace } = claimsByRoute.get(key) as NonNullable<
-      ReturnType<typeof claimsByRoute.get>
-    >;
+  const ordered: RouteClaims[] = [];
+  for (const host of [...claimsByHost.keys()].sort(compare)) {
+    const byPath = claimsByHost.get(host) as Map<string, RouteClaims>;
+    for (const path of [...byPath.keys()].sort(compare))
+      ordered.push(byPath.get(path) as RouteClaims);
+  }
+  for (const { host, path, byNamespace } of ordered) {
     const contenders = [...byNamespace.values()].sort(
       (a, b) => a.claimedAt - b.claimedAt || (a.namespace < b.namespace ? -1 : 1),
     );
