@@ -87,10 +87,11 @@ export class AccessLog {
   observe = (record: ExchangeRecord): void => {
     const failed = record.status >= 500 || record.status === 0;
     if (!failed && this.#config.sample < 1 && this.#random() >= this.#config.sample) return;
-    const line = this.line(record);
     const level =
       failed && record.status !== 0 && this.#config.level !== 'error' ? 'warn' : this.#config.level;
-    this.#logger[level](line, 'access');
+    // Building the line is most of the cost: skip it when LOG_LEVEL drops it anyway.
+    if (!this.#logger.isLevelEnabled(level)) return;
+    this.#logger[level](this.line(record), 'access');
   };
 
   line(record: ExchangeRecord): AccessLine {

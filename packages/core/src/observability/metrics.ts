@@ -17,7 +17,8 @@ export class RouterMetrics {
   readonly #tunnels: Gauge<'tier'>;
   readonly #retries: Counter<'tier'>;
   readonly #tier: string;
-  readonly #requestChildren = new Map<string, { inc(): void }>();
+  readonly #requestChildren = new Map<string, Map<number, { inc(): void }>>();
+  readonly #upstreamChild: { observe(seconds: number): void };
 
   constructor(tier: string) {
     this.#tier = tier;
@@ -74,24 +75,33 @@ export class RouterMetrics {
     });
     for (const result of ['applied', 'unchanged', 'error'])
       this.#reloads.labels(tier, result).inc(0);
+    this.#upstreamChild = this.#upstreamSeconds.labels(tier);
   }
 
   observeExchange = (record: ExchangeRecord): void => {
-    const host = record.route?.host ?? '';
-    const key = `${host} ${record.status}`;
-    let child = this.#requestChildren.get(key);
-    if (child === undefined) {
-      child = this.#requests.labels(this.#tier, host, String(record.status));
-      if (this.#requestChildren.size > 10_000) this.#requestChildren.clear();
-      this.#requestChildren.set(key, child);
-    }
-    child.inc();
-    if (record.upstreamMs > 0)
-      this.#upstreamSeconds.labels(this.#tier).observe(record.upstreamMs / 1000);
+    this.#requestCounter(record.route?.host ?? '', record.status).inc();
+    if (record.upstreamMs > 0) this.#upstreamChild.observe(record.upstreamMs / 1000);
     if (record.failure !== undefined)
       this.#upstreamFailures.labels(this.#tier, record.failure).inc();
     if (record.retries > 0) this.#retries.labels(this.#tier).inc(record.retries);
   };
+
+  /** Label children cached per host and status: no label hashing on the request path. */
+  #requestCounter(host: string, status: number): { inc(): void } {
+    let byStatus = this.#requestChildren.get(host);
+    if (byStatus === undefined) {
+      // Hosts come from the route table, but tables change: bound the cache anyway.
+      if (this.#requestChildren.size > 10_000) this.#requestChildren.clear();
+      byStatus = new Map();
+      this.#requestChildren.set(host, byStatus);
+    }
+    let child = byStatus.get(status);
+    if (child === undefined) {
+      child = this.#requests.labels(this.#tier, host, String(status));
+      byStatus.set(status, child);
+    }
+    return child;
+  }
 
   tableApplied(table: RouteTable): void {
     this.#routes.labels(this.#tier).set(table.routes.length);
