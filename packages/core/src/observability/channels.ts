@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HookResponse } from '../pipeline/types.ts';
 import type { FailureKind } from '../proxy/engine.ts';
-import type { ExchangeRecord } from '../proxy/handler.ts';
+import type { ExchangeRecord } from '../proxy/exchange-record.ts';
 import type { Endpoint, Route } from '../routes/types.ts';
 
 /**

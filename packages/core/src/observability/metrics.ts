@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { ExchangeRecord } from '../proxy/handler.ts';
+import type { ExchangeRecord } from '../proxy/exchange-record.ts';
 import type { RouteTable } from '../routes/types.ts';
 
 /**

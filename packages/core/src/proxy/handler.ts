@@ -13,9 +13,12 @@ import {
   type UpstreamEngine,
   type UpstreamFailure,
 } from './engine.ts';
+import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
 import { openTunnel } from './websocket.ts';
+
+export type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 
 export interface ProxyOptions {
   /** 0 = unlimited. */
@@ -26,23 +29,6 @@ export interface ProxyOptions {
   readonly totalTimeoutMs: number;
   readonly connectTimeoutMs: number;
 }
-
-/** What happened to one request, for metrics, logs and traces. */
-export interface ExchangeRecord {
-  readonly req: IncomingMessage;
-  readonly route: Route | undefined;
-  readonly endpoint: Endpoint | undefined;
-  /** The status the client got; 0 when the connection was cut instead. */
-  readonly status: number;
-  readonly startedAt: number;
-  /** Time from the first upstream attempt to the end of the exchange, ms (0 if none). */
-  readonly upstreamMs: number;
-  readonly retries: number;
-  readonly failure: FailureKind | undefined;
-  readonly upgrade: boolean;
-}
-
-export type ExchangeObserver = (record: ExchangeRecord) => void;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
