@@ -195,12 +195,16 @@ describe('settings', () => {
 describe('AccessLog', () => {
   const capture = () => {
     const lines: [string, Record<string, unknown>][] = [];
-    const logger = Object.fromEntries(
-      ['debug', 'info', 'warn', 'error'].map((level) => [
-        level,
-        (line: Record<string, unknown>) => lines.push([level, line]),
-      ]),
-    ) as unknown as Logger;
+    const logger = {
+      ...Object.fromEntries(
+        ['debug', 'info', 'warn', 'error'].map((level) => [
+          level,
+          (line: Record<string, unknown>) => lines.push([level, line]),
+        ]),
+      ),
+      // As pino at level `info`: debug lines are dropped before they are built.
+      isLevelEnabled: (level: string) => level !== 'debug',
+    } as unknown as Logger;
     return { lines, logger };
   };
 
@@ -246,5 +250,19 @@ describe('AccessLog', () => {
       lines.map(([level, line]) => [level, line.status]),
       [['warn', 502]],
     );
+  });
+
+  it('builds no line when the logger drops its level', () => {
+    const { lines, logger } = capture();
+    const log = new AccessLog({
+      config: accessLogConfig({ accessLog: true, accessLogSample: 1, accessLogLevel: 'debug' }),
+      logger,
+      tier: 'public',
+      apiKeyHeader: 'X-ROUTING-API-KEY',
+      traceIds: () => undefined,
+    });
+    log.line = () => assert.fail('the line must not be built');
+    log.observe(record(fakeReq({}), {}));
+    assert.equal(lines.length, 0);
   });
 });
