@@ -4,7 +4,6 @@ import {
   helpText,
   loadSettings,
   PRIVATE_DEFAULTS,
-  parseLabelSelector,
   parsers,
   type Setting,
 } from '@podrouter/core';
@@ -76,23 +75,6 @@ const allowRules = (raw: string, name: string): AllowRule[] =>
         ? { from, to }
         : fail(name, `"${rule}" is not FROM_NAMESPACE/TO_NAMESPACE (either may be *)`);
     });
-const selector = (raw: string, name: string) => {
-  try {
-    parseLabelSelector(raw);
-    return raw;
-  } catch (error) {
-    return fail(name, `not a label selector: ${(error as Error).message}`);
-  }
-};
-const annotationName = (raw: string, name: string) =>
-  /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(raw)
-    ? raw
-    : fail(name, `"${raw}" is not an annotation name`);
-const namespaces = (raw: string) =>
-  raw
-    .split(',')
-    .map((namespace) => namespace.trim())
-    .filter((namespace) => namespace !== '');
 
 const s = (setting: Setting) => setting;
 
@@ -217,7 +199,7 @@ export const CONTROLLER_SETTINGS = [
     flag: '--routable-label-selector',
     description: 'Label selector of the Pods whose hosts claim aliases.',
     default: () => 'routable=true',
-    parse: selector,
+    parse: parsers.selector,
   }),
   s({
     key: 'hostsAnnotation',
@@ -225,7 +207,7 @@ export const CONTROLLER_SETTINGS = [
     flag: '--hosts-annotation',
     description: 'Pod annotation holding the space-delimited hosts (the private router’s).',
     default: () => 'privateHosts',
-    parse: annotationName,
+    parse: parsers.annotationName,
   }),
   s({
     key: 'kubeconfig',
@@ -241,7 +223,7 @@ export const CONTROLLER_SETTINGS = [
     flag: '--watch-namespaces',
     description: 'Comma-separated namespaces whose Pods may claim aliases; empty = all.',
     default: () => '',
-    parse: namespaces,
+    parse: parsers.namespaces,
   }),
   s({
     key: 'resyncPeriodMs',

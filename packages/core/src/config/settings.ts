@@ -416,4 +416,7 @@ export const parsers = {
   nonEmpty,
   headerName,
   secretLocation,
+  annotationName,
+  namespaces,
+  selector,
 };

@@ -132,21 +132,12 @@ export class RouterProxy {
         return;
       }
     }
-    if (route.pipeline === null) {
-      this.#proxy(req, res, route, startedAt, undefined);
-      return;
-    }
-    const context: HookContext = {
+    this.#withPolicy(
       req,
       route,
-      upstreamHeaders: new Map(),
-      stripHeaders: new Set(),
-      responseHeaders: new Map(),
-    };
-    this.#runPipeline(context, (answer) => {
-      if (answer === undefined) this.#proxy(req, res, route, startedAt, context);
-      else this.#reply(req, res, route, startedAt, withResponseHeaders(answer, context));
-    });
+      (context) => this.#proxy(req, res, route, startedAt, context),
+      (problem) => this.#reply(req, res, route, startedAt, problem),
+    );
   };
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -248,8 +239,21 @@ export class RouterProxy {
       };
       attempt(route.balancer.pick(), 0);
     };
+    this.#withPolicy(req, route, tunnel, (problem) => fail(problem, route));
+  };
+
+  /**
+   * Runs the route's pipeline, then `proceed` (with what the hooks asked of the upstream
+   * request), or `deny` with the hooks' answer. Routes without policy proceed at once.
+   */
+  #withPolicy(
+    req: IncomingMessage,
+    route: Route,
+    proceed: (context: HookContext | undefined) => void,
+    deny: (problem: Problem) => void,
+  ): void {
     if (route.pipeline === null) {
-      tunnel(undefined);
+      proceed(undefined);
       return;
     }
     const context: HookContext = {
@@ -260,10 +264,10 @@ export class RouterProxy {
       responseHeaders: new Map(),
     };
     this.#runPipeline(context, (answer) => {
-      if (answer === undefined) tunnel(context);
-      else fail(withResponseHeaders(answer, context), route);
+      if (answer === undefined) proceed(context);
+      else deny(withResponseHeaders(answer, context));
     });
-  };
+  }
 
   #runPipeline(context: HookContext, decided: (answer: HookResponse | undefined) => void): void {
     const pipeline = context.route.pipeline;
