@@ -81,7 +81,8 @@ podrouter demo: both routers run over ${file}
 
 Public router (traffic entering the cluster) on http://127.0.0.1:${PUBLIC_PORT}
   curl http://shop.localhost:${PUBLIC_PORT}/catalog/items         # load-balanced over two catalog Pods
-  curl http://shop.localhost:${PUBLIC_PORT}/billing/invoices      # the billing Pod
+  curl http://shop.localhost:${PUBLIC_PORT}/billing/invoices      # 401: billing requires its API key
+  curl -H 'X-ROUTING-API-KEY: demo-key-123' http://shop.localhost:${PUBLIC_PORT}/billing/invoices
   curl http://shop.localhost:${PUBLIC_PORT}/catalogx              # 404: prefixes match on segment boundaries
   curl http://127.0.0.1:9080/routes                              # the table, and billing's rejected 9999:/admin entry
 
