@@ -10,9 +10,11 @@ import { startEchoApp } from './echo-app.ts';
  */
 
 const root = resolve(import.meta.dirname, '../..');
-const file = resolve(import.meta.dirname, 'pods.yaml');
+const file = resolve(process.env.DEMO_FILE ?? resolve(import.meta.dirname, 'pods.yaml'));
 const PUBLIC_PORT = process.env.DEMO_PUBLIC_PORT ?? '8080';
 const PRIVATE_PORT = process.env.DEMO_PRIVATE_PORT ?? '8081';
+const PUBLIC_ADMIN_PORT = process.env.DEMO_PUBLIC_ADMIN_PORT ?? '9080';
+const PRIVATE_ADMIN_PORT = process.env.DEMO_PRIVATE_ADMIN_PORT ?? '9081';
 
 const apps = await Promise.all([
   startEchoApp({ host: '127.0.0.11', port: 3000, name: 'shop/catalog-7d9f-abcde' }),
@@ -58,8 +60,8 @@ function startRouter(tier: 'public' | 'private', port: string, adminPort: string
 
 let stopping = false;
 const routers = [
-  startRouter('public', PUBLIC_PORT, '9080'),
-  startRouter('private', PRIVATE_PORT, '9081'),
+  startRouter('public', PUBLIC_PORT, PUBLIC_ADMIN_PORT),
+  startRouter('private', PRIVATE_PORT, PRIVATE_ADMIN_PORT),
 ];
 
 async function stop(code = 0): Promise<void> {
@@ -84,12 +86,12 @@ Public router (traffic entering the cluster) on http://127.0.0.1:${PUBLIC_PORT}
   curl http://shop.localhost:${PUBLIC_PORT}/billing/invoices      # 401: billing requires its API key
   curl -H 'X-ROUTING-API-KEY: demo-key-123' http://shop.localhost:${PUBLIC_PORT}/billing/invoices
   curl http://shop.localhost:${PUBLIC_PORT}/catalogx              # 404: prefixes match on segment boundaries
-  curl http://127.0.0.1:9080/routes                              # the table, and billing's rejected 9999:/admin entry
+  curl http://127.0.0.1:${PUBLIC_ADMIN_PORT}/routes                              # the table, and billing's rejected 9999:/admin entry
 
 Private router (traffic between apps) on http://127.0.0.1:${PRIVATE_PORT}
   curl -H 'Host: catalog.shop' http://127.0.0.1:${PRIVATE_PORT}/items
   curl -H 'Host: billing.billing' http://127.0.0.1:${PRIVATE_PORT}/
-  curl http://127.0.0.1:9081/metrics
+  curl http://127.0.0.1:${PRIVATE_ADMIN_PORT}/metrics
 
 WebSocket through the public router (the apps echo messages):
   scripts/node.sh -e "const w=new WebSocket('ws://shop.localhost:${PUBLIC_PORT}/catalog/ws');w.onmessage=e=>{console.log(e.data);w.close()}"
