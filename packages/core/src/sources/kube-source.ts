@@ -14,6 +14,7 @@ import type { PodInfo, SecretInfo } from '../pods/types.ts';
 import { backoffDelay } from './backoff.ts';
 import { accessNeeds, checkAccess } from './kube-access.ts';
 import { PodEventRecorder } from './kube-events.ts';
+import { slimPod } from './slim-pod.ts';
 import type { Source, SourceListener } from './types.ts';
 
 export interface KubeSourceOptions {
@@ -44,13 +45,17 @@ class BookmarkingWatch extends Watch {
   readonly #onActivity: () => void;
   readonly #onSilence: () => void;
 
+  readonly #slim: (object: unknown) => unknown;
+
   constructor(
     config: KubeConfig,
     silenceMs: number,
     onActivity: () => void,
     onSilence: () => void,
+    slim: (object: unknown) => unknown = (object) => object,
   ) {
     super(config);
+    this.#slim = slim;
     // Private in the typings, but the only knob for client-node's inactivity timeout
     // (30 s by default, which would restart every quiet watch twice a minute).
     (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceMs;
@@ -69,7 +74,13 @@ class BookmarkingWatch extends Watch {
       { ...queryParams, allowWatchBookmarks: true },
       (phase, object, raw) => {
         this.#onActivity();
-        callback(phase, object, raw);
+        callback(
+          phase,
+          phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED'
+            ? this.#slim(object)
+            : object,
+          raw,
+        );
       },
       (err: unknown) => {
         if ((err as { name?: unknown } | null)?.name === 'TimeoutError') this.#onSilence();
@@ -151,12 +162,20 @@ export class KubeSource implements Source {
           : api.listSecretForAllNamespaces({ fieldSelector })) as Promise<
           KubernetesListObject<KubernetesObject>
         >;
-      this.#watch(listener, podPath, listPods, labelSelector, undefined, (object, deleted) => {
-        const pod = podFromObject(object);
-        if (!pod) return;
-        if (deleted) this.#pods.delete(pod.uid);
-        else this.#pods.set(pod.uid, pod);
-      });
+      this.#watch(
+        listener,
+        podPath,
+        listPods,
+        labelSelector,
+        undefined,
+        (object, deleted) => {
+          const pod = podFromObject(object);
+          if (!pod) return;
+          if (deleted) this.#pods.delete(pod.uid);
+          else this.#pods.set(pod.uid, pod);
+        },
+        slimPod,
+      );
       this.#watch(
         listener,
         secretPath,
@@ -181,6 +200,7 @@ export class KubeSource implements Source {
     labelSelector: string | undefined,
     fieldSelector: string | undefined,
     apply: (object: KubernetesObject, deleted: boolean) => void,
+    slim?: (object: KubernetesObject) => KubernetesObject,
   ): void {
     let firstList = true;
     // Consecutive failures; only data from the API server (a list, an event, a bookmark)
@@ -203,9 +223,11 @@ export class KubeSource implements Source {
           ),
         );
       },
+      slim as ((object: unknown) => unknown) | undefined,
     );
     const listAndMarkSynced: Lister = async () => {
-      const result = await list();
+      const listed = await list();
+      const result = slim ? { ...listed, items: listed.items.map(slim) } : listed;
       failures = 0;
       if (firstList) {
         firstList = false;
