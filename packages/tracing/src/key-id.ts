@@ -7,16 +7,17 @@ import type { IncomingMessage } from 'node:http';
  * which consumer called. 32 bits of a digest tell nothing usable about a random key; the
  * key itself never leaves this function.
  */
-const cache = new WeakMap<IncomingMessage, string | undefined>();
+const cache = new WeakMap<IncomingMessage, string>();
 
 export function keyIdOf(req: IncomingMessage, headerLower: string): string | undefined {
-  if (cache.has(req)) return cache.get(req);
   const value = req.headers[headerLower];
   const key = Array.isArray(value) ? value[0] : value;
-  const id =
-    key === undefined || key === ''
-      ? undefined
-      : createHash('sha256').update(key, 'latin1').digest('hex').slice(0, 8);
-  cache.set(req, id);
+  // Most requests carry no key: answer those without touching the cache.
+  if (key === undefined || key === '') return undefined;
+  let id = cache.get(req);
+  if (id === undefined) {
+    id = createHash('sha256').update(key, 'latin1').digest('hex').slice(0, 8);
+    cache.set(req, id);
+  }
   return id;
 }
