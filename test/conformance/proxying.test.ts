@@ -37,6 +37,18 @@ after(async () => {
   hopServer.close();
 });
 
+/** Sends raw bytes on a fresh connection and returns everything the router answers. */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += chunk;
+    });
+    socket.on('close', () => done(text));
+  });
+}
+
 for (const build of BUILDS) {
   describe(`proxying (${build.tier} build)`, () => {
     let router: RunningRouter;
@@ -221,6 +233,26 @@ for (const build of BUILDS) {
           status,
         );
       }
+    });
+
+    it('routes absolute-form targets by their authority and sends origin form upstream', async () => {
+      const raw = await rawExchange(
+        router.port,
+        `GET http://${host}:8080/echo?q=1 HTTP/1.1\r\nHost: elsewhere.example.com\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(raw, /^HTTP\/1\.1 200/);
+      // The body may come chunked: the JSON is between the outer braces.
+      const body = JSON.parse(raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1)) as {
+        url: string;
+        headers: Record<string, string>;
+      };
+      assert.equal(body.url, '/echo?q=1');
+      assert.equal(body.headers.host, `${host}:8080`);
+      const bad = await rawExchange(
+        router.port,
+        `GET ftp://${host}/x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(bad, /^HTTP\/1\.1 400/);
     });
 
     it('rejects malformed requests with 400 and smuggling attempts without forwarding', async () => {

@@ -16,6 +16,7 @@ import {
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
+import { toOriginForm } from './request-target.ts';
 import { openTunnel } from './websocket.ts';
 
 export type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
@@ -105,6 +106,10 @@ export class RouterProxy {
 
   handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
+    if (!toOriginForm(req)) {
+      this.#reply(req, res, undefined, startedAt, Problems.badTarget);
+      return;
+    }
     if (channels.requestStart.hasSubscribers)
       channels.requestStart.publish({ req, res, upgrade: false, socket: req.socket });
     const route = matchRoute(
@@ -142,6 +147,10 @@ export class RouterProxy {
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const startedAt = performance.now();
+    if (!toOriginForm(req)) {
+      writeRawProblem(socket, Problems.badTarget);
+      return;
+    }
     if (channels.requestStart.hasSubscribers)
       channels.requestStart.publish({ req, res: undefined, upgrade: true, socket });
     socket.on('error', () => socket.destroy());

@@ -79,4 +79,9 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
+  badTarget: {
+    status: 400,
+    title: 'Bad request target',
+    detail: 'The request target must be an absolute path or an http(s) URL.',
+  },
 } as const satisfies Record<string, Problem>;
