@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError, createLogger, VERSION } from '@podrouter/core';
+import { ConfigError, createLogger, shareDispatcher, VERSION } from '@podrouter/core';
 import { type ControllerConfig, controllerHelp, loadControllerConfig } from './config.ts';
 import { AliasController } from './controller.ts';
 
@@ -23,6 +23,7 @@ function configure(): { config: ControllerConfig; kubeConfig: KubeConfig } | und
     if (config.kubeconfig !== '') kubeConfig.loadFromFile(config.kubeconfig);
     else kubeConfig.loadFromCluster();
     if (kubeConfig.getCurrentCluster() === null) throw new Error('no current cluster');
+    shareDispatcher(kubeConfig);
   } catch (error) {
     throw new ConfigError(
       'KUBECONFIG (--kubeconfig)',

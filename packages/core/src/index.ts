@@ -47,3 +47,4 @@ export type { Endpoint, PodReport, Route, RouteTable } from './routes/types.ts';
 export { FileSource } from './sources/file-source.ts';
 export { KubeSource } from './sources/kube-source.ts';
 export { parseObjects } from './sources/parse-objects.ts';
+export { shareDispatcher } from './sources/shared-dispatcher.ts';

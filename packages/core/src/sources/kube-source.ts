@@ -14,6 +14,7 @@ import type { PodInfo, SecretInfo } from '../pods/types.ts';
 import { backoffDelay } from './backoff.ts';
 import { accessNeeds, checkAccess } from './kube-access.ts';
 import { PodEventRecorder } from './kube-events.ts';
+import { shareDispatcher } from './shared-dispatcher.ts';
 import { slimPod } from './slim-pod.ts';
 import type { Source, SourceListener } from './types.ts';
 
@@ -94,7 +95,7 @@ export function loadKubeConfig(path: string): KubeConfig {
   const config = new KubeConfig();
   if (path !== '') config.loadFromFile(path);
   else config.loadFromCluster();
-  return config;
+  return shareDispatcher(config);
 }
 
 type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
