@@ -4,6 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# Go builds the test cluster's binaries and Helm; the machine image keeps it here.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH="$PATH:/usr/local/go/bin"; fi
 
 # Debian packages the suites run for real: Redis (policy), nftables/conntrack/iproute2/openssl
 # (the kubelet-less test cluster).
