@@ -1,3 +1,4 @@
+export { type AdminEndpoints, createAdminHttpServer } from './admin/server.ts';
 export { AnnotationMemo } from './annotations/memo.ts';
 export type { PathSpec, Rejection } from './annotations/parse.ts';
 export {

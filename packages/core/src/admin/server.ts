@@ -39,46 +39,59 @@ export function routesView(
   };
 }
 
-/** `/metrics` serves the router's registry merged with those of its extensions. */
+/** What an admin server of podrouter's processes serves. */
+export interface AdminEndpoints {
+  readonly ready: () => boolean;
+  readonly registry: Registry;
+  readonly beforeMetrics?: () => void;
+  /** JSON views by path, e.g. `/routes`. */
+  readonly views: Readonly<Record<string, () => unknown>>;
+}
+
+/**
+ * `/healthz`, `/readyz`, `/metrics` (Prometheus text) and the JSON views: the admin server
+ * of the routers and of the controller.
+ */
+export function createAdminHttpServer(endpoints: AdminEndpoints): Server {
+  const { registry, views } = endpoints;
+  const known = ['/healthz', '/readyz', '/metrics', ...Object.keys(views)].join(', ');
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (path === '/healthz') send(200, 'text/plain', 'ok\n');
+    else if (path === '/readyz') {
+      if (endpoints.ready()) send(200, 'text/plain', 'ready\n');
+      else send(503, 'text/plain', 'not ready\n');
+    } else if (path === '/metrics') {
+      endpoints.beforeMetrics?.();
+      registry.metrics().then(
+        (text) => send(200, registry.contentType, text),
+        () => send(500, 'text/plain', 'metrics failed\n'),
+      );
+    } else {
+      const view = Object.hasOwn(views, path) ? views[path] : undefined;
+      if (view) send(200, 'application/json', `${JSON.stringify(view(), null, 2)}\n`);
+      else send(404, 'text/plain', `not found: try ${known}\n`);
+    }
+  });
+}
+
+/** The router's admin server: `/metrics` merges the registries of its extensions. */
 export function createAdminServer(
   state: AdminState,
   metrics: RouterMetrics,
   extraRegistries: readonly Registry[] = [],
 ): Server {
-  const registry =
-    extraRegistries.length === 0
-      ? metrics.registry
-      : Registry.merge([metrics.registry, ...extraRegistries]);
-  return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
-    };
-    switch (path) {
-      case '/healthz':
-        send(200, 'text/plain', 'ok\n');
-        return;
-      case '/readyz':
-        if (state.ready()) send(200, 'text/plain', 'ready\n');
-        else send(503, 'text/plain', 'not ready\n');
-        return;
-      case '/metrics':
-        state.beforeMetrics?.();
-        registry.metrics().then(
-          (text) => send(200, registry.contentType, text),
-          () => send(500, 'text/plain', 'metrics failed\n'),
-        );
-        return;
-      case '/routes':
-        send(
-          200,
-          'application/json',
-          `${JSON.stringify(routesView(state.table(), state), null, 2)}\n`,
-        );
-        return;
-      default:
-        send(404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /routes\n');
-    }
+  return createAdminHttpServer({
+    ready: state.ready,
+    registry:
+      extraRegistries.length === 0
+        ? metrics.registry
+        : Registry.merge([metrics.registry, ...extraRegistries]),
+    ...(state.beforeMetrics ? { beforeMetrics: state.beforeMetrics } : {}),
+    views: { '/routes': () => routesView(state.table(), state) },
   });
 }
