@@ -74,6 +74,7 @@ async function shareOneLimit(mode: 'remote' | 'local-first') {
       routers.map((router) => router.waitForLog((line) => line.msg === 'Redis connection ready')),
     );
     redis.cli('FLUSHALL');
+    const started = Date.now();
     let allowed = 0;
     let limited = 0;
     for (let round = 0; round < 30; round++) {
@@ -84,7 +85,9 @@ async function shareOneLimit(mode: 'remote' | 'local-first') {
         else assert.fail(`unexpected status ${answer.status}`);
       }
     }
-    return { allowed, limited };
+    // 30 a minute: GCRA gives one back every 2 s, so a slow run earns a few more.
+    const refilled = Math.floor((Date.now() - started) / 2000);
+    return { allowed, limited, refilled };
   } finally {
     await Promise.all(routers.map((router) => router.stop()));
   }
@@ -92,15 +95,21 @@ async function shareOneLimit(mode: 'remote' | 'local-first') {
 
 describe('rate limits shared through Redis', () => {
   it('remote: three routers admit exactly the limit together', async () => {
-    const { allowed, limited } = await shareOneLimit('remote');
-    assert.equal(allowed, 30);
-    assert.equal(limited, 60);
+    const { allowed, limited, refilled } = await shareOneLimit('remote');
+    assert.ok(
+      allowed >= 30 && allowed <= 30 + refilled,
+      `allowed ${allowed}, refilled ${refilled}`,
+    );
+    assert.equal(allowed + limited, 90);
   });
 
   it('local-first: three routers stay within limit ± routers × (lease − 1)', async () => {
     // lease = min(RATE_LIMIT_LEASE, 10% of 30) = 3 → documented error ±3 × 2 = ±6.
-    const { allowed } = await shareOneLimit('local-first');
-    assert.ok(allowed >= 24 && allowed <= 36, `allowed ${allowed}`);
+    const { allowed, refilled } = await shareOneLimit('local-first');
+    assert.ok(
+      allowed >= 24 && allowed <= 36 + refilled,
+      `allowed ${allowed}, refilled ${refilled}`,
+    );
   });
 
   for (const failureMode of ['open', 'closed'] as const) {
