@@ -7,7 +7,6 @@ export const ErrorCodes = {
   SOURCE_FILE_UNREADABLE: 'PR_SOURCE_FILE_UNREADABLE',
   SOURCE_FILE_INVALID: 'PR_SOURCE_FILE_INVALID',
   SOURCE_KUBE_FAILED: 'PR_SOURCE_KUBE_FAILED',
-  HOOK_FAILED: 'PR_HOOK_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -214,7 +214,7 @@ export class Router {
         try {
           this.applyState(state);
         } catch (error) {
-          this.metrics.reload('error');
+          this.metrics.reloadFailed();
           this.#log.error(
             { err: error },
             'building the route table failed; keeping the last good table',
@@ -223,7 +223,7 @@ export class Router {
       },
       onError: (error: PodrouterError) => {
         this.#sourceError = error.message;
-        this.metrics.reload('error');
+        this.metrics.reloadFailed();
         this.#log.error({ code: error.code }, error.message);
       },
     });

@@ -57,7 +57,7 @@ export class RouterMetrics {
     });
     this.#reloads = new Counter({
       name: 'podrouter_reloads_total',
-      help: 'Route table rebuilds from source changes, by result (applied, unchanged, error).',
+      help: 'Route table rebuilds from source changes, by result (applied, error). Unchanged input is dropped by the source before it gets here.',
       labelNames: ['tier', 'result'],
       registers,
     });
@@ -73,8 +73,7 @@ export class RouterMetrics {
       labelNames: ['tier'],
       registers,
     });
-    for (const result of ['applied', 'unchanged', 'error'])
-      this.#reloads.labels(tier, result).inc(0);
+    for (const result of ['applied', 'error']) this.#reloads.labels(tier, result).inc(0);
     this.#upstreamChild = this.#upstreamSeconds.labels(tier);
   }
 
@@ -109,8 +108,8 @@ export class RouterMetrics {
     this.#reloads.labels(this.#tier, 'applied').inc();
   }
 
-  reload(result: 'unchanged' | 'error'): void {
-    this.#reloads.labels(this.#tier, result).inc();
+  reloadFailed(): void {
+    this.#reloads.labels(this.#tier, 'error').inc();
   }
 
   setTunnels(count: number): void {
