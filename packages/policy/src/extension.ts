@@ -213,6 +213,17 @@ export const policyExtension: Extension = {
       clockSkewMs: settings.jwtClockSkewMs,
       planClaim: settings.jwtPlanClaim,
     };
+    // Depends on configuration only: built once, so its per-namespace limits cache lasts.
+    const limitStep =
+      rateLimits && limiter
+        ? rateLimitStep({
+            config: rateLimits,
+            limiter,
+            tier,
+            failureMode: settings.rateLimitFailureMode,
+            metrics,
+          })
+        : undefined;
     let reported = new Map<string, string>();
     return {
       policies: (state) => {
@@ -250,17 +261,7 @@ export const policyExtension: Extension = {
             metrics,
           }),
         ];
-        if (rateLimits && limiter) {
-          steps.push(
-            rateLimitStep({
-              config: rateLimits,
-              limiter,
-              tier,
-              failureMode: settings.rateLimitFailureMode,
-              metrics,
-            }),
-          );
-        }
+        if (limitStep) steps.push(limitStep);
         return pipelineCompiler(steps);
       },
       metrics: metrics.registry,

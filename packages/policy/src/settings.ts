@@ -5,11 +5,7 @@ import { ConfigError, parsers, type Setting } from '@podrouter/core';
  * docs/policy.md explains each. Secrets (REDIS_PASSWORD) are read but never logged.
  */
 
-const list = (raw: string) =>
-  raw
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
+const list = parsers.namespaces;
 
 const hostPorts = (raw: string, name: string) =>
   list(raw).map((item) => {
