@@ -46,6 +46,7 @@ export { buildRouteTable } from './routes/build-table.ts';
 export { hostOf, matchRoute } from './routes/match.ts';
 export type { Endpoint, PodReport, Route, RouteTable } from './routes/types.ts';
 export { FileSource } from './sources/file-source.ts';
+export { microTime } from './sources/kube-events.ts';
 export { KubeSource } from './sources/kube-source.ts';
 export { parseObjects } from './sources/parse-objects.ts';
 export { shareDispatcher } from './sources/shared-dispatcher.ts';

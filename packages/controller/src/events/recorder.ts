@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { microTime } from '@podrouter/core';
 import type { ClaimProblem } from '../alias/types.ts';
 
 export const EVENT_REASONS = { refused: 'AliasRefused', clash: 'AliasClash' } as const;
@@ -7,8 +8,6 @@ export const EVENT_REASONS = { refused: 'AliasRefused', clash: 'AliasClash' } as
 export interface EventSink {
   emit(problem: ClaimProblem): Promise<void>;
 }
-
-const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 /** Warning Events (events.k8s.io/v1) on the claiming Pod. */
 export function kubeEventSink(

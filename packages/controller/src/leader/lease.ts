@@ -1,3 +1,4 @@
+import { microTime } from '@podrouter/core';
 /** The fields of a coordination.k8s.io/v1 Lease that election uses. */
 export interface LeaseRecord {
   readonly holderIdentity: string;
@@ -35,8 +36,6 @@ export interface LeaderElectorOptions {
 }
 
 /** Kubernetes MicroTime: RFC 3339 with microseconds. */
-const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-
 /**
  * Leader election on a Lease, as client-go's leaderelection does it: a replica takes the
  * Lease when nobody holds it or the holder has not renewed it for the lease duration — timed
