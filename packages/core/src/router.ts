@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { createAdminServer } from './admin/server.ts';
+import { createAdminServers } from './admin/server.ts';
 import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
@@ -35,7 +35,16 @@ export interface RouterOptions {
   readonly registries?: readonly Registry[];
   /** Extra sections of the admin `/routes` view, by name. */
   readonly status?: () => Readonly<Record<string, unknown>>;
+  /** Identity headers the policy sets upstream: stripped from every inbound request. */
+  readonly identityHeaders?: readonly string[];
 }
+
+/**
+ * Node checks header and request timeouts only this often (30 s by default, so a 2 s
+ * CLIENT_HEADER_TIMEOUT fired after ~29 s). Once a second holds every timeout to within a
+ * second, at the cost of one sweep of the connection list per second.
+ */
+const CONNECTIONS_CHECK_MS = 1000;
 
 const EMPTY_TABLE: RouteTable = {
   version: 0,
@@ -59,6 +68,7 @@ export class Router {
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
+  readonly #introspection: Server;
   readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
   #table: RouteTable = EMPTY_TABLE;
@@ -87,10 +97,18 @@ export class Router {
       health: this.#health,
       options: {
         maxBodyBytes: config.clientMaxBodySize,
+        bodyTimeoutMs: config.clientBodyTimeoutMs,
         notFound: config.notFoundResponse,
         trustForwarded: config.trustForwardedHeaders,
+        underscores: config.underscoresInHeaders,
+        identityHeaders: new Set((options.identityHeaders ?? []).map((name) => name.toLowerCase())),
+        upgradeTokens: config.upgradeProtocols,
+        methods: config.allowedMethods,
+        mergeSlashes: config.mergeSlashes,
+        escapedSlashes: config.escapedSlashes,
         totalTimeoutMs: config.totalTimeoutMs,
         connectTimeoutMs: config.connectTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
       },
       observe:
         observers.length === 1
@@ -110,12 +128,18 @@ export class Router {
         keepAliveTimeout: config.clientKeepAliveMs,
         headersTimeout: config.clientHeaderTimeoutMs,
         requestTimeout: 0,
+        connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, config.clientHeaderTimeoutMs),
+        shouldUpgradeCallback: this.#proxy.shouldUpgrade,
       },
       (req, res) => {
         if (this.#draining) res.setHeader('connection', 'close');
         this.#proxy.handleRequest(req, res);
       },
     );
+    this.#server.on('checkContinue', (req, res) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      this.#proxy.handleExpectContinue(req, res);
+    });
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
         writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
@@ -142,7 +166,7 @@ export class Router {
         });
       }
     });
-    this.#admin = createAdminServer(
+    const admin = createAdminServers(
       {
         ready: () => this.#synced && !this.#draining,
         table: () => this.#table,
@@ -154,6 +178,8 @@ export class Router {
       this.metrics,
       options.registries,
     );
+    this.#admin = admin.probes;
+    this.#introspection = admin.introspection;
   }
 
   get table(): RouteTable {
@@ -204,11 +230,16 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{ port: number; adminPort: number }> {
+  async start(): Promise<{ port: number; adminPort: number; introspectionPort: number }> {
     const { config } = this.#options;
     this.#server.listen(config.port, config.listenAddress);
     this.#admin.listen(config.adminPort, config.listenAddress);
-    await Promise.all([once(this.#server, 'listening'), once(this.#admin, 'listening')]);
+    this.#introspection.listen(config.introspectionPort, config.introspectionAddress);
+    await Promise.all([
+      once(this.#server, 'listening'),
+      once(this.#admin, 'listening'),
+      once(this.#introspection, 'listening'),
+    ]);
     this.#options.source.start({
       onState: (state) => {
         try {
@@ -229,11 +260,18 @@ export class Router {
     });
     const port = (this.#server.address() as AddressInfo).port;
     const adminPort = (this.#admin.address() as AddressInfo).port;
+    const introspectionPort = (this.#introspection.address() as AddressInfo).port;
     this.#log.info(
-      { port, adminPort, source: this.#options.source.kind, tier: config.build.tier },
+      {
+        port,
+        adminPort,
+        introspectionPort,
+        source: this.#options.source.kind,
+        tier: config.build.tier,
+      },
       'listening',
     );
-    return { port, adminPort };
+    return { port, adminPort, introspectionPort };
   }
 
   /** Readiness fails first, then the listener closes and in-flight requests drain. */
@@ -264,8 +302,12 @@ export class Router {
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);
-    this.#admin.closeAllConnections();
-    await new Promise<void>((done) => this.#admin.close(() => done()));
+    for (const server of [this.#admin, this.#introspection]) server.closeAllConnections();
+    await Promise.all(
+      [this.#admin, this.#introspection].map(
+        (server) => new Promise<void>((done) => server.close(() => done())),
+      ),
+    );
     this.#log.info('shut down');
   }
 }
