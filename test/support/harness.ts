@@ -111,6 +111,7 @@ interface LogLine {
 export interface RunningRouter {
   readonly port: number;
   readonly adminPort: number;
+  readonly introspectionPort: number;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
   readonly stderr: () => string;
@@ -141,6 +142,7 @@ export async function startRouter(
       SOURCE_FILE: file,
       PORT: '0',
       ADMIN_PORT: '0',
+      INTROSPECTION_PORT: '0',
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
       LOG_LEVEL: 'debug',
@@ -205,9 +207,11 @@ export async function startRouter(
   let version = (await waitForLog((line) => line.msg === 'route table applied')).version ?? 1;
   const port = listening.port as number;
   const adminPort = listening.adminPort as number;
+  const introspectionPort = listening.introspectionPort as number;
   return {
     port,
     adminPort,
+    introspectionPort,
     child,
     logs,
     file,
@@ -227,7 +231,9 @@ export async function startRouter(
       return target;
     },
     waitForLog,
-    admin: (path) => send({ port: adminPort, path }),
+    // `/routes` lives on the loopback introspection listener, the probes on the admin one.
+    admin: (path) =>
+      send({ port: path.startsWith('/routes') ? introspectionPort : adminPort, path }),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && !child.killed) child.kill(signal);
       const [code] = (await exited) as [number | null];
