@@ -71,6 +71,7 @@ for (const build of BUILDS) {
       router = await startRouter(build, objects(), {
         CLIENT_HEADER_TIMEOUT: '2s',
         CLIENT_BODY_TIMEOUT: '1s',
+        CLIENT_KEEPALIVE_TIMEOUT: '1s',
         UPSTREAM_MAX_CONNECTIONS: '1',
         HOOKS_MODULE: `${ROOT}/test/policy/throwing-applies-to.ts`,
       });
@@ -219,6 +220,15 @@ for (const build of BUILDS) {
         );
         assert.equal(statusOf(answer.text), 408);
         assert.ok(answer.ms < 3500, `408 after ${Math.round(answer.ms)} ms (timeout 2 s)`);
+      });
+
+      it('closes an idle keep-alive connection within a second of CLIENT_KEEPALIVE_TIMEOUT', async () => {
+        const answer = await send(['GET /public HTTP/1.1\r\nHost: open.example.com\r\n\r\n'], {
+          quietMs: 5000,
+        });
+        assert.equal(statusOf(answer.text), 200);
+        assert.ok(answer.closed, 'the router closed the idle connection');
+        assert.ok(answer.ms < 2500, `closed after ${Math.round(answer.ms)} ms (timeout 1 s)`);
       });
 
       it('cuts a stalled body with 408 and frees the upstream connection for others', async () => {
