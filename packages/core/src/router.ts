@@ -9,6 +9,8 @@ import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
+import { ClientAddressResolver } from './guards/client-address.ts';
+import { ClientLimits } from './guards/client-limits.ts';
 import type { Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
@@ -99,7 +101,15 @@ export class Router {
         maxBodyBytes: config.clientMaxBodySize,
         bodyTimeoutMs: config.clientBodyTimeoutMs,
         notFound: config.notFoundResponse,
-        trustForwarded: config.trustForwardedHeaders,
+        clientAddress: new ClientAddressResolver({
+          trustAll: config.trustForwardedHeaders,
+          trustedProxies: config.trustedProxies,
+        }),
+        clientLimits: new ClientLimits({
+          ratePerSecond: config.clientRateLimit.perSecond,
+          burst: config.clientRateBurst,
+          maxConcurrent: config.clientMaxConcurrent,
+        }),
         underscores: config.underscoresInHeaders,
         identityHeaders: new Set((options.identityHeaders ?? []).map((name) => name.toLowerCase())),
         upgradeTokens: config.upgradeProtocols,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { parseCidrs } from '../guards/client-address.ts';
 import { parseLabelSelector } from '../pods/label-selector.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -140,6 +141,26 @@ const upgradeProtocols = (raw: string, name: string): ReadonlySet<string> => {
     if (token === 'h2c') fail(name, 'h2c upgrades are never tunnelled (the smuggling class)');
   }
   return new Set(tokens);
+};
+
+const cidrs = (raw: string, name: string): readonly string[] => {
+  const list = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  try {
+    parseCidrs(list);
+  } catch (error) {
+    fail(name, (error as Error).message);
+  }
+  return list;
+};
+const rate = (raw: string, name: string): { readonly perSecond: number } => {
+  if (raw.trim() === '') return { perSecond: 0 };
+  const match = /^([0-9]+(?:\.[0-9]+)?)\/(s|m)$/.exec(raw.trim());
+  const value = match ? Number(match[1]) : 0;
+  if (!match || value <= 0) return fail(name, `"${raw}" is not a rate such as 20/s or 600/m`);
+  return { perSecond: match[2] === 's' ? value : value / 60 };
 };
 
 const s = (setting: Setting) => setting;
@@ -376,6 +397,41 @@ export const ROUTER_SETTINGS = [
     boolean: true,
   }),
   s({
+    key: 'trustedProxies',
+    env: 'TRUSTED_PROXIES',
+    flag: '--trusted-proxies',
+    description:
+      'Comma-separated CIDRs of proxies in front of the router: from them X-Forwarded-* is extended, and the client address is the right-most X-Forwarded-For hop not in this list.',
+    default: () => '',
+    parse: cidrs,
+  }),
+  s({
+    key: 'clientRateLimit',
+    env: 'CLIENT_RATE_LIMIT',
+    flag: '--client-rate-limit',
+    description:
+      'Requests per client address, as N/s or N/m (nginx limit_req), in memory per replica; over it → 429 with Retry-After. Empty = none.',
+    default: () => '',
+    parse: rate,
+  }),
+  s({
+    key: 'clientRateBurst',
+    env: 'CLIENT_RATE_BURST',
+    flag: '--client-rate-burst',
+    description: 'Requests a client may send at once above CLIENT_RATE_LIMIT.',
+    default: () => '10',
+    parse: count,
+  }),
+  s({
+    key: 'clientMaxConcurrent',
+    env: 'CLIENT_MAX_CONCURRENT',
+    flag: '--client-max-concurrent',
+    description:
+      'Requests (and open WebSocket tunnels) in flight per client address, per replica; over it → 503 with Retry-After. 0 = unlimited.',
+    default: () => '0',
+    parse: count,
+  }),
+  s({
     key: 'connectTimeoutMs',
     env: 'UPSTREAM_CONNECT_TIMEOUT',
     flag: '--upstream-connect-timeout',
@@ -505,6 +561,10 @@ export interface RouterConfig {
   readonly upgradeProtocols: ReadonlySet<string>;
   readonly notFoundResponse: 'problem' | 'close';
   readonly trustForwardedHeaders: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly clientRateLimit: { readonly perSecond: number };
+  readonly clientRateBurst: number;
+  readonly clientMaxConcurrent: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly totalTimeoutMs: number;

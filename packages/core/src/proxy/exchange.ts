@@ -27,6 +27,11 @@ export class Exchange {
   retryable = false;
   upstreamStartedAt = 0;
   recorded = false;
+  /** Set once the client address is known (see guards/client-address.ts). */
+  clientAddress = '';
+  peerTrusted = false;
+  /** Gives back this request's per-client slot; called when the exchange (or its tunnel) ends. */
+  release: (() => void) | undefined;
 
   constructor(
     req: IncomingMessage,

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
+import type { ClientAddressResolver } from '../guards/client-address.ts';
+import type { ClientLimits } from '../guards/client-limits.ts';
 import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { matchRoute } from '../routes/match.ts';
@@ -32,13 +34,16 @@ import { openTunnel } from './websocket.ts';
 export type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 
 export interface ProxyOptions extends InboundOptions {
+  /** Who the client is (TCP peer or trusted proxies' X-Forwarded-For). */
+  readonly clientAddress: ClientAddressResolver;
+  /** Per-client request rate and concurrency, in memory. */
+  readonly clientLimits: ClientLimits;
   /** 0 = unlimited. */
   readonly maxBodyBytes: number;
   /** Longest wait for the next request body byte; 0 = none. */
   readonly bodyTimeoutMs: number;
   /** `close` drops the connection without an answer, like k8s-router's nginx 444. */
   readonly notFound: 'problem' | 'close';
-  readonly trustForwarded: boolean;
   /** Keep header names with `_`. */
   readonly underscores: boolean;
   /** Lower-case identity header names policy sets: removed from every inbound request. */
@@ -201,6 +206,17 @@ export class RouterProxy {
       this.#answer(exchange, inbound);
       return;
     }
+    const client = this.#options.clientAddress.resolve(req);
+    exchange.clientAddress = client.address;
+    exchange.peerTrusted = client.peerTrusted;
+    if (this.#options.clientLimits.enabled) {
+      const admission = this.#options.clientLimits.admit(client.address);
+      if (!admission.admitted) {
+        this.#answer(exchange, admission.problem);
+        return;
+      }
+      exchange.release = admission.release;
+    }
     if (exchange.upgrade && (req.method !== 'GET' || hasBody(req))) {
       this.#answer(exchange, Problems.badUpgrade);
       return;
@@ -230,6 +246,7 @@ export class RouterProxy {
     const context: HookContext = {
       req,
       route,
+      clientAddress: exchange.clientAddress,
       upstreamHeaders: new Map(),
       stripHeaders: new Set(),
       responseHeaders: new Map(),
@@ -282,7 +299,7 @@ export class RouterProxy {
     const options = this.#options;
     exchange.headers = upstreamRequestHeaders(req, {
       upgrade: exchange.upgrade,
-      trustForwarded: options.trustForwarded,
+      trustForwarded: exchange.peerTrusted,
       underscores: options.underscores,
       identity: options.identityHeaders,
       strip: context?.stripHeaders,
@@ -351,6 +368,12 @@ export class RouterProxy {
   ): void {
     if (exchange.recorded) return;
     exchange.recorded = true;
+    const release = exchange.release;
+    if (release !== undefined) {
+      // An open tunnel holds its client's slot until it closes.
+      if (status === 101 && !exchange.client.destroyed) exchange.client.once('close', release);
+      else release();
+    }
     const record: ExchangeRecord = {
       req: exchange.req,
       route: exchange.route,
