@@ -202,4 +202,6 @@ for component in "${components[@]}"; do
     podman save --quiet --format docker-archive -o "$save/podrouter-$component.tar" "$image"
   fi
 done
+# Each source change leaves the previous images untagged; a day's worth stays as build cache.
+podman image prune --force --filter until=24h >/dev/null || true
 log "done in $((SECONDS - start))s"

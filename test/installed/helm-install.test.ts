@@ -309,4 +309,113 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
     const wrong = await fromConsumer('http://my-app.my-ns/', { 'x-routing-api-key': PUBLIC_KEY });
     assert.equal(wrong.status, 403, 'the public tier key does not open the private route');
   });
+  test('helm upgrade with a changed value rolls both routers without a failed request', async () => {
+    assert.ok(client);
+    const netns = client;
+    const before = new Map<string, string>();
+    for (const component of ['public', 'private'] as const) {
+      const [pod] = await podsOf(NS, `app.kubernetes.io/component=${component}`);
+      assert.ok(pod);
+      before.set(component, pod.metadata.name);
+    }
+    // A client calling both routers, one fresh connection per request, for as long as the
+    // upgrade takes: through the public Service, and through the alias to the private router.
+    const failures: string[] = [];
+    let requests = 0;
+    let upgrading = true;
+    const load = (async () => {
+      while (upgrading) {
+        const pub = await netns.request(
+          80,
+          PUBLIC_HOST,
+          '/during-upgrade',
+          { 'x-routing-api-key': PUBLIC_KEY },
+          PUBLIC_SERVICE,
+        );
+        const priv = await netns.request(
+          80,
+          'my-app.my-ns',
+          '/during-upgrade',
+          { 'x-routing-api-key': PRIVATE_KEY },
+          'my-app.my-ns',
+        );
+        requests += 2;
+        for (const [name, answer] of [
+          ['public', pub],
+          ['private', priv],
+        ] as const) {
+          if (answer.status !== 200)
+            failures.push(`${name}: ${answer.status} ${answer.error ?? answer.body.slice(0, 200)}`);
+        }
+      }
+    })();
+    const upgraded = await helm([
+      'upgrade',
+      RELEASE,
+      CHART,
+      '-n',
+      NS,
+      '-f',
+      VALUES,
+      '--set',
+      'public.env.LOG_LEVEL=debug',
+      '--set',
+      'private.env.LOG_LEVEL=debug',
+      '--wait',
+      '--timeout',
+      '5m',
+    ]);
+    // Until the old Pods are gone, not only until the new ones are Ready.
+    await explained('the old router Pods gone', () =>
+      waitFor('the old router Pods to terminate', 2 * MINUTE, async () => {
+        for (const [component, name] of before) {
+          const pods = await podsOf(NS, `app.kubernetes.io/component=${component}`);
+          if (pods.some((p) => p.metadata.name === name) || pods.length !== 1) return false;
+        }
+        return true;
+      }),
+    );
+    upgrading = false;
+    await load;
+    if (upgraded.code !== 0)
+      assert.fail(`helm upgrade failed: ${upgraded.stderr}${await diagnostics()}`);
+    assert.deepEqual(
+      failures,
+      [],
+      `${failures.length} of ${requests} requests failed during the roll`,
+    );
+    assert.ok(requests >= 20, `the client kept calling during the roll (${requests} requests)`);
+  });
+
+  test('helm uninstall removes every object of the release', async () => {
+    const removed = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const selector = `app.kubernetes.io/instance=${RELEASE}`;
+    await explained('the release gone', () =>
+      waitFor("the release's Pods to be gone", 2 * MINUTE, async () => {
+        const left = await kubectl(['-n', NS, 'get', 'pods', '-l', selector, '-o', 'name']);
+        return left.trim() === '';
+      }),
+    );
+    const namespaced = await kubectl([
+      '-n',
+      NS,
+      'get',
+      'deployments,replicasets,services,serviceaccounts,poddisruptionbudgets,roles,rolebindings,leases',
+      '-l',
+      selector,
+      '-o',
+      'name',
+    ]);
+    assert.equal(namespaced.trim(), '', 'no namespaced object of the release is left');
+    const cluster = await kubectl([
+      'get',
+      'clusterroles,clusterrolebindings',
+      '-l',
+      selector,
+      '-o',
+      'name',
+    ]);
+    assert.equal(cluster.trim(), '', 'no ClusterRole or ClusterRoleBinding of the release is left');
+  });
 });
