@@ -4,8 +4,10 @@
 // with public and private annotations, its API keys, a consumer). Traffic goes through the
 // installed routers exactly as in a cluster: the public router's Service from the cluster
 // network, and the consumer Pod calling http://my-app.my-ns/ through the controller's alias
-// and the private router. Fails, never skips, when anything it needs is missing.
+// and the private router, each request traced by its router to an OTLP receiver (otlp-sink.ts).
+// Fails, never skips, when anything it needs is missing.
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +21,11 @@ import {
   kubectlRun,
   run,
   runInNetns,
+  spawnInNetns,
   waitFor,
 } from '../cluster/cluster.ts';
 import { type Answer, NetnsClient, ROOT } from '../kube/support.ts';
+import type { ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const HELM = join(ROOT, 'charts/tools/helm.sh');
 const CHART = join(ROOT, 'charts/podrouter');
@@ -36,6 +40,15 @@ const PUBLIC_SERVICE = `${RELEASE}-public.${NS}`;
 const PUBLIC_KEY = 'public-key-of-my-ns';
 const PRIVATE_KEY = 'private-key-of-my-ns';
 const MINUTE = 60_000;
+// The OTLP receiver (otlp-sink.ts) on the cluster network's node address, which the real
+// node's Pods reach through their bridge; both routers export there, quickly.
+const OTLP = 'http://10.240.0.1:4318';
+const TRACING = ['public', 'private'].flatMap((router) => [
+  '--set',
+  `${router}.env.OTEL_EXPORTER_OTLP_ENDPOINT=${OTLP}`,
+  '--set-string',
+  `${router}.env.OTEL_BSP_SCHEDULE_DELAY=200`,
+]);
 
 interface Pod {
   metadata: { name: string; namespace: string; labels?: Record<string, string> };
@@ -123,6 +136,15 @@ process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() }))
   return JSON.parse(result.stdout) as Answer;
 }
 
+/** The trace the router started for a request, from the traceparent the app received. */
+function traceOf(seen: Echo): string {
+  const traceId = /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(
+    seen.headers.traceparent ?? '',
+  )?.[1];
+  assert.ok(traceId, `the router sent a traceparent upstream: ${JSON.stringify(seen.headers)}`);
+  return traceId;
+}
+
 function echo(answer: Answer): Echo {
   assert.equal(answer.status, 200, `expected 200 from the app, got ${JSON.stringify(answer)}`);
   return JSON.parse(answer.body) as Echo;
@@ -131,6 +153,14 @@ function echo(answer: Answer): Echo {
 describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE }, () => {
   // Made once the namespace exists (before() may create it).
   let client: NetnsClient | undefined;
+  let sink: ChildProcess | undefined;
+  const spans: ReceivedSpan[] = [];
+  const traced = (service: string, traceId: string) =>
+    explained(`a ${service} span of trace ${traceId}`, () =>
+      waitFor(`${service} span of trace ${traceId}`, MINUTE, async () =>
+        spans.some((span) => span.service === service && span.traceId === traceId),
+      ),
+    );
   const images = mkdtempSync(join(tmpdir(), 'podrouter-images-'));
 
   before(async () => {
@@ -143,6 +173,27 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
     });
     assert.equal(up.code, 0, `up.sh --real-node failed:\n${up.stderr}${up.stdout}`);
     client = new NetnsClient();
+    sink = spawnInNetns(
+      process.execPath,
+      [join(import.meta.dirname, 'otlp-sink.ts'), '10.240.0.1', '4318'],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    const listening = new Promise<void>((resolve, reject) => {
+      sink?.once('exit', (code) => reject(new Error(`otlp-sink.ts exited ${code}`)));
+      let buffered = '';
+      sink?.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+          const line = JSON.parse(buffered.slice(0, nl)) as ReceivedSpan | { listening: true };
+          buffered = buffered.slice(nl + 1);
+          if ('listening' in line) resolve();
+          else spans.push(line);
+        }
+      });
+    });
+    await listening;
     const built = await run('bash', [join(ROOT, 'scripts/image.sh'), '--save', images], {
       timeoutMs: 30 * MINUTE,
       allowFailure: true,
@@ -180,6 +231,7 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
 
   after(async () => {
     await client?.close();
+    sink?.stdin?.end();
     rmSync(images, { recursive: true, force: true });
     await helm(['uninstall', RELEASE, '-n', NS, '--ignore-not-found', '--wait']);
     await kubectlRun(
@@ -200,6 +252,7 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
       '--create-namespace',
       '-f',
       VALUES,
+      ...TRACING,
       '--wait',
       '--timeout',
       '5m',
@@ -258,6 +311,7 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
     assert.equal(seen.url, '/hello?x=1');
     assert.equal(seen.headers['x-routing-api-key'], undefined, 'the key is not forwarded');
     assert.match(seen.headers['x-podrouter-key-id'] ?? '', /^[0-9a-f]{8}$/);
+    await traced('podrouter-public', traceOf(seen));
     const without = await netns.request(80, PUBLIC_HOST, '/hello', {}, PUBLIC_SERVICE);
     assert.equal(without.status, 401, without.body);
     const wrong = await netns.request(
@@ -300,6 +354,7 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
     assert.equal(seen.pod, 'my-app');
     assert.equal(seen.url, '/from-consumer');
     assert.equal(seen.headers['x-routing-api-key'], undefined);
+    await traced('podrouter-private', traceOf(seen));
     // The router saw the consumer's own Pod address: it came through the alias, not a proxy.
     const consumer = await kubectlJson<Pod>(['-n', 'my-consumer', 'get', 'pod', 'consumer']);
     assert.ok(consumer.status.podIP);
@@ -357,6 +412,7 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
       NS,
       '-f',
       VALUES,
+      ...TRACING,
       '--set',
       'public.env.LOG_LEVEL=debug',
       '--set',
