@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once) the binaries of the test cluster from Go modules at pinned releases and
-# prints the directory that holds them. `build.sh --real-node` also builds the kubelet and kube-scheduler (from the
-# same Kubernetes module) for `up.sh --real-node`. Cached per versions under
-# ${PODROUTER_CACHE_DIR:-$HOME/.cache/podrouter}/cluster-bin/<key>/, so a warm run only
+# prints the directory that holds them. `build.sh --real-node` also builds the kubelet and
+# kube-scheduler (from the same Kubernetes module) for `up.sh --real-node`. Cached per versions
+# under ${PODROUTER_CACHE_DIR:-$HOME/.cache/podrouter}/cluster-bin/<key>/, so a warm run only
 # checks that the files are there. Cold build on 2 cores: see README.md.
 set -euo pipefail
 

@@ -293,9 +293,12 @@ down() {
   if alive containerd; then
     for id in $(ctr_ containers ls -q 2>/dev/null); do
       ctr_ containers info "$id" 2>/dev/null | sed -n 's#^ *"path": "/var/run/netns/\(cni-[0-9a-f-]*\)".*#\1#p'
-    done | sort -u >"$RN/netns-left" || true
+    done >>"$RN/netns-left" || true
   fi
   stop_component containerd 10
+  # Sandboxes' network namespaces named in the OCI bundles left behind (containerd died).
+  sed -n 's#.*"path": *"/var/run/netns/\(cni-[0-9a-f-]*\)".*#\1#p' \
+    "$RN"/containerd/state/io.containerd.runtime.v2.task/*/*/config.json 2>/dev/null >>"$RN/netns-left" || true
   # Whatever is left of containers and their shims when containerd could not stop them.
   for f in "$RN"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid \
     "$RN"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
@@ -303,7 +306,7 @@ down() {
   done
   findmnt -rn -o TARGET | grep -F "$RN/" | sort -r | while read -r d; do umount -l "$d" || true; done
   if [[ -f "$RN/netns-left" ]]; then
-    while read -r d; do ip netns delete "$d" 2>/dev/null || true; done <"$RN/netns-left"
+    sort -u "$RN/netns-left" | while read -r d; do ip netns delete "$d" 2>/dev/null || true; done
   fi
   if [[ -f "$RN/sysctl-before" ]]; then
     while read -r s v; do echo "$v" >"/proc/sys/$s"; done <"$RN/sysctl-before"

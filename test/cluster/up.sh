@@ -44,7 +44,7 @@ if healthy; then
     bash "$CLUSTER_SCRIPTS/build.sh" "${build_args[@]}" >/dev/null
     bash "$CLUSTER_SCRIPTS/real-node.sh" up
   fi
-  report 0
+  report "$((SECONDS - start))"
   exit 0
 fi
 
