@@ -8,7 +8,7 @@
 #   build base    Debian's essential set (a shell for RUN) plus the same Node and npm; only the
 #                 Dockerfile's build stage uses it.
 # Bases are cached under ${PODROUTER_CACHE_DIR:-~/.cache/podrouter}/image/, keyed on the
-# versions and the lock; podman's layer cache makes an unchanged rebuild take seconds.
+# versions and the lock; podman's layer cache makes an unchanged rebuild take about 35 s.
 #
 # usage: scripts/image.sh [--refresh-lock] [--save DIR] [COMPONENT...]
 #   COMPONENT      public, private, controller (default: all three)

@@ -194,7 +194,9 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
       });
     });
     await listening;
+    // The tag examples/helm/values.yaml names.
     const built = await run('bash', [join(ROOT, 'scripts/image.sh'), '--save', images], {
+      env: { ...process.env, PODROUTER_IMAGE_TAG: 'dev' },
       timeoutMs: 30 * MINUTE,
       allowFailure: true,
     });
