@@ -232,6 +232,44 @@ describe('helm lint', () => {
   });
 });
 
+describe('NOTES', () => {
+  test('say the next steps with this release’s names and settings', async () => {
+    const notes = async (values: object) => {
+      const result = await helm([
+        'install',
+        'edge',
+        CHART,
+        '--namespace',
+        'gw',
+        '--dry-run=client',
+        '-f',
+        valuesFile(values),
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.slice(result.stdout.indexOf('NOTES:'));
+    };
+    const plain = await notes({});
+    assert.match(plain, /Next steps/);
+    assert.match(plain, /kubectl -n gw get pods -l app\.kubernetes\.io\/instance=edge -w/);
+    assert.match(
+      plain,
+      /kubectl -n shop create secret generic routing \\\n\s+--from-literal=public-api-key=<public key> --from-literal=private-api-key=<private key>/,
+    );
+    assert.match(plain, /port-forward deployment\/edge-podrouter-public 9180/);
+    assert.match(plain, /post-delete hook Job edge-podrouter-cleanup/);
+    const custom = await notes({
+      public: { env: { API_KEY_SECRET_LOCATION: 'gateway-keys:public' } },
+      controller: { cleanup: { enabled: false } },
+    });
+    assert.match(custom, /create secret generic gateway-keys --from-literal=public=<public key>/);
+    assert.match(
+      custom,
+      /create secret generic routing --from-literal=private-api-key=<private key>/,
+    );
+    assert.match(custom, /the alias Services stay/);
+  });
+});
+
 describe('values stay true to --help', () => {
   const chartValues = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<
     Component,
@@ -275,6 +313,7 @@ function settingValue(component: Component, name: string): string {
   const fixed: Record<string, string> = {
     PORT: '8081',
     ADMIN_PORT: '9099',
+    INTROSPECTION_PORT: '9199',
     SOURCE: 'kube',
     ALIAS_MODE: 'externalname',
     LOG_LEVEL: 'debug',
@@ -470,7 +509,9 @@ describe('helm template, default values', () => {
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(pod.spec.securityContext.runAsNonRoot, true);
     const args = new Map(
-      (c.args as string[]).slice(1).map((a) => a.split('=', 2) as [string, string]),
+      (c.args as string[])
+        .slice(1)
+        .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
     );
     assert.equal(c.args[0], 'cleanup');
     assert.equal(args.get('--router-service'), `${ns}/podrouter-private`);
