@@ -82,7 +82,7 @@ test("two installations: one release's cleanup leaves the other's aliases", () =
   assert.equal(plan.kept, 4);
 });
 
-test('never deletes an object without podrouter’s label, even one named like an alias', () => {
+test('never deletes an object without podrouter’s label, nor a slice another controller manages', () => {
   const [service, slice] = alias('endpointslice', 'my-ns', 'my-app', 'podrouter/podrouter-private');
   assert.ok(service && slice);
   // A user's EndpointSlice for the alias Service (no managed-by label) stays.
@@ -99,8 +99,22 @@ test('never deletes an object without podrouter’s label, even one named like a
     ...service,
     metadata: { ...service.metadata, name: 'mine', labels: {} },
   };
+  // The slice Kubernetes mirrors from v1 Endpoints copies their labels, podrouter's too; it
+  // belongs to Kubernetes' mirroring controller, which deletes it with the Endpoints.
+  const mirrored: KubeObject = {
+    ...slice,
+    metadata: {
+      ...slice.metadata,
+      name: 'my-app-x7k2p',
+      labels: {
+        'app.kubernetes.io/managed-by': 'podrouter',
+        'kubernetes.io/service-name': 'my-app',
+        'endpointslice.kubernetes.io/managed-by': 'endpointslicemirroring-controller.k8s.io',
+      },
+    },
+  };
   const plan = cleanupPlan(
-    { services: [service, userService], slices: [slice, userSlice], endpoints: [] },
+    { services: [service, userService], slices: [slice, userSlice, mirrored], endpoints: [] },
     'podrouter/podrouter-private',
   );
   assert.deepEqual(names(plan), [

@@ -5,6 +5,8 @@ import {
   MANAGED_BY_VALUE,
   ROUTER_ANNOTATION,
   SERVICE_NAME_LABEL,
+  SLICE_MANAGED_BY_LABEL,
+  SLICE_MANAGED_BY_VALUE,
 } from '../alias/types.ts';
 
 /** The alias objects of the cluster, as listed by the label podrouter puts on all of them. */
@@ -62,7 +64,15 @@ export function cleanupPlan(objects: ManagedObjects, routerService: string): Cle
     endpoints: (endpoints: KubeObject) =>
       `${endpoints.metadata.namespace}/${endpoints.metadata.name}`,
   };
-  const slices = objects.slices.filter((s) => managed(s) && names.has(owner.slice(s)));
+  // Kubernetes mirrors the v1 Endpoints of cluster-ip mode into EndpointSlices that copy
+  // podrouter's label; those are its endpointslice-mirroring controller's, which removes them
+  // with the Endpoints.
+  const slices = objects.slices.filter(
+    (s) =>
+      managed(s) &&
+      s.metadata.labels?.[SLICE_MANAGED_BY_LABEL] === SLICE_MANAGED_BY_VALUE &&
+      names.has(owner.slice(s)),
+  );
   const endpoints = objects.endpoints.filter((e) => managed(e) && names.has(owner.endpoints(e)));
   const deletes: ObjectRef[] = [];
   for (const service of ours) {

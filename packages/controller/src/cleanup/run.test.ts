@@ -32,6 +32,7 @@ function slice(namespace: string, service: string): KubeObject {
       labels: {
         'app.kubernetes.io/managed-by': 'podrouter',
         'kubernetes.io/service-name': service,
+        'endpointslice.kubernetes.io/managed-by': 'controller.podrouter.dev',
       },
     },
   };
