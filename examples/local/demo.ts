@@ -33,6 +33,7 @@ function startRouter(tier: 'public' | 'private', port: string, adminPort: string
         SOURCE_FILE: file,
         PORT: port,
         ADMIN_PORT: adminPort,
+        TLS_PORT: '',
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',
       },

@@ -20,6 +20,7 @@ import { UndiciEngine } from './proxy/undici-engine.ts';
 import { buildRouteTable } from './routes/build-table.ts';
 import type { RouteTable } from './routes/types.ts';
 import type { Source } from './sources/types.ts';
+import { TlsTermination } from './tls/termination.ts';
 
 export interface RouterOptions {
   readonly config: RouterConfig;
@@ -61,6 +62,7 @@ export class Router {
   readonly #admin: Server;
   readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
+  readonly #tls: TlsTermination | undefined;
   #table: RouteTable = EMPTY_TABLE;
   #synced = false;
   #draining = false;
@@ -113,6 +115,7 @@ export class Router {
       },
       (req, res) => {
         if (this.#draining) res.setHeader('connection', 'close');
+        if (this.#tls?.intercept(req, res)) return;
         this.#proxy.handleRequest(req, res);
       },
     );
@@ -142,6 +145,25 @@ export class Router {
         });
       }
     });
+    this.#tls =
+      config.tlsPort === undefined
+        ? undefined
+        : new TlsTermination({
+            port: config.tlsPort,
+            address: config.listenAddress,
+            annotation: config.tlsSecretAnnotation,
+            hostsAnnotation: config.hostsAnnotation,
+            selector: this.#selector,
+            defaultSecret: config.defaultTlsSecret,
+            ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
+            redirect: config.httpsRedirect,
+            hstsMaxAgeMs: config.hstsMaxAgeMs,
+            handshakeTimeoutMs: config.clientHeaderTimeoutMs,
+            http: this.#server,
+            logger: this.#log,
+          });
+    const status = options.status;
+    const tls = this.#tls;
     this.#admin = createAdminServer(
       {
         ready: () => this.#synced && !this.#draining,
@@ -149,7 +171,9 @@ export class Router {
         sourceError: () => this.#sourceError,
         ejected: () => this.#health.ejected(),
         beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
-        ...(options.status ? { status: options.status } : {}),
+        ...(status || tls
+          ? { status: () => ({ ...status?.(), ...(tls ? { tls: tls.view() } : {}) }) }
+          : {}),
       },
       this.metrics,
       options.registries,
@@ -165,7 +189,7 @@ export class Router {
     const { config } = this.#options;
     const started = performance.now();
     const compilePipeline = this.#options.policies?.(state);
-    const table = buildRouteTable(state, {
+    const built = buildRouteTable(state, {
       hostsAnnotation: config.hostsAnnotation,
       pathsAnnotation: config.pathsAnnotation,
       selector: this.#selector,
@@ -175,6 +199,7 @@ export class Router {
       ...(compilePipeline ? { compilePipeline } : {}),
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
+    const table = this.#tls ? this.#tls.apply(state, built) : built;
     this.#table = table;
     this.#synced = true;
     this.#sourceError = undefined;
@@ -204,11 +229,12 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{ port: number; adminPort: number }> {
+  async start(): Promise<{ port: number; adminPort: number; tlsPort?: number }> {
     const { config } = this.#options;
     this.#server.listen(config.port, config.listenAddress);
     this.#admin.listen(config.adminPort, config.listenAddress);
     await Promise.all([once(this.#server, 'listening'), once(this.#admin, 'listening')]);
+    const tlsPort = await this.#tls?.listen();
     this.#options.source.start({
       onState: (state) => {
         try {
@@ -230,10 +256,10 @@ export class Router {
     const port = (this.#server.address() as AddressInfo).port;
     const adminPort = (this.#admin.address() as AddressInfo).port;
     this.#log.info(
-      { port, adminPort, source: this.#options.source.kind, tier: config.build.tier },
+      { port, tlsPort, adminPort, source: this.#options.source.kind, tier: config.build.tier },
       'listening',
     );
-    return { port, adminPort };
+    return { port, adminPort, ...(tlsPort !== undefined ? { tlsPort } : {}) };
   }
 
   /** Readiness fails first, then the listener closes and in-flight requests drain. */
@@ -250,7 +276,10 @@ export class Router {
       'shutting down: readiness now fails',
     );
     if (delayMs > 0) await sleep(delayMs);
-    const closed = new Promise<void>((done) => this.#server.close(() => done()));
+    const closed = Promise.all([
+      new Promise<void>((done) => this.#server.close(() => done())),
+      this.#tls?.close(),
+    ]);
     this.#server.closeIdleConnections();
     const idleSweep = setInterval(() => this.#server.closeIdleConnections(), 100);
     const timedOut = await Promise.race([

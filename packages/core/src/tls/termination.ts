@@ -1,0 +1,164 @@
+import { once } from 'node:events';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { AnnotationMemo } from '../annotations/memo.ts';
+import type { Logger } from '../observability/log.ts';
+import type { LabelSelector } from '../pods/label-selector.ts';
+import type { ClusterState } from '../pods/types.ts';
+import { hostOf } from '../routes/match.ts';
+import type { RouteTable } from '../routes/types.ts';
+import { type LoadedCertificate, TLS_OPTIONS } from './certificate.ts';
+import {
+  buildTlsTable,
+  CertificateCache,
+  EMPTY_TLS_TABLE,
+  type TlsTable,
+  tlsView,
+  withTlsRejections,
+} from './tls-table.ts';
+
+export interface TlsTerminationOptions {
+  readonly port: number;
+  readonly address: string;
+  readonly annotation: string;
+  readonly hostsAnnotation: string;
+  readonly selector: LabelSelector;
+  readonly defaultSecret: { readonly namespace: string; readonly name: string } | undefined;
+  readonly aliasDomain?: string;
+  readonly redirect: boolean;
+  /** 0 = no Strict-Transport-Security. */
+  readonly hstsMaxAgeMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** The router's HTTP/1.1 server: decrypted connections are handed to it, so keep-alive,
+   * timeouts, upgrades and draining work the same on both ports. */
+  readonly http: Server;
+  readonly logger: Logger;
+}
+
+/**
+ * The HTTPS side of a router: a TLS listener whose SNI callback reads the current TLS table
+ * (swapped with every route table), the 308 redirect of plain requests for hosts that have a
+ * certificate, and HSTS. Certificate rotation is a table swap: a handshake after it gets the
+ * new certificate, an open connection keeps the one it started with.
+ */
+export class TlsTermination {
+  readonly #options: TlsTerminationOptions;
+  readonly #server: TlsServer;
+  readonly #cache = new CertificateCache();
+  readonly #memo = new AnnotationMemo();
+  readonly #hsts: string | undefined;
+  #table: TlsTable = EMPTY_TLS_TABLE;
+  #fallback: LoadedCertificate | undefined;
+  #port: number | undefined;
+  #handshakeFailures = 0;
+
+  constructor(options: TlsTerminationOptions) {
+    this.#options = options;
+    const seconds = Math.floor(options.hstsMaxAgeMs / 1000);
+    this.#hsts = seconds > 0 ? `max-age=${seconds}` : undefined;
+    this.#server = createServer(
+      {
+        ...TLS_OPTIONS,
+        // h2 is advertised once the proxy serves HTTP/2.
+        ALPNProtocols: ['http/1.1'],
+        handshakeTimeout: options.handshakeTimeoutMs,
+        SNICallback: (name, done) => done(null, this.#contextFor(name)),
+      },
+      (socket: TLSSocket) => options.http.emit('connection', socket),
+    );
+    this.#server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+      this.#handshakeFailures++;
+      options.logger.debug(
+        { code: error.code, remoteAddress: socket.remoteAddress },
+        'TLS handshake failed',
+      );
+      socket.destroy();
+    });
+  }
+
+  /** SNI names arrive lower-cased or not; a name without a certificate gets the default. */
+  #contextFor(name: string) {
+    const entry = this.#table.byHost.get(name.toLowerCase());
+    return entry?.certificate.context ?? this.#table.fallback?.context;
+  }
+
+  /** Builds the TLS table for a new route table, swaps it in, and returns the route table
+   * with the TLS rejections added to its Pods' reports. */
+  apply(state: ClusterState, table: RouteTable): RouteTable {
+    const options = this.#options;
+    const previous = this.#table;
+    this.#memo.nextGeneration();
+    const next = buildTlsTable(state, table, {
+      annotation: options.annotation,
+      hostsAnnotation: options.hostsAnnotation,
+      selector: options.selector,
+      cache: this.#cache,
+      memo: this.#memo,
+      ...(options.defaultSecret ? { defaultSecret: options.defaultSecret } : {}),
+      ...(options.aliasDomain !== undefined ? { aliasDomain: options.aliasDomain } : {}),
+      ...(state.secretErrors ? { secretErrors: state.secretErrors } : {}),
+    });
+    if (next.fallback !== this.#fallback) {
+      this.#fallback = next.fallback;
+      // Clients without SNI get the listener's own context.
+      this.#server.setSecureContext(
+        next.fallback ? { ...TLS_OPTIONS, ...next.fallback.pair } : { ...TLS_OPTIONS },
+      );
+    }
+    if (next.fallbackProblem !== undefined && next.fallbackProblem !== previous.fallbackProblem) {
+      options.logger.warn(
+        { setting: 'DEFAULT_TLS_SECRET', reason: next.fallbackProblem },
+        'default TLS certificate not usable',
+      );
+    }
+    this.#table = next;
+    return withTlsRejections(table, next);
+  }
+
+  /**
+   * Runs before the proxy on every request of both ports: on the plain port, redirects hosts
+   * that have a certificate (true: answered); on the TLS port, adds HSTS for them.
+   */
+  intercept(req: IncomingMessage, res: ServerResponse): boolean {
+    const host = hostOf(req.headers.host);
+    if (!this.#table.secured.has(host)) return false;
+    if ((req.socket as Partial<TLSSocket>).encrypted === true) {
+      if (this.#hsts !== undefined) res.setHeader('strict-transport-security', this.#hsts);
+      return false;
+    }
+    if (!this.#options.redirect || this.#port === undefined) return false;
+    const url = req.url ?? '';
+    // Absolute-form targets are the proxy's to judge; ACME http-01 must stay on plain HTTP.
+    if (!url.startsWith('/') || url.startsWith('/.well-known/acme-challenge/')) return false;
+    const authority = host.includes(':') ? `[${host}]` : host;
+    const port = this.#port === 443 ? '' : `:${this.#port}`;
+    res.writeHead(308, { location: `https://${authority}${port}${url}`, 'content-length': '0' });
+    res.end();
+    return true;
+  }
+
+  async listen(): Promise<number> {
+    this.#server.listen(this.#options.port, this.#options.address);
+    await once(this.#server, 'listening');
+    this.#port = (this.#server.address() as AddressInfo).port;
+    return this.#port;
+  }
+
+  /** Stops accepting; open connections belong to the HTTP server, which drains them. */
+  close(): Promise<void> {
+    return new Promise((done) => {
+      if (!this.#server.listening) done();
+      else this.#server.close(() => done());
+    });
+  }
+
+  get handshakeFailures(): number {
+    return this.#handshakeFailures;
+  }
+
+  /** The `tls` section of `/routes`. */
+  view() {
+    return tlsView(this.#table, this.#port);
+  }
+}
