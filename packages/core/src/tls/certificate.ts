@@ -172,8 +172,11 @@ export function certificateNames(leaf: X509Certificate): string[] {
 export function covers(certificate: LoadedCertificate, host: string): boolean {
   if (isIP(host) !== 0) return certificate.leaf.checkIP(host) !== undefined;
   return (
-    certificate.leaf.checkHost(host, { subject: 'default', wildcards: true, partialWildcards: false }) !==
-    undefined
+    certificate.leaf.checkHost(host, {
+      subject: 'default',
+      wildcards: true,
+      partialWildcards: false,
+    }) !== undefined
   );
 }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { AnnotationMemo } from '../annotations/memo.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LabelSelector } from '../pods/label-selector.ts';
