@@ -334,3 +334,27 @@ describe('HTTPS_REDIRECT=false', () => {
     }
   });
 });
+
+describe('shutdown with HTTPS keep-alive connections', () => {
+  const build = BUILDS[1] as BuildUnderTest;
+  it('closes idle TLS connections and drains like plain ones', async () => {
+    const router = await startRouter(build, items(build, shop), {
+      TLS_PORT: '0',
+      SHUTDOWN_TIMEOUT: '5s',
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const idle = await get(router.tlsPort ?? 0, 'shop.example.com', '/', agent);
+      const closed = once(idle.socket, 'close');
+      assert.equal(await router.stop(), 0);
+      await closed;
+      assert.equal(
+        router.logs.some((line) => line.msg?.startsWith('shutdown timeout reached')),
+        false,
+        'the idle TLS connection did not hold the shutdown',
+      );
+    } finally {
+      agent.destroy();
+    }
+  });
+});

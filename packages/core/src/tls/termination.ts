@@ -51,7 +51,6 @@ export class TlsTermination {
   #table: TlsTable = EMPTY_TLS_TABLE;
   #fallback: LoadedCertificate | undefined;
   #port: number | undefined;
-  #handshakeFailures = 0;
 
   constructor(options: TlsTerminationOptions) {
     this.#options = options;
@@ -68,7 +67,6 @@ export class TlsTermination {
       (socket: TLSSocket) => options.http.emit('connection', socket),
     );
     this.#server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
-      this.#handshakeFailures++;
       options.logger.debug(
         { code: error.code, remoteAddress: socket.remoteAddress },
         'TLS handshake failed',
@@ -151,10 +149,6 @@ export class TlsTermination {
       if (!this.#server.listening) done();
       else this.#server.close(() => done());
     });
-  }
-
-  get handshakeFailures(): number {
-    return this.#handshakeFailures;
   }
 
   /** The `tls` section of `/routes`. */
