@@ -201,13 +201,13 @@ for (const build of BUILDS) {
       plain.destroy();
     });
 
-    it('speaks TLS 1.2 and 1.3 only, with AEAD suites, and offers http/1.1 by ALPN', async () => {
+    it('speaks TLS 1.2 and 1.3 only, with AEAD suites, and offers h2 and http/1.1 by ALPN', async () => {
       const modern = await handshake(tlsPort, {
         servername: 'shop.example.com',
         ALPNProtocols: ['h2', 'http/1.1'],
       });
       assert.equal(modern.getProtocol(), 'TLSv1.3');
-      assert.equal(modern.alpnProtocol, 'http/1.1');
+      assert.equal(modern.alpnProtocol, 'h2');
       modern.destroy();
       const twelve = await handshake(tlsPort, {
         servername: 'shop.example.com',

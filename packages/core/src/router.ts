@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -106,6 +106,11 @@ export class Router {
           'policy hook failed; answered 500',
         ),
     });
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      if (this.#tls?.intercept(req, res)) return;
+      this.#proxy.handleRequest(req, res);
+    };
     this.#server = createServer(
       {
         maxHeaderSize: config.maxHeaderSize,
@@ -113,11 +118,7 @@ export class Router {
         headersTimeout: config.clientHeaderTimeoutMs,
         requestTimeout: 0,
       },
-      (req, res) => {
-        if (this.#draining) res.setHeader('connection', 'close');
-        if (this.#tls?.intercept(req, res)) return;
-        this.#proxy.handleRequest(req, res);
-      },
+      onRequest,
     );
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
@@ -160,6 +161,11 @@ export class Router {
             hstsMaxAgeMs: config.hstsMaxAgeMs,
             handshakeTimeoutMs: config.clientHeaderTimeoutMs,
             http: this.#server,
+            http2: {
+              onRequest,
+              maxHeaderSize: config.maxHeaderSize,
+              idleTimeoutMs: config.clientKeepAliveMs,
+            },
             logger: this.#log,
           });
     const status = options.status;
@@ -290,6 +296,7 @@ export class Router {
     if (timedOut) {
       this.#log.warn('shutdown timeout reached; closing the remaining connections');
       this.#server.closeAllConnections();
+      this.#tls?.destroyHttp2();
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);

@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { adaptExchange } from './adapt.ts';
+
+export interface Http2FrontOptions {
+  /** MAX_HEADER_SIZE: the largest header list a client may send. */
+  readonly maxHeaderSize: number;
+  /** CLIENT_KEEPALIVE_TIMEOUT: an idle session is closed (GOAWAY) after this long. */
+  readonly idleTimeoutMs: number;
+  /** The router's request listener, the one plain HTTP/1.1 requests go to. */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Streams a client may open at once on one session (Node's default is unbounded). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+/**
+ * Serves HTTP/2 sessions on connections someone else accepted (the TLS listener, after ALPN
+ * chose h2): each request is adapted (adapt.ts) and handed to the router's request listener,
+ * so HTTP/2 takes the same path as HTTP/1.1. Sessions are tracked so a shutdown can send
+ * GOAWAY and let their streams finish.
+ */
+export class Http2Front {
+  readonly #server: Http2Server;
+  readonly #sessions = new Set<ServerHttp2Session>();
+
+  constructor(options: Http2FrontOptions) {
+    this.#server = createServer(
+      {
+        maxSessionInvalidFrames: 100,
+        maxSessionRejectedStreams: 100,
+        settings: {
+          maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+          maxHeaderListSize: options.maxHeaderSize,
+        },
+      },
+      (req: Http2ServerRequest, res: Http2ServerResponse) => {
+        const adapted = adaptExchange(req, res);
+        if ('refuse' in adapted) {
+          res.writeHead(adapted.refuse, { 'content-length': '0' });
+          res.end();
+          return;
+        }
+        options.onRequest(adapted.req, adapted.res);
+      },
+    );
+    this.#server.on('session', (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+      session.setTimeout(options.idleTimeoutMs, () => session.close());
+      // A session error (a protocol violation by the client) ends that session only.
+      session.on('error', () => session.destroy());
+    });
+  }
+
+  /** Takes over a connection whose first bytes are HTTP/2 (after TLS with ALPN h2). */
+  accept(socket: Duplex): void {
+    this.#server.emit('connection', socket);
+  }
+
+  /** GOAWAY to every session: open streams finish, no new ones start. */
+  close(): void {
+    for (const session of this.#sessions) session.close();
+  }
+
+  /** Ends every session at once (the shutdown timeout has passed). */
+  destroy(): void {
+    for (const session of this.#sessions) session.destroy();
+  }
+
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+}
