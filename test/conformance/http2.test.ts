@@ -16,6 +16,7 @@ import {
   pod,
   type RunningRouter,
   secret,
+  send,
   startRouter,
 } from '../support/harness.ts';
 
@@ -101,6 +102,7 @@ function items(build: BuildUnderTest) {
     }),
     tlsSecret('keyed', 'wild-tls', wildcard),
     secret('keyed', 'routing', { [build.apiKeyField]: KEY }),
+    pod(build, { ...base, name: 'plain', namespace: 'plain', hosts: 'plain.test' }),
   ];
 }
 
@@ -219,6 +221,32 @@ for (const build of BUILDS) {
       await router.waitForLog(
         (line) => line.msg === 'access' && line.host === 'keyed.example.com' && line.status === 401,
       );
+    });
+
+    it('takes HTTP/2 with prior knowledge (h2c) on the plain port, next to HTTP/1.1', async () => {
+      const h2c = h2connect(`http://127.0.0.1:${router.port}`);
+      try {
+        const answer = await request(h2c, { ':path': '/c', ':authority': 'plain.test' });
+        assert.equal(answer.status, 200);
+        const seen = JSON.parse(answer.body) as { headers: Record<string, string> };
+        assert.equal(seen.headers.host, 'plain.test');
+        assert.equal(seen.headers['x-forwarded-proto'], 'http');
+        assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+        // Hosts with a certificate are redirected to HTTPS, as over HTTP/1.1.
+        const redirected = await request(h2c, { ':path': '/c', ':authority': 'open.example.com' });
+        assert.equal(redirected.status, 308);
+        const upload = await request(
+          h2c,
+          { ':method': 'POST', ':path': '/upload', ':authority': 'plain.test' },
+          [Buffer.alloc(1000, 'y'), Buffer.alloc(1000, 'z')],
+        );
+        assert.equal(JSON.parse(upload.body).bodyBytes, 2000);
+      } finally {
+        h2c.close();
+      }
+      const h1 = await send({ port: router.port, host: 'plain.test', path: '/h1' });
+      assert.equal(h1.status, 200);
+      assert.equal(JSON.parse(h1.body).url, '/h1');
     });
 
     it('refuses CONNECT', async () => {

@@ -9,6 +9,8 @@ import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
+import { Http2Front } from './http2/front.ts';
+import { acceptPriorKnowledge } from './http2/prior-knowledge.ts';
 import type { Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
@@ -63,6 +65,7 @@ export class Router {
   readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
   readonly #tls: TlsTermination | undefined;
+  readonly #h2: Http2Front;
   #table: RouteTable = EMPTY_TABLE;
   #synced = false;
   #draining = false;
@@ -120,6 +123,14 @@ export class Router {
       },
       onRequest,
     );
+    // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
+    // (h2c) on the plain port.
+    this.#h2 = new Http2Front({
+      onRequest,
+      maxHeaderSize: config.maxHeaderSize,
+      idleTimeoutMs: config.clientKeepAliveMs,
+    });
+    acceptPriorKnowledge(this.#server, this.#h2);
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
         writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
@@ -161,11 +172,7 @@ export class Router {
             hstsMaxAgeMs: config.hstsMaxAgeMs,
             handshakeTimeoutMs: config.clientHeaderTimeoutMs,
             http: this.#server,
-            http2: {
-              onRequest,
-              maxHeaderSize: config.maxHeaderSize,
-              idleTimeoutMs: config.clientKeepAliveMs,
-            },
+            http2: this.#h2,
             logger: this.#log,
           });
     const status = options.status;
@@ -286,6 +293,7 @@ export class Router {
       new Promise<void>((done) => this.#server.close(() => done())),
       this.#tls?.close(),
     ]);
+    this.#h2.close();
     this.#server.closeIdleConnections();
     const idleSweep = setInterval(() => this.#server.closeIdleConnections(), 100);
     const timedOut = await Promise.race([
@@ -296,7 +304,7 @@ export class Router {
     if (timedOut) {
       this.#log.warn('shutdown timeout reached; closing the remaining connections');
       this.#server.closeAllConnections();
-      this.#tls?.destroyHttp2();
+      this.#h2.destroy();
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 
 /**
  * Makes an HTTP/2 exchange (Node's compatibility objects) look like the HTTP/1.1 one the
@@ -37,7 +38,11 @@ export type Adapted =
   | { readonly req: IncomingMessage; readonly res: ServerResponse }
   | { readonly refuse: number };
 
-export function adaptExchange(req: Http2ServerRequest, res: Http2ServerResponse): Adapted {
+export function adaptExchange(
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+  peer?: Socket,
+): Adapted {
   if (req.method === 'CONNECT') return { refuse: 405 };
   const source = req.headers;
   const authority = source[':authority'] ?? source.host;
@@ -77,6 +82,10 @@ export function adaptExchange(req: Http2ServerRequest, res: Http2ServerResponse)
   }
   Object.defineProperty(req, 'headers', { value: headers, writable: true, configurable: true });
   Object.defineProperty(req, 'rawHeaders', { value: raw, writable: true, configurable: true });
+  if (peer !== undefined) {
+    // h2c: the session's own socket is a wrapper without addresses; the client's are here.
+    Object.defineProperty(req, 'socket', { value: peerView(peer), configurable: true });
+  }
 
   // Typed loosely: the overloads of writeHead do not express "headers, maybe".
   const writeHead = res.writeHead as unknown as (
@@ -103,6 +112,27 @@ export function adaptExchange(req: Http2ServerRequest, res: Http2ServerResponse)
   return {
     req: req as unknown as IncomingMessage,
     res: res as unknown as ServerResponse,
+  };
+}
+
+/** What the handler and the observers read from `req.socket`, and nothing to act on. */
+function peerView(peer: Socket) {
+  return {
+    get remoteAddress() {
+      return peer.remoteAddress;
+    },
+    get remotePort() {
+      return peer.remotePort;
+    },
+    get remoteFamily() {
+      return peer.remoteFamily;
+    },
+    get localAddress() {
+      return peer.localAddress;
+    },
+    get localPort() {
+      return peer.localPort;
+    },
   };
 }
 

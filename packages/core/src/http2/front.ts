@@ -6,6 +6,7 @@ import {
   type Http2ServerResponse,
   type ServerHttp2Session,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { adaptExchange } from './adapt.ts';
 
@@ -30,6 +31,9 @@ const MAX_CONCURRENT_STREAMS = 128;
 export class Http2Front {
   readonly #server: Http2Server;
   readonly #sessions = new Set<ServerHttp2Session>();
+  /** The TCP socket under a session whose transport is a JavaScript stream (h2c). */
+  readonly #peers = new WeakMap<object, Socket>();
+  readonly #peerOfSession = new WeakMap<ServerHttp2Session, Socket>();
 
   constructor(options: Http2FrontOptions) {
     this.#server = createServer(
@@ -42,7 +46,11 @@ export class Http2Front {
         },
       },
       (req: Http2ServerRequest, res: Http2ServerResponse) => {
-        const adapted = adaptExchange(req, res);
+        const adapted = adaptExchange(
+          req,
+          res,
+          this.#peerOfSession.get(req.stream.session as ServerHttp2Session),
+        );
         if ('refuse' in adapted) {
           res.writeHead(adapted.refuse, { 'content-length': '0' });
           res.end();
@@ -53,6 +61,10 @@ export class Http2Front {
     );
     this.#server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
+      // Node wraps a JavaScript stream in a socket of its own, which knows no addresses.
+      const transport = (session.socket as unknown as { stream?: object }).stream;
+      const peer = transport === undefined ? undefined : this.#peers.get(transport);
+      if (peer !== undefined) this.#peerOfSession.set(session, peer);
       session.once('close', () => this.#sessions.delete(session));
       session.setTimeout(options.idleTimeoutMs, () => session.close());
       // A session error (a protocol violation by the client) ends that session only.
@@ -60,8 +72,10 @@ export class Http2Front {
     });
   }
 
-  /** Takes over a connection whose first bytes are HTTP/2 (after TLS with ALPN h2). */
-  accept(socket: Duplex): void {
+  /** Takes over a connection whose first bytes are HTTP/2 (after TLS with ALPN h2, or a
+   * stream replaying an h2c preface; `peer` is then the TCP socket under it). */
+  accept(socket: Duplex, peer?: Socket): void {
+    if (peer !== undefined) this.#peers.set(socket, peer);
     this.#server.emit('connection', socket);
   }
 

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { AnnotationMemo } from '../annotations/memo.ts';
-import { Http2Front, type Http2FrontOptions } from '../http2/front.ts';
+import type { Http2Front } from '../http2/front.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LabelSelector } from '../pods/label-selector.ts';
 import type { ClusterState } from '../pods/types.ts';
@@ -34,8 +34,8 @@ export interface TlsTerminationOptions {
   /** The router's HTTP/1.1 server: decrypted connections are handed to it, so keep-alive,
    * timeouts, upgrades and draining work the same on both ports. */
   readonly http: Server;
-  /** Serve HTTP/2 (ALPN h2) as well, through this request listener; otherwise HTTP/1.1 only. */
-  readonly http2?: Http2FrontOptions;
+  /** Serve HTTP/2 (ALPN h2) as well, on this front; otherwise HTTP/1.1 only. */
+  readonly http2?: Http2Front;
   readonly logger: Logger;
 }
 
@@ -51,7 +51,6 @@ export class TlsTermination {
   readonly #cache = new CertificateCache();
   readonly #memo = new AnnotationMemo();
   readonly #hsts: string | undefined;
-  readonly #h2: Http2Front | undefined;
   #table: TlsTable = EMPTY_TLS_TABLE;
   #fallback: LoadedCertificate | undefined;
   #port: number | undefined;
@@ -60,8 +59,7 @@ export class TlsTermination {
     this.#options = options;
     const seconds = Math.floor(options.hstsMaxAgeMs / 1000);
     this.#hsts = seconds > 0 ? `max-age=${seconds}` : undefined;
-    const h2 = options.http2 ? new Http2Front(options.http2) : undefined;
-    this.#h2 = h2;
+    const h2 = options.http2;
     this.#server = createServer(
       {
         ...TLS_OPTIONS,
@@ -152,20 +150,13 @@ export class TlsTermination {
     return this.#port;
   }
 
-  /** Stops accepting; HTTP/1.1 connections belong to the HTTP server, which drains them;
-   * HTTP/2 sessions get GOAWAY and close when their streams are done. */
+  /** Stops accepting; the connections belong to the HTTP/1.1 server and the HTTP/2 front,
+   * which drain them. */
   close(): Promise<void> {
-    const closed = new Promise<void>((done) => {
+    return new Promise<void>((done) => {
       if (!this.#server.listening) done();
       else this.#server.close(() => done());
     });
-    this.#h2?.close();
-    return closed;
-  }
-
-  /** The shutdown timeout has passed: HTTP/2 sessions end now. */
-  destroyHttp2(): void {
-    this.#h2?.destroy();
   }
 
   /** The `tls` section of `/routes`. */
