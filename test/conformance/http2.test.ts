@@ -6,6 +6,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { type EchoApp, startEchoApp } from '../../examples/local/echo-app.ts';
@@ -247,6 +248,49 @@ for (const build of BUILDS) {
       const h1 = await send({ port: router.port, host: 'plain.test', path: '/h1' });
       assert.equal(h1.status, 200);
       assert.equal(JSON.parse(h1.body).url, '/h1');
+    });
+
+    it('tells h2c from HTTP/1.1 when the first bytes arrive in pieces', async () => {
+      // HTTP/1.1 whose first byte arrives alone ("P" could start the HTTP/2 preface).
+      const raw = netConnect(router.port, '127.0.0.1');
+      await once(raw, 'connect');
+      raw.write('P');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      raw.write(
+        'OST /split HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
+      );
+      let text = '';
+      raw.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+      });
+      await once(raw, 'close');
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      assert.match(text, /"url":"\/split"/);
+      // HTTP/2 whose preface arrives in two pieces.
+      const h2c = h2connect(`http://127.0.0.1:${router.port}`, {
+        createConnection: () => {
+          const socket = netConnect(router.port, '127.0.0.1');
+          const write = socket.write.bind(socket) as (chunk: Buffer, done?: () => void) => boolean;
+          let first = true;
+          socket.write = ((chunk: Buffer, ...rest: unknown[]) => {
+            if (!first) return write(chunk, ...(rest as []));
+            first = false;
+            write(chunk.subarray(0, 7));
+            setTimeout(() => write(chunk.subarray(7)), 50);
+            const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+            done?.();
+            return true;
+          }) as typeof socket.write;
+          return socket;
+        },
+      });
+      try {
+        const answer = await request(h2c, { ':path': '/h2split', ':authority': 'plain.test' });
+        assert.equal(answer.status, 200);
+        assert.equal(JSON.parse(answer.body).url, '/h2split');
+      } finally {
+        h2c.close();
+      }
     });
 
     it('refuses CONNECT', async () => {
