@@ -231,6 +231,11 @@ for (const build of BUILDS) {
           ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA',
         }),
       );
+      const failures = new RegExp(
+        `^podrouter_tls_handshake_failures_total\\{tier="${build.tier}"\\} (\\d+)$`,
+        'm',
+      ).exec((await router.admin('/metrics')).body);
+      assert.ok(Number(failures?.[1]) >= 2, 'refused handshakes are counted');
     });
 
     it('disables TLS for a bad certificate’s hosts alone and says why at /routes and in the log', async () => {
@@ -255,6 +260,14 @@ for (const build of BUILDS) {
         "the Secret must be in the Pod's own namespace: give its name only",
       ]);
       assert.deepEqual(reasons('shop'), []);
+      const metrics = (await router.admin('/metrics')).body;
+      const notAfter = new RegExp(
+        `^podrouter_tls_certificate_not_after_seconds\\{tier="${build.tier}",secret="shop/shop-tls"\\} (\\d+)$`,
+        'm',
+      ).exec(metrics);
+      assert.ok(notAfter, 'expiry of each certificate in use is a metric');
+      assert.ok(Number(notAfter[1]) * 1000 > Date.now());
+      assert.doesNotMatch(metrics, /secret="broken\/broken-tls"/);
       const served = new Map(routes.tls.hosts.map((entry) => [entry.host, entry.secret]));
       assert.equal(served.get('ok.example.com'), 'partial/partial-tls');
       assert.equal(served.get('shop.example.com'), 'shop/shop-tls');

@@ -174,6 +174,8 @@ export class Router {
             http: this.#server,
             http2: this.#h2,
             logger: this.#log,
+            registry: this.metrics.registry,
+            tier: config.build.tier,
           });
     const status = options.status;
     const tls = this.#tls;

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { AnnotationMemo } from '../annotations/memo.ts';
 import type { Http2Front } from '../http2/front.ts';
 import type { Logger } from '../observability/log.ts';
@@ -37,6 +38,9 @@ export interface TlsTerminationOptions {
   /** Serve HTTP/2 (ALPN h2) as well, on this front; otherwise HTTP/1.1 only. */
   readonly http2?: Http2Front;
   readonly logger: Logger;
+  /** The router's registry: certificate expiry and handshake failures are served there. */
+  readonly registry?: Registry;
+  readonly tier?: string;
 }
 
 /**
@@ -54,11 +58,30 @@ export class TlsTermination {
   #table: TlsTable = EMPTY_TLS_TABLE;
   #fallback: LoadedCertificate | undefined;
   #port: number | undefined;
+  readonly #notAfter: Gauge<'tier' | 'secret'> | undefined;
+  readonly #handshakeFailures: Counter<'tier'> | undefined;
 
   constructor(options: TlsTerminationOptions) {
     this.#options = options;
     const seconds = Math.floor(options.hstsMaxAgeMs / 1000);
     this.#hsts = seconds > 0 ? `max-age=${seconds}` : undefined;
+    const registers = options.registry ? [options.registry] : [];
+    this.#notAfter = options.registry
+      ? new Gauge({
+          name: 'podrouter_tls_certificate_not_after_seconds',
+          help: 'Expiry (Unix time) of each certificate in use, by Secret: alert before it passes.',
+          labelNames: ['tier', 'secret'],
+          registers,
+        })
+      : undefined;
+    this.#handshakeFailures = options.registry
+      ? new Counter({
+          name: 'podrouter_tls_handshake_failures_total',
+          help: 'TLS handshakes that failed (no shared protocol or suite, no certificate for the name, timeouts).',
+          labelNames: ['tier'],
+          registers,
+        })
+      : undefined;
     const h2 = options.http2;
     this.#server = createServer(
       {
@@ -74,6 +97,7 @@ export class TlsTermination {
       },
     );
     this.#server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+      this.#handshakeFailures?.inc({ tier: options.tier ?? '' });
       options.logger.debug(
         { code: error.code, remoteAddress: socket.remoteAddress },
         'TLS handshake failed',
@@ -118,6 +142,16 @@ export class TlsTermination {
       );
     }
     this.#table = next;
+    if (this.#notAfter) {
+      // The label set is the Secrets in use, so it follows the table (a few per namespace).
+      this.#notAfter.reset();
+      const tier = options.tier ?? '';
+      const inUse = [...next.byHost.values()].map((entry) => entry.certificate);
+      if (next.fallback) inUse.push(next.fallback);
+      for (const certificate of inUse) {
+        this.#notAfter.set({ tier, secret: certificate.secret }, certificate.notAfter / 1000);
+      }
+    }
     return withTlsRejections(table, next);
   }
 
