@@ -86,7 +86,7 @@ export class TlsTermination {
     this.#server = createServer(
       {
         ...TLS_OPTIONS,
-        // The client's preference decides when it offers both (RFC 7301 leaves it to us).
+        // Server preference: a client that offers both gets h2.
         ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
         handshakeTimeout: options.handshakeTimeoutMs,
         SNICallback: (name, done) => done(null, this.#contextFor(name)),
