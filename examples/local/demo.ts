@@ -15,6 +15,8 @@ const PUBLIC_PORT = process.env.DEMO_PUBLIC_PORT ?? '8080';
 const PRIVATE_PORT = process.env.DEMO_PRIVATE_PORT ?? '8081';
 const PUBLIC_ADMIN_PORT = process.env.DEMO_PUBLIC_ADMIN_PORT ?? '9080';
 const PRIVATE_ADMIN_PORT = process.env.DEMO_PRIVATE_ADMIN_PORT ?? '9081';
+const PUBLIC_INTROSPECTION_PORT = process.env.DEMO_PUBLIC_INTROSPECTION_PORT ?? '9180';
+const PRIVATE_INTROSPECTION_PORT = process.env.DEMO_PRIVATE_INTROSPECTION_PORT ?? '9181';
 
 const apps = await Promise.all([
   startEchoApp({ host: '127.0.0.11', port: 3000, name: 'shop/catalog-7d9f-abcde' }),
@@ -22,7 +24,12 @@ const apps = await Promise.all([
   startEchoApp({ host: '127.0.0.13', port: 8080, name: 'billing/billing-5c6b-klmno' }),
 ]);
 
-function startRouter(tier: 'public' | 'private', port: string, adminPort: string): ChildProcess {
+function startRouter(
+  tier: 'public' | 'private',
+  port: string,
+  adminPort: string,
+  introspectionPort: string,
+): ChildProcess {
   const child = spawn(
     process.execPath,
     [resolve(root, `packages/${tier}/bin/podrouter-${tier}.js`)],
@@ -34,6 +41,7 @@ function startRouter(tier: 'public' | 'private', port: string, adminPort: string
         PORT: port,
         ADMIN_PORT: adminPort,
         TLS_PORT: '',
+        INTROSPECTION_PORT: introspectionPort,
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',
       },
@@ -61,8 +69,8 @@ function startRouter(tier: 'public' | 'private', port: string, adminPort: string
 
 let stopping = false;
 const routers = [
-  startRouter('public', PUBLIC_PORT, PUBLIC_ADMIN_PORT),
-  startRouter('private', PRIVATE_PORT, PRIVATE_ADMIN_PORT),
+  startRouter('public', PUBLIC_PORT, PUBLIC_ADMIN_PORT, PUBLIC_INTROSPECTION_PORT),
+  startRouter('private', PRIVATE_PORT, PRIVATE_ADMIN_PORT, PRIVATE_INTROSPECTION_PORT),
 ];
 
 async function stop(code = 0): Promise<void> {
@@ -87,7 +95,7 @@ Public router (traffic entering the cluster) on http://127.0.0.1:${PUBLIC_PORT}
   curl http://shop.localhost:${PUBLIC_PORT}/billing/invoices      # 401: billing requires its API key
   curl -H 'X-ROUTING-API-KEY: demo-key-123' http://shop.localhost:${PUBLIC_PORT}/billing/invoices
   curl http://shop.localhost:${PUBLIC_PORT}/catalogx              # 404: prefixes match on segment boundaries
-  curl http://127.0.0.1:${PUBLIC_ADMIN_PORT}/routes                              # the table, and billing's rejected 9999:/admin entry
+  curl http://127.0.0.1:${PUBLIC_INTROSPECTION_PORT}/routes                      # the table, and billing's rejected 9999:/admin entry
 
 Private router (traffic between apps) on http://127.0.0.1:${PRIVATE_PORT}
   curl -H 'Host: catalog.shop' http://127.0.0.1:${PRIVATE_PORT}/items

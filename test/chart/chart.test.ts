@@ -284,6 +284,7 @@ function settingValue(component: Component, name: string): string {
     SHUTDOWN_DELAY: '5s',
     SHUTDOWN_TIMEOUT: '20s',
     LEADER_ELECT: 'true',
+    PATH_ESCAPED_SLASHES: 'keep',
   };
   return fixed[name] ?? `${component}-${name.toLowerCase()}`;
 }

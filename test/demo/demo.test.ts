@@ -32,6 +32,8 @@ before(async () => {
       DEMO_PRIVATE_PORT: String(PRIVATE_PORT),
       DEMO_PUBLIC_ADMIN_PORT: '18482',
       DEMO_PRIVATE_ADMIN_PORT: '18483',
+      DEMO_PUBLIC_INTROSPECTION_PORT: '18484',
+      DEMO_PRIVATE_INTROSPECTION_PORT: '18485',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -75,7 +77,7 @@ it('prints the commands to try and serves them', async () => {
     (await send({ port: PRIVATE_PORT, host: 'catalog.shop', path: '/items' })).status,
     200,
   );
-  const routes = (await send({ port: 18482, path: '/routes' })).json<{
+  const routes = (await send({ port: 18484, path: '/routes' })).json<{
     pods: { rejections: { entry: string }[] }[];
   }>();
   assert.equal(

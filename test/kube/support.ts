@@ -113,6 +113,7 @@ function routerEnv(kubeconfig: string, env: Record<string, string>): NodeJS.Proc
     PORT: '0',
     ADMIN_PORT: '0',
     TLS_PORT: '',
+    INTROSPECTION_PORT: '0',
     LISTEN_ADDRESS: '127.0.0.1',
     SHUTDOWN_DELAY: '0',
     LOG_LEVEL: 'debug',
@@ -167,6 +168,7 @@ export async function startKubeRouter(
   });
   const port = listening?.port as number;
   const adminPort = listening?.adminPort as number;
+  const introspectionPort = listening?.introspectionPort as number;
   const router: KubeRouter = {
     build,
     port,
@@ -175,7 +177,9 @@ export async function startKubeRouter(
     child,
     stderr: () => stderr,
     get: (host, path = '/', headers = {}) => client.request(port, host, path, headers),
-    admin: (path) => client.request(adminPort, 'admin', path),
+    // `/routes` lives on the loopback introspection listener, the probes on the admin one.
+    admin: (path) =>
+      client.request(path.startsWith('/routes') ? introspectionPort : adminPort, 'admin', path),
     async until(what, host, path, accept, headers = {}, timeoutMs = 20_000) {
       let last: Answer = { status: 0, body: '' };
       try {

@@ -113,6 +113,7 @@ export interface RunningRouter {
   /** The TLS listener's port, when the router was started with TLS_PORT. */
   readonly tlsPort: number | undefined;
   readonly adminPort: number;
+  readonly introspectionPort: number;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
   readonly stderr: () => string;
@@ -145,6 +146,7 @@ export async function startRouter(
       ADMIN_PORT: '0',
       // No TLS listener unless a test asks for one (TLS_PORT: '0').
       TLS_PORT: '',
+      INTROSPECTION_PORT: '0',
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
       LOG_LEVEL: 'debug',
@@ -210,10 +212,12 @@ export async function startRouter(
   const port = listening.port as number;
   const tlsPort = typeof listening.tlsPort === 'number' ? listening.tlsPort : undefined;
   const adminPort = listening.adminPort as number;
+  const introspectionPort = listening.introspectionPort as number;
   return {
     port,
     tlsPort,
     adminPort,
+    introspectionPort,
     child,
     logs,
     file,
@@ -233,7 +237,9 @@ export async function startRouter(
       return target;
     },
     waitForLog,
-    admin: (path) => send({ port: adminPort, path }),
+    // `/routes` lives on the loopback introspection listener, the probes on the admin one.
+    admin: (path) =>
+      send({ port: path.startsWith('/routes') ? introspectionPort : adminPort, path }),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && !child.killed) child.kill(signal);
       const [code] = (await exited) as [number | null];

@@ -70,6 +70,8 @@ export interface ExtensionParts {
   readonly status?: () => unknown;
   /** Runs after the router has drained (flush exporters, close clients). */
   readonly close?: () => Promise<void>;
+  /** Headers this extension sets upstream to say who the caller is: no client may send them. */
+  readonly identityHeaders?: readonly string[];
 }
 
 /** Exit status 2 with the setting named, for a bad configuration; 1 for another coded error
@@ -155,6 +157,7 @@ export async function runCli(
     logger,
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
+    identityHeaders: parts.flatMap((part) => part.identityHeaders ?? []),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
     status: () =>
       Object.fromEntries(

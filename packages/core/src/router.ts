@@ -4,11 +4,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { createAdminServer } from './admin/server.ts';
+import { createAdminServers } from './admin/server.ts';
 import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
+import { ClientAddressResolver } from './guards/client-address.ts';
+import { ClientLimits } from './guards/client-limits.ts';
 import { Http2Front } from './http2/front.ts';
 import { acceptPriorKnowledge } from './http2/prior-knowledge.ts';
 import type { Logger } from './observability/log.ts';
@@ -38,7 +40,16 @@ export interface RouterOptions {
   readonly registries?: readonly Registry[];
   /** Extra sections of the admin `/routes` view, by name. */
   readonly status?: () => Readonly<Record<string, unknown>>;
+  /** Identity headers the policy sets upstream: stripped from every inbound request. */
+  readonly identityHeaders?: readonly string[];
 }
+
+/**
+ * Node checks header and request timeouts only this often (30 s by default, so a 2 s
+ * CLIENT_HEADER_TIMEOUT fired after ~29 s). Once a second holds every timeout to within a
+ * second, at the cost of one sweep of the connection list per second.
+ */
+const CONNECTIONS_CHECK_MS = 1000;
 
 const EMPTY_TABLE: RouteTable = {
   version: 0,
@@ -62,6 +73,7 @@ export class Router {
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
+  readonly #introspection: Server;
   readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
   readonly #tls: TlsTermination | undefined;
@@ -92,10 +104,26 @@ export class Router {
       health: this.#health,
       options: {
         maxBodyBytes: config.clientMaxBodySize,
+        bodyTimeoutMs: config.clientBodyTimeoutMs,
         notFound: config.notFoundResponse,
-        trustForwarded: config.trustForwardedHeaders,
+        clientAddress: new ClientAddressResolver({
+          trustAll: config.trustForwardedHeaders,
+          trustedProxies: config.trustedProxies,
+        }),
+        clientLimits: new ClientLimits({
+          ratePerSecond: config.clientRateLimit.perSecond,
+          burst: config.clientRateBurst,
+          maxConcurrent: config.clientMaxConcurrent,
+        }),
+        underscores: config.underscoresInHeaders,
+        identityHeaders: new Set((options.identityHeaders ?? []).map((name) => name.toLowerCase())),
+        upgradeTokens: config.upgradeProtocols,
+        methods: config.allowedMethods,
+        mergeSlashes: config.mergeSlashes,
+        escapedSlashes: config.escapedSlashes,
         totalTimeoutMs: config.totalTimeoutMs,
         connectTimeoutMs: config.connectTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
       },
       observe:
         observers.length === 1
@@ -120,6 +148,8 @@ export class Router {
         keepAliveTimeout: config.clientKeepAliveMs,
         headersTimeout: config.clientHeaderTimeoutMs,
         requestTimeout: 0,
+        connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, config.clientHeaderTimeoutMs),
+        shouldUpgradeCallback: this.#proxy.shouldUpgrade,
       },
       onRequest,
     );
@@ -131,6 +161,10 @@ export class Router {
       idleTimeoutMs: config.clientKeepAliveMs,
     });
     acceptPriorKnowledge(this.#server, this.#h2);
+    this.#server.on('checkContinue', (req, res) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      this.#proxy.handleExpectContinue(req, res);
+    });
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
         writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
@@ -179,7 +213,7 @@ export class Router {
           });
     const status = options.status;
     const tls = this.#tls;
-    this.#admin = createAdminServer(
+    const admin = createAdminServers(
       {
         ready: () => this.#synced && !this.#draining,
         table: () => this.#table,
@@ -193,6 +227,8 @@ export class Router {
       this.metrics,
       options.registries,
     );
+    this.#admin = admin.probes;
+    this.#introspection = admin.introspection;
   }
 
   get table(): RouteTable {
@@ -244,11 +280,21 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{ port: number; adminPort: number; tlsPort?: number }> {
+  async start(): Promise<{
+    port: number;
+    adminPort: number;
+    introspectionPort: number;
+    tlsPort?: number;
+  }> {
     const { config } = this.#options;
     this.#server.listen(config.port, config.listenAddress);
     this.#admin.listen(config.adminPort, config.listenAddress);
-    await Promise.all([once(this.#server, 'listening'), once(this.#admin, 'listening')]);
+    this.#introspection.listen(config.introspectionPort, config.introspectionAddress);
+    await Promise.all([
+      once(this.#server, 'listening'),
+      once(this.#admin, 'listening'),
+      once(this.#introspection, 'listening'),
+    ]);
     const tlsPort = await this.#tls?.listen();
     this.#options.source.start({
       onState: (state) => {
@@ -270,11 +316,19 @@ export class Router {
     });
     const port = (this.#server.address() as AddressInfo).port;
     const adminPort = (this.#admin.address() as AddressInfo).port;
+    const introspectionPort = (this.#introspection.address() as AddressInfo).port;
     this.#log.info(
-      { port, tlsPort, adminPort, source: this.#options.source.kind, tier: config.build.tier },
+      {
+        port,
+        tlsPort,
+        adminPort,
+        introspectionPort,
+        source: this.#options.source.kind,
+        tier: config.build.tier,
+      },
       'listening',
     );
-    return { port, adminPort, ...(tlsPort !== undefined ? { tlsPort } : {}) };
+    return { port, adminPort, introspectionPort, ...(tlsPort !== undefined ? { tlsPort } : {}) };
   }
 
   /** Readiness fails first, then the listener closes and in-flight requests drain. */
@@ -310,8 +364,12 @@ export class Router {
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);
-    this.#admin.closeAllConnections();
-    await new Promise<void>((done) => this.#admin.close(() => done()));
+    for (const server of [this.#admin, this.#introspection]) server.closeAllConnections();
+    await Promise.all(
+      [this.#admin, this.#introspection].map(
+        (server) => new Promise<void>((done) => server.close(() => done())),
+      ),
+    );
     this.#log.info('shut down');
   }
 }

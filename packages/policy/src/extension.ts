@@ -11,7 +11,12 @@ import { keySetsOf } from './api-key/key-store.ts';
 import { PolicyErrorCodes } from './errors.ts';
 import { loadHooks } from './hooks/load.ts';
 import { PolicyMetrics } from './metrics.ts';
-import { authenticateStep, type NamespaceCredentials } from './pipeline/authenticate.ts';
+import {
+  authenticateStep,
+  type NamespaceCredentials,
+  PLAN_HEADER,
+  SUBJECT_HEADER,
+} from './pipeline/authenticate.ts';
 import { pipelineCompiler } from './pipeline/compose.ts';
 import type { StepDefinition } from './pipeline/types.ts';
 import { Availability } from './rate-limit/availability.ts';
@@ -265,6 +270,7 @@ export const policyExtension: Extension = {
         return pipelineCompiler(steps);
       },
       metrics: metrics.registry,
+      identityHeaders: [settings.keyIdHeader, SUBJECT_HEADER, PLAN_HEADER],
       status: () => ({
         closedNamespaces: Object.fromEntries(reported),
         rateLimits: rateLimits

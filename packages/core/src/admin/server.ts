@@ -79,19 +79,31 @@ export function createAdminHttpServer(endpoints: AdminEndpoints): Server {
   });
 }
 
-/** The router's admin server: `/metrics` merges the registries of its extensions. */
-export function createAdminServer(
+/**
+ * The router's two admin listeners. `probes` serves what kubelet and Prometheus need on the
+ * Pod IP (`/healthz`, `/readyz`, `/metrics`); `introspection` adds `/routes` (Pod IPs,
+ * names, which routes need keys), and is meant for a loopback address reached with
+ * `kubectl port-forward`, not for every Pod of the cluster. `/metrics` merges the
+ * registries of the router's extensions.
+ */
+export function createAdminServers(
   state: AdminState,
   metrics: RouterMetrics,
   extraRegistries: readonly Registry[] = [],
-): Server {
-  return createAdminHttpServer({
+): { readonly probes: Server; readonly introspection: Server } {
+  const common = {
     ready: state.ready,
     registry:
       extraRegistries.length === 0
         ? metrics.registry
         : Registry.merge([metrics.registry, ...extraRegistries]),
     ...(state.beforeMetrics ? { beforeMetrics: state.beforeMetrics } : {}),
-    views: { '/routes': () => routesView(state.table(), state) },
-  });
+  };
+  return {
+    probes: createAdminHttpServer({ ...common, views: {} }),
+    introspection: createAdminHttpServer({
+      ...common,
+      views: { '/routes': () => routesView(state.table(), state) },
+    }),
+  };
 }

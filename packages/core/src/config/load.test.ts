@@ -70,6 +70,7 @@ describe('loadRouterConfig', () => {
       'apiKeySecretLocation',
       'build',
       'hostsAnnotation',
+      'introspectionPort',
       'pathsAnnotation',
       'port',
       'tlsPort',

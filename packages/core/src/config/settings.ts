@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { parseCidrs } from '../guards/client-address.ts';
 import { parseLabelSelector } from '../pods/label-selector.ts';
 import { parseSecretRef } from '../tls/secret-name.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -15,6 +16,7 @@ export interface BuildDefaults {
   readonly name: string;
   readonly port: number;
   readonly adminPort: number;
+  readonly introspectionPort: number;
   readonly hostsAnnotation: string;
   readonly pathsAnnotation: string;
   readonly apiKeySecretLocation: string;
@@ -25,6 +27,7 @@ export const PUBLIC_DEFAULTS: BuildDefaults = {
   name: 'podrouter-public',
   port: 80,
   adminPort: 9080,
+  introspectionPort: 9180,
   hostsAnnotation: 'publicHosts',
   pathsAnnotation: 'publicPaths',
   apiKeySecretLocation: 'routing:public-api-key',
@@ -35,6 +38,7 @@ export const PRIVATE_DEFAULTS: BuildDefaults = {
   name: 'podrouter-private',
   port: 81,
   adminPort: 9081,
+  introspectionPort: 9181,
   hostsAnnotation: 'privateHosts',
   pathsAnnotation: 'privatePaths',
   apiKeySecretLocation: 'routing:private-api-key',
@@ -116,6 +120,58 @@ const secretRef = (raw: string, name: string) => {
   return 'reason' in ref ? fail(name, ref.reason) : ref;
 };
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Methods served: those listed, plus with `*` every method but TRACE and CONNECT. */
+export interface MethodPolicy {
+  readonly any: boolean;
+  readonly listed: ReadonlySet<string>;
+}
+const methods = (raw: string, name: string): MethodPolicy => {
+  const list = raw
+    .split(',')
+    .map((method) => method.trim())
+    .filter((method) => method !== '');
+  if (list.length === 0) return fail(name, 'must list at least one method, or *');
+  for (const method of list)
+    if (method !== '*' && !TOKEN.test(method)) fail(name, `"${method}" is not a method`);
+  return {
+    any: list.includes('*'),
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET.
+    listed: new Set(list.filter((method) => method !== '*')),
+  };
+};
+const upgradeProtocols = (raw: string, name: string): ReadonlySet<string> => {
+  const tokens = raw
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token !== '');
+  for (const token of tokens) {
+    if (!TOKEN.test(token)) fail(name, `"${token}" is not an Upgrade token`);
+    if (token === 'h2c') fail(name, 'h2c upgrades are never tunnelled (the smuggling class)');
+  }
+  return new Set(tokens);
+};
+
+const cidrs = (raw: string, name: string): readonly string[] => {
+  const list = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  try {
+    parseCidrs(list);
+  } catch (error) {
+    fail(name, (error as Error).message);
+  }
+  return list;
+};
+const rate = (raw: string, name: string): { readonly perSecond: number } => {
+  if (raw.trim() === '') return { perSecond: 0 };
+  const match = /^([0-9]+(?:\.[0-9]+)?)\/(s|m)$/.exec(raw.trim());
+  const value = match ? Number(match[1]) : 0;
+  if (!match || value <= 0) return fail(name, `"${raw}" is not a rate such as 20/s or 600/m`);
+  return { perSecond: match[2] === 's' ? value : value / 60 };
+};
+
 const s = (setting: Setting) => setting;
 
 export const ROUTER_SETTINGS = [
@@ -131,7 +187,7 @@ export const ROUTER_SETTINGS = [
     key: 'listenAddress',
     env: 'LISTEN_ADDRESS',
     flag: '--listen-address',
-    description: 'Address the proxy and admin listeners bind to.',
+    description: 'Address the proxy and probe listeners bind to.',
     default: () => '0.0.0.0',
     parse: nonEmpty,
   }),
@@ -139,7 +195,8 @@ export const ROUTER_SETTINGS = [
     key: 'adminPort',
     env: 'ADMIN_PORT',
     flag: '--admin-port',
-    description: 'Port of the admin server (/healthz, /readyz, /metrics, /routes).',
+    description:
+      'Port of the probe and metrics server (/healthz, /readyz, /metrics), on LISTEN_ADDRESS.',
     default: (b) => String(b.adminPort),
     parse: port,
   }),
@@ -187,6 +244,23 @@ export const ROUTER_SETTINGS = [
       'With TLS_PORT: send Strict-Transport-Security with this max-age on HTTPS answers of hosts that have a certificate (unless the Pod sends its own); 0 = off.',
     default: () => '0',
     parse: duration,
+  }),
+  s({
+    key: 'introspectionAddress',
+    env: 'INTROSPECTION_ADDRESS',
+    flag: '--introspection-address',
+    description:
+      'Address of the introspection server (/routes: Pod IPs, names, key requirements, plus the probes). Loopback by default: reach it with kubectl port-forward.',
+    default: () => '127.0.0.1',
+    parse: nonEmpty,
+  }),
+  s({
+    key: 'introspectionPort',
+    env: 'INTROSPECTION_PORT',
+    flag: '--introspection-port',
+    description: 'Port of the introspection server.',
+    default: (b) => String(b.introspectionPort),
+    parse: port,
   }),
   s({
     key: 'source',
@@ -313,6 +387,51 @@ export const ROUTER_SETTINGS = [
     parse: size,
   }),
   s({
+    key: 'allowedMethods',
+    env: 'ALLOWED_METHODS',
+    flag: '--allowed-methods',
+    description:
+      'Comma-separated methods served; * = every method but TRACE (and CONNECT, never proxied). Others → 405. E.g. *,TRACE or GET,HEAD,POST.',
+    default: () => '*',
+    parse: methods,
+  }),
+  s({
+    key: 'mergeSlashes',
+    env: 'MERGE_SLASHES',
+    flag: '--merge-slashes',
+    description:
+      'Collapse repeated / in request paths before matching (the Pod gets the merged path).',
+    default: () => 'false',
+    parse: bool,
+  }),
+  s({
+    key: 'escapedSlashes',
+    env: 'PATH_ESCAPED_SLASHES',
+    flag: '--path-escaped-slashes',
+    description:
+      'Paths holding %2F, %5C or \\: reject (400) or keep (forwarded as data, never as a separator).',
+    default: () => 'reject',
+    parse: oneOf('reject', 'keep'),
+  }),
+  s({
+    key: 'underscoresInHeaders',
+    env: 'UNDERSCORES_IN_HEADERS',
+    flag: '--underscores-in-headers',
+    description:
+      'Forward request header names that contain _ (dropped by default, like nginx: X_Forwarded_For must not pass for X-Forwarded-For).',
+    default: () => 'false',
+    parse: bool,
+  }),
+  s({
+    key: 'upgradeProtocols',
+    env: 'UPGRADE_PROTOCOLS',
+    flag: '--upgrade-protocols',
+    description:
+      'Comma-separated Upgrade tokens tunnelled after the Pod answers 101; other upgrade requests are served as plain requests. h2c is never tunnelled.',
+    default: () => 'websocket',
+    parse: upgradeProtocols,
+  }),
+  s({
     key: 'notFoundResponse',
     env: 'NOT_FOUND_RESPONSE',
     flag: '--not-found-response',
@@ -330,6 +449,41 @@ export const ROUTER_SETTINGS = [
     default: () => 'false',
     parse: bool,
     boolean: true,
+  }),
+  s({
+    key: 'trustedProxies',
+    env: 'TRUSTED_PROXIES',
+    flag: '--trusted-proxies',
+    description:
+      'Comma-separated CIDRs of proxies in front of the router: from them X-Forwarded-* is extended, and the client address is the right-most X-Forwarded-For hop not in this list.',
+    default: () => '',
+    parse: cidrs,
+  }),
+  s({
+    key: 'clientRateLimit',
+    env: 'CLIENT_RATE_LIMIT',
+    flag: '--client-rate-limit',
+    description:
+      'Requests per client address, as N/s or N/m (nginx limit_req), in memory per replica; over it → 429 with Retry-After. Empty = none.',
+    default: () => '',
+    parse: rate,
+  }),
+  s({
+    key: 'clientRateBurst',
+    env: 'CLIENT_RATE_BURST',
+    flag: '--client-rate-burst',
+    description: 'Requests a client may send at once above CLIENT_RATE_LIMIT.',
+    default: () => '10',
+    parse: count,
+  }),
+  s({
+    key: 'clientMaxConcurrent',
+    env: 'CLIENT_MAX_CONCURRENT',
+    flag: '--client-max-concurrent',
+    description:
+      'Requests (and open WebSocket tunnels) in flight per client address, per replica; over it → 503 with Retry-After. 0 = unlimited.',
+    default: () => '0',
+    parse: count,
   }),
   s({
     key: 'connectTimeoutMs',
@@ -389,6 +543,15 @@ export const ROUTER_SETTINGS = [
     parse: duration,
   }),
   s({
+    key: 'clientBodyTimeoutMs',
+    env: 'CLIENT_BODY_TIMEOUT',
+    flag: '--client-body-timeout',
+    description:
+      'Longest wait between two reads of a request body (nginx client_body_timeout); exceeded → 408, the upstream request aborted. 0 = none.',
+    default: () => '60s',
+    parse: duration,
+  }),
+  s({
     key: 'ejectionMs',
     env: 'EJECTION_DURATION',
     flag: '--ejection-duration',
@@ -434,6 +597,8 @@ export interface RouterConfig {
   readonly defaultTlsSecret: { readonly namespace: string; readonly name: string } | undefined;
   readonly httpsRedirect: boolean;
   readonly hstsMaxAgeMs: number;
+  readonly introspectionAddress: string;
+  readonly introspectionPort: number;
   readonly source: 'kube' | 'file';
   readonly sourceFile: string;
   readonly kubeconfig: string;
@@ -449,8 +614,17 @@ export interface RouterConfig {
   readonly apiKeyHeader: string;
   readonly clientMaxBodySize: number;
   readonly maxHeaderSize: number;
+  readonly allowedMethods: MethodPolicy;
+  readonly mergeSlashes: boolean;
+  readonly escapedSlashes: 'reject' | 'keep';
+  readonly underscoresInHeaders: boolean;
+  readonly upgradeProtocols: ReadonlySet<string>;
   readonly notFoundResponse: 'problem' | 'close';
   readonly trustForwardedHeaders: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly clientRateLimit: { readonly perSecond: number };
+  readonly clientRateBurst: number;
+  readonly clientMaxConcurrent: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly totalTimeoutMs: number;
@@ -458,6 +632,7 @@ export interface RouterConfig {
   readonly upstreamMaxConnections: number;
   readonly clientKeepAliveMs: number;
   readonly clientHeaderTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
   readonly ejectionMs: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;

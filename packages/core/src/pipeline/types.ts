@@ -19,6 +19,8 @@ export type HookResult = 'continue' | HookResponse;
 export interface HookContext {
   readonly req: IncomingMessage;
   readonly route: Route;
+  /** The client's address: the TCP peer, or what trusted proxies say (TRUSTED_PROXIES). */
+  readonly clientAddress: string;
   /** Headers to set on the upstream request (added after hop-by-hop filtering). */
   readonly upstreamHeaders: Map<string, string>;
   /** Lower-case names of inbound headers that must not reach the upstream. */

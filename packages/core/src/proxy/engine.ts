@@ -66,3 +66,11 @@ export class ClientGoneError extends Error {
     this.name = 'ClientGoneError';
   }
 }
+
+/** The client sent no byte of its request body for CLIENT_BODY_TIMEOUT. */
+export class ClientBodyTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no request body byte for ${ms} ms`);
+    this.name = 'ClientBodyTimeoutError';
+  }
+}

@@ -1,51 +1,76 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
+import type { ClientAddressResolver } from '../guards/client-address.ts';
+import type { ClientLimits } from '../guards/client-limits.ts';
 import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
-import { hostOf, matchRoute } from '../routes/match.ts';
+import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
-import { limitBody } from './body-limit.ts';
 import {
-  type FailureKind,
+  type Attempt,
+  compose,
+  type Dispatch,
+  ejectOnConnectFailure,
+  publishAttempts,
+  retryOnce,
+} from './dispatch.ts';
+import {
+  ClientBodyTimeoutError,
   RequestBodyTooLargeError,
   type UpstreamEngine,
   type UpstreamFailure,
+  type UpstreamOutcome,
 } from './engine.ts';
+import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { upstreamRequestHeaders } from './headers.ts';
+import { type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
-import { toOriginForm } from './request-target.ts';
+import { guardBody } from './request-body.ts';
 import { openTunnel } from './websocket.ts';
 
 export type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 
-export interface ProxyOptions {
+export interface ProxyOptions extends InboundOptions {
+  /** Who the client is (TCP peer or trusted proxies' X-Forwarded-For). */
+  readonly clientAddress: ClientAddressResolver;
+  /** Per-client request rate and concurrency, in memory. */
+  readonly clientLimits: ClientLimits;
   /** 0 = unlimited. */
   readonly maxBodyBytes: number;
+  /** Longest wait for the next request body byte; 0 = none. */
+  readonly bodyTimeoutMs: number;
   /** `close` drops the connection without an answer, like k8s-router's nginx 444. */
   readonly notFound: 'problem' | 'close';
-  readonly trustForwarded: boolean;
+  /** Keep header names with `_`. */
+  readonly underscores: boolean;
+  /** Lower-case identity header names policy sets: removed from every inbound request. */
+  readonly identityHeaders: ReadonlySet<string>;
+  /** Lower-case Upgrade tokens tunnelled; any other upgrade is served as a plain request. */
+  readonly upgradeTokens: ReadonlySet<string>;
   readonly totalTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-/** Failures after which nothing reached the upstream, or a stale keep-alive connection broke. */
-const RETRYABLE = new Set<FailureKind>(['connect-refused', 'connect-timeout', 'connection-lost']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
   switch (failure.kind) {
     case 'request-body':
-      return failure.error instanceof RequestBodyTooLargeError
-        ? { ...Problems.bodyTooLarge, detail: `The request body exceeds ${maxBodyBytes} bytes.` }
-        : {
-            status: 400,
-            title: 'Request body failed',
-            detail: 'The request body could not be read.',
-          };
+      if (failure.error instanceof RequestBodyTooLargeError)
+        return {
+          ...Problems.bodyTooLarge,
+          detail: `The request body exceeds ${maxBodyBytes} bytes.`,
+        };
+      if (failure.error instanceof ClientBodyTimeoutError) return Problems.bodyTimeout;
+      return {
+        status: 400,
+        title: 'Request body failed',
+        detail: 'The request body could not be read.',
+      };
     case 'timeout':
       return { ...Problems.gatewayTimeout, detail: 'The upstream Pod did not answer in time.' };
     case 'connect-timeout':
@@ -74,207 +99,162 @@ const hasBody = (req: IncomingMessage) => {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 };
 
+/** The Upgrade tokens of a request, lower-case (`websocket`, `h2c`, …). */
+const upgradeTokensOf = (req: IncomingMessage): string[] =>
+  (req.headers.upgrade ?? '').split(',').map((token) => token.trim().toLowerCase());
+
 /**
- * The request path: match → policy pipeline → upstream (with one safe retry) → response.
- * Reads the current route table through `table()` on every request, so a swap takes effect
- * for the next request while exchanges in flight finish on the routes they started with.
+ * The request path, one state machine for plain requests and upgrades alike:
+ * inspect (Host, target, method, path) → match → size → policy → dispatch (retry, eject,
+ * publish, composed around the engine or the tunnel) → one record. Reads the current route
+ * table through `table()` on every request, so a swap takes effect for the next request
+ * while exchanges in flight finish on the routes they started with.
  */
 export class RouterProxy {
   readonly #table: () => RouteTable;
-  readonly #engine: UpstreamEngine;
-  readonly #health: EndpointHealth;
   readonly #options: ProxyOptions;
   readonly #observe: ExchangeObserver;
   readonly #onHookError: (error: unknown, route: Route) => void;
+  readonly #forward: Dispatch;
+  readonly #tunnel: Dispatch;
   readonly tunnels = new Set<Socket>();
 
   constructor(deps: {
     table: () => RouteTable;
     engine: UpstreamEngine;
-    health: EndpointHealth;
+    health: Pick<EndpointHealth, 'eject'>;
     options: ProxyOptions;
     observe: ExchangeObserver;
     onHookError: (error: unknown, route: Route) => void;
   }) {
     this.#table = deps.table;
-    this.#engine = deps.engine;
-    this.#health = deps.health;
     this.#options = deps.options;
     this.#observe = deps.observe;
     this.#onHookError = deps.onHookError;
+    const { engine, health, options } = deps;
+    const steps = [retryOnce, ejectOnConnectFailure((key) => health.eject(key)), publishAttempts];
+    this.#forward = compose(
+      (exchange, attempt, done) => {
+        engine.forward(
+          {
+            req: exchange.req,
+            res: exchange.res as ServerResponse,
+            endpoint: attempt.endpoint,
+            headers: exchange.headers,
+            body: exchange.body,
+            totalTimeoutMs: options.totalTimeoutMs,
+            responseHeaders: exchange.context?.responseHeaders,
+          },
+          (outcome) => done(outcome, attempt),
+        );
+      },
+      ...steps,
+    );
+    this.#tunnel = compose(
+      (exchange, attempt, done) => {
+        openTunnel(
+          {
+            req: exchange.req,
+            client: exchange.client,
+            head: exchange.head ?? Buffer.alloc(0),
+            endpoint: attempt.endpoint,
+            headers: exchange.headers,
+            connectTimeoutMs: options.connectTimeoutMs,
+            idleTimeoutMs: options.idleTimeoutMs,
+            responseHeaders: exchange.context?.responseHeaders,
+            onOpen: (upstream) => {
+              this.tunnels.add(upstream);
+              upstream.once('close', () => this.tunnels.delete(upstream));
+            },
+          },
+          (outcome) => done(outcome, attempt),
+        );
+      },
+      ...steps,
+    );
   }
 
+  /** Node's `shouldUpgradeCallback`: only allowed Upgrade tokens become tunnels. */
+  shouldUpgrade = (req: IncomingMessage): boolean =>
+    upgradeTokensOf(req).some((token) => this.#options.upgradeTokens.has(token));
+
   handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const startedAt = performance.now();
-    if (!toOriginForm(req)) {
-      this.#reply(req, res, undefined, startedAt, Problems.badTarget);
-      return;
-    }
-    if (channels.requestStart.hasSubscribers)
-      channels.requestStart.publish({ req, res, upgrade: false, socket: req.socket });
-    const route = matchRoute(
-      this.#table(),
-      hostOf(req.headers.host),
-      req.url ?? '/',
-      req.socket.remoteAddress,
-    );
-    if (route === undefined) {
-      this.#notFound(req, res, startedAt);
-      return;
-    }
-    const { maxBodyBytes } = this.#options;
-    if (maxBodyBytes > 0) {
-      const length = Number(req.headers['content-length'] ?? 0);
-      if (length > maxBodyBytes) {
-        this.#reply(
-          req,
-          res,
-          route,
-          startedAt,
-          { ...Problems.bodyTooLarge, detail: `The request body exceeds ${maxBodyBytes} bytes.` },
-          true,
-        );
-        return;
-      }
-    }
-    this.#withPolicy(
-      req,
-      route,
-      (context) => this.#proxy(req, res, route, startedAt, context),
-      (problem) => this.#reply(req, res, route, startedAt, problem),
-    );
+    this.#begin(new Exchange(req, res, req.socket, undefined, false));
+  };
+
+  /** Node's `checkContinue`: the `100 Continue` waits for the policy's yes. */
+  handleExpectContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#begin(new Exchange(req, res, req.socket, undefined, true));
   };
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const startedAt = performance.now();
-    if (!toOriginForm(req)) {
-      writeRawProblem(socket, Problems.badTarget);
-      return;
-    }
-    if (channels.requestStart.hasSubscribers)
-      channels.requestStart.publish({ req, res: undefined, upgrade: true, socket });
     socket.on('error', () => socket.destroy());
-    const route = matchRoute(
-      this.#table(),
-      hostOf(req.headers.host),
-      req.url ?? '/',
-      req.socket.remoteAddress,
-    );
-    const fail = (problem: Problem, routeOf?: Route, failure?: FailureKind) => {
-      writeRawProblem(socket, problem);
-      this.#record(req, routeOf, undefined, problem.status, startedAt, 0, 0, failure, true);
-    };
-    if (route === undefined) {
-      if (this.#options.notFound === 'close') {
-        socket.destroy();
-        this.#record(req, undefined, undefined, 0, startedAt, 0, 0, undefined, true);
-      } else fail(Problems.notFound);
-      return;
-    }
-    const tunnel = (context: HookContext | undefined) => {
-      const headers = upstreamRequestHeaders(req, {
-        upgrade: true,
-        trustForwarded: this.#options.trustForwarded,
-        strip: context?.stripHeaders,
-        set: context?.upstreamHeaders,
-      });
-      const attempt = (endpoint: Endpoint | undefined, retries: number) => {
-        if (endpoint === undefined) {
-          fail(Problems.noEndpoints, route);
-          return;
-        }
-        const upstreamStart = performance.now();
-        if (channels.upstreamRequest.hasSubscribers)
-          channels.upstreamRequest.publish({
-            req,
-            route,
-            endpoint,
-            headers,
-            retries,
-            upgrade: true,
-          });
-        openTunnel(req, socket, head, endpoint, headers, {
-          connectTimeoutMs: this.#options.connectTimeoutMs,
-          onOpen: (upstream) => {
-            if (channels.upstreamResponse.hasSubscribers)
-              channels.upstreamResponse.publish({
-                req,
-                endpoint,
-                status: 101,
-                retries,
-                failure: undefined,
-                upgrade: true,
-              });
-            this.tunnels.add(upstream);
-            upstream.once('close', () => this.tunnels.delete(upstream));
-            this.#record(
-              req,
-              route,
-              endpoint,
-              101,
-              startedAt,
-              performance.now() - upstreamStart,
-              retries,
-              undefined,
-              true,
-            );
-          },
-          onFailure: (failure) => {
-            if (channels.upstreamResponse.hasSubscribers)
-              channels.upstreamResponse.publish({
-                req,
-                endpoint,
-                status: 0,
-                retries,
-                failure,
-                upgrade: true,
-              });
-            this.#health.eject(endpoint.key);
-            const next = retries === 0 ? route.balancer.pick(endpoint) : undefined;
-            if (next !== undefined && !socket.destroyed) attempt(next, retries + 1);
-            else
-              fail(
-                failure === 'connect-timeout'
-                  ? {
-                      ...Problems.gatewayTimeout,
-                      detail: 'The upstream Pod did not accept the connection in time.',
-                    }
-                  : Problems.badGateway,
-                route,
-                failure,
-              );
-          },
-        });
-      };
-      attempt(route.balancer.pick(), 0);
-    };
-    this.#withPolicy(req, route, tunnel, (problem) => fail(problem, route));
+    this.#begin(new Exchange(req, undefined, socket, head, false));
   };
 
-  /**
-   * Runs the route's pipeline, then `proceed` (with what the hooks asked of the upstream
-   * request), or `deny` with the hooks' answer. Routes without policy proceed at once.
-   */
-  #withPolicy(
-    req: IncomingMessage,
-    route: Route,
-    proceed: (context: HookContext | undefined) => void,
-    deny: (problem: Problem) => void,
-  ): void {
+  #begin(exchange: Exchange): void {
+    const { req } = exchange;
+    if (channels.requestStart.hasSubscribers)
+      channels.requestStart.publish({
+        req,
+        res: exchange.res,
+        upgrade: exchange.upgrade,
+        socket: exchange.client,
+      });
+    const inbound = inspectInbound(req, this.#options);
+    if (isProblem(inbound)) {
+      this.#answer(exchange, inbound);
+      return;
+    }
+    const client = this.#options.clientAddress.resolve(req);
+    exchange.clientAddress = client.address;
+    exchange.peerTrusted = client.peerTrusted;
+    if (this.#options.clientLimits.enabled) {
+      const admission = this.#options.clientLimits.admit(client.address);
+      if (!admission.admitted) {
+        this.#answer(exchange, admission.problem);
+        return;
+      }
+      exchange.release = admission.release;
+    }
+    if (exchange.upgrade && (req.method !== 'GET' || hasBody(req))) {
+      this.#answer(exchange, Problems.badUpgrade);
+      return;
+    }
+    const route = matchRoute(this.#table(), inbound.host, inbound.path, req.socket.remoteAddress);
+    if (route === undefined) {
+      if (this.#options.notFound === 'close') {
+        exchange.res?.destroy();
+        exchange.client.destroy();
+        this.#record(exchange, 0);
+      } else this.#answer(exchange, Problems.notFound);
+      return;
+    }
+    exchange.route = route;
+    const { maxBodyBytes } = this.#options;
+    if (maxBodyBytes > 0 && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
+      this.#answer(exchange, {
+        ...Problems.bodyTooLarge,
+        detail: `The request body exceeds ${maxBodyBytes} bytes.`,
+      });
+      return;
+    }
     if (route.pipeline === null) {
-      proceed(undefined);
+      this.#dispatch(exchange);
       return;
     }
     const context: HookContext = {
       req,
       route,
+      clientAddress: exchange.clientAddress,
       upstreamHeaders: new Map(),
       stripHeaders: new Set(),
       responseHeaders: new Map(),
     };
+    exchange.context = context;
     this.#runPipeline(context, (answer) => {
-      if (answer === undefined) proceed(context);
-      else deny(withResponseHeaders(answer, context));
+      if (answer === undefined) this.#dispatch(exchange);
+      else this.#answer(exchange, withResponseHeaders(answer, context));
     });
   }
 
@@ -303,165 +283,108 @@ export class RouterProxy {
     }
   }
 
-  #notFound(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
-    if (this.#options.notFound === 'close') {
-      res.destroy();
-      this.#record(req, undefined, undefined, 0, startedAt, 0, 0, undefined, false);
+  /** The request passed every check: send it to a Pod (or open its tunnel). */
+  #dispatch(exchange: Exchange): void {
+    const route = exchange.route as Route;
+    if (exchange.clientGone) {
+      this.#record(exchange, 0, undefined, undefined, 'client-gone');
       return;
     }
-    this.#reply(req, res, undefined, startedAt, Problems.notFound);
-  }
-
-  #reply(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route | undefined,
-    startedAt: number,
-    problem: Problem,
-    closeConnection = false,
-  ): void {
-    sendProblem(res, problem, closeConnection);
-    this.#record(req, route, undefined, problem.status, startedAt, 0, 0, undefined, false);
-  }
-
-  #proxy(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route,
-    startedAt: number,
-    context: HookContext | undefined,
-  ): void {
     const first = route.balancer.pick();
     if (first === undefined) {
-      this.#reply(req, res, route, startedAt, Problems.noEndpoints);
+      this.#answer(exchange, Problems.noEndpoints);
       return;
     }
-    const withBody = hasBody(req);
-    let body: Readable | null = null;
-    if (withBody) {
-      const { maxBodyBytes } = this.#options;
-      body =
-        maxBodyBytes > 0 && req.headers['content-length'] === undefined
-          ? limitBody(req, maxBodyBytes)
-          : req;
-    }
-    const headers = upstreamRequestHeaders(req, {
-      upgrade: false,
-      trustForwarded: this.#options.trustForwarded,
+    const { req, context } = exchange;
+    const options = this.#options;
+    exchange.headers = upstreamRequestHeaders(req, {
+      upgrade: exchange.upgrade,
+      trustForwarded: exchange.peerTrusted,
+      underscores: options.underscores,
+      identity: options.identityHeaders,
       strip: context?.stripHeaders,
       set: context?.upstreamHeaders,
     });
-    const retryable = !withBody && IDEMPOTENT.has(req.method ?? '');
-    const upstreamStart = performance.now();
-    const attempt = (endpoint: Endpoint, retries: number) => {
-      if (channels.upstreamRequest.hasSubscribers)
-        channels.upstreamRequest.publish({
-          req,
-          route,
-          endpoint,
-          headers,
-          retries,
-          upgrade: false,
-        });
-      this.#engine.forward(
-        {
-          req,
-          res,
-          endpoint,
-          headers,
-          body,
-          totalTimeoutMs: this.#options.totalTimeoutMs,
-          responseHeaders: context?.responseHeaders,
-        },
-        (outcome) => {
-          const failure = outcome.failure;
-          if (channels.upstreamResponse.hasSubscribers)
-            channels.upstreamResponse.publish({
-              req,
-              endpoint,
-              status: outcome.status,
-              retries,
-              failure: failure?.kind,
-              upgrade: false,
-            });
-          if (failure === undefined) {
-            this.#record(
-              req,
-              route,
-              endpoint,
-              outcome.status,
-              startedAt,
-              performance.now() - upstreamStart,
-              retries,
-              undefined,
-              false,
-            );
-            return;
-          }
-          if (failure.kind === 'connect-refused' || failure.kind === 'connect-timeout') {
-            this.#health.eject(endpoint.key);
-          }
-          if (
-            retryable &&
-            retries === 0 &&
-            !failure.responseStarted &&
-            RETRYABLE.has(failure.kind) &&
-            !res.destroyed
-          ) {
-            const next =
-              route.balancer.pick(endpoint) ??
-              (failure.kind === 'connection-lost' ? endpoint : undefined);
-            if (next !== undefined) {
-              attempt(next, 1);
-              return;
-            }
-          }
-          let status = 0;
-          if (failure.kind === 'client-gone') res.destroy();
-          else if (failure.responseStarted) res.destroy(failure.error);
-          else {
-            const problem = problemFor(failure, this.#options.maxBodyBytes);
-            status = problem.status;
-            sendProblem(res, problem, failure.kind === 'request-body');
-          }
-          this.#record(
-            req,
-            route,
-            endpoint,
-            status,
-            startedAt,
-            performance.now() - upstreamStart,
-            retries,
-            failure.kind,
-            false,
-          );
-        },
-      );
-    };
-    attempt(first, 0);
+    const withBody = !exchange.upgrade && hasBody(req);
+    if (withBody && (options.maxBodyBytes > 0 || options.bodyTimeoutMs > 0)) {
+      exchange.body = guardBody(req, {
+        maxBytes: options.maxBodyBytes,
+        idleTimeoutMs: options.bodyTimeoutMs,
+      });
+    } else if (withBody) exchange.body = req;
+    exchange.retryable = !withBody && IDEMPOTENT.has(req.method ?? '');
+    if (exchange.expectContinue) exchange.res?.writeContinue();
+    exchange.upstreamStartedAt = performance.now();
+    const dispatch = exchange.upgrade ? this.#tunnel : this.#forward;
+    dispatch(exchange, { endpoint: first, retries: 0 }, (outcome, attempt) =>
+      this.#settle(exchange, outcome, attempt),
+    );
   }
 
+  #settle(exchange: Exchange, outcome: UpstreamOutcome, attempt: Attempt): void {
+    const failure = outcome.failure;
+    if (failure === undefined) {
+      this.#record(exchange, outcome.status, attempt.endpoint, attempt.retries);
+      return;
+    }
+    let status = 0;
+    if (failure.kind === 'client-gone') {
+      exchange.res?.destroy();
+      exchange.client.destroy();
+    } else if (failure.responseStarted) {
+      exchange.res?.destroy(failure.error);
+      exchange.client.destroy();
+    } else {
+      const problem = problemFor(failure, this.#options.maxBodyBytes);
+      status = problem.status;
+      this.#send(exchange, problem, failure.kind === 'request-body');
+    }
+    this.#record(exchange, status, attempt.endpoint, attempt.retries, failure.kind);
+  }
+
+  /** Answers the client with a problem the router made itself. */
+  #answer(exchange: Exchange, problem: Problem): void {
+    this.#send(exchange, problem, false);
+    this.#record(exchange, problem.status);
+  }
+
+  #send(exchange: Exchange, problem: Problem, close: boolean): void {
+    if (exchange.res === undefined) {
+      writeRawProblem(exchange.client, problem);
+      return;
+    }
+    // A body the router did not read would be parsed as the next request: close instead.
+    const unread = hasBody(exchange.req) && !exchange.req.complete;
+    sendProblem(exchange.res, problem, close || unread || problem.status === 400);
+  }
+
+  /** The one place an exchange is published: observers, then the diagnostics channel. */
   #record(
-    req: IncomingMessage,
-    route: Route | undefined,
-    endpoint: Endpoint | undefined,
+    exchange: Exchange,
     status: number,
-    startedAt: number,
-    upstreamMs: number,
-    retries: number,
-    failure: FailureKind | undefined,
-    upgrade: boolean,
+    endpoint?: Endpoint,
+    retries = 0,
+    failure?: UpstreamFailure['kind'],
   ): void {
+    if (exchange.recorded) return;
+    exchange.recorded = true;
+    const release = exchange.release;
+    if (release !== undefined) {
+      // An open tunnel holds its client's slot until it closes.
+      if (status === 101 && !exchange.client.destroyed) exchange.client.once('close', release);
+      else release();
+    }
     const record: ExchangeRecord = {
-      req,
-      route,
+      req: exchange.req,
+      route: exchange.route,
       endpoint,
       status,
-      startedAt,
-      upstreamMs,
+      startedAt: exchange.startedAt,
+      upstreamMs:
+        exchange.upstreamStartedAt === 0 ? 0 : performance.now() - exchange.upstreamStartedAt,
       retries,
       failure,
-      upgrade,
+      upgrade: exchange.upgrade,
     };
     this.#observe(record);
     if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish(record);

@@ -20,12 +20,18 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-const FORWARDED = new Set([
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-]);
+/** Inbound headers that say who the client is: only a trusted proxy may set them. */
+const CLIENT_ADDRESS = new Set(['forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip']);
+const isForwardedX = (lower: string) => lower.startsWith('x-forwarded-');
+
+/**
+ * Fields a `Connection` header may not remove: the upstream needs them to route, frame and
+ * authorise the request, and a client must not be able to hide them from it.
+ */
+const PROTECTED = new Set(['host', 'content-length', 'content-type', 'authorization', 'cookie']);
+
+/** Headers podrouter itself sets for the upstream (identities). A client never sets them. */
+const OWN_PREFIX = 'x-podrouter-';
 
 /** Lower-case names listed in `Connection` (they are hop-by-hop too), or null. */
 function connectionTokens(value: string | undefined): Set<string> | null {
@@ -42,8 +48,12 @@ function connectionTokens(value: string | undefined): Set<string> | null {
 export interface UpstreamHeaderOptions {
   /** Keep `Connection: upgrade` and `Upgrade` (WebSocket handshakes). */
   readonly upgrade: boolean;
-  /** Keep and extend inbound X-Forwarded-* instead of replacing them. */
+  /** Keep and extend inbound X-Forwarded-* (and keep Forwarded, X-Real-IP) instead of removing them. */
   readonly trustForwarded: boolean;
+  /** Keep header names with `_` (nginx `underscores_in_headers`); dropped otherwise. */
+  readonly underscores: boolean;
+  /** Lower-case names of identity headers set by policy: removed from every inbound request. */
+  readonly identity: ReadonlySet<string>;
   /** Inbound headers a policy wants removed (lower-case). */
   readonly strip?: ReadonlySet<string> | undefined;
   /** Headers a policy wants set (replacing any inbound value). */
@@ -63,18 +73,30 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    let lower = name.toLowerCase();
+    if (lower.includes('_')) {
+      if (!options.underscores) continue;
+      // `X_Forwarded_For` means X-Forwarded-For to an app that maps both to one variable.
+      lower = lower.replaceAll('_', '-');
+    }
+    if (HOP_BY_HOP.has(lower)) continue;
+    if (listed?.has(lower) && !PROTECTED.has(lower)) continue;
+    if (lower.startsWith(OWN_PREFIX) || options.identity.has(lower)) continue;
     if (options.strip?.has(lower) || options.set?.has(lower)) continue;
-    if (FORWARDED.has(lower)) {
-      if (!options.trustForwarded) continue;
+    if (isForwardedX(lower) || CLIENT_ADDRESS.has(lower)) {
+      if (!options.trustForwarded || name.includes('_')) continue;
       if (lower === 'x-forwarded-for') {
         forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
         continue;
       }
-      if (lower === 'x-forwarded-proto' && forwardedProto === '') forwardedProto = value;
-      if (lower === 'x-forwarded-host' && forwardedHost === '') forwardedHost = value;
-      continue;
+      if (lower === 'x-forwarded-proto') {
+        if (forwardedProto === '') forwardedProto = value;
+        continue;
+      }
+      if (lower === 'x-forwarded-host') {
+        if (forwardedHost === '') forwardedHost = value;
+        continue;
+      }
     }
     out.push(name, value);
   }

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -35,20 +35,7 @@ export function sendProblem(res: ServerResponse, problem: Problem, closeConnecti
   res.end(body);
 }
 
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
+export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 'Unknown';
 
 /** Writes a whole HTTP/1.1 response on a raw socket (upgrade requests, parser errors). */
 export function writeRawProblem(socket: Duplex, problem: Problem): void {
@@ -61,11 +48,13 @@ export function writeRawProblem(socket: Duplex, problem: Problem): void {
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.end(
-    `HTTP/1.1 ${problem.status} ${REASONS[problem.status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${problem.status} ${reasonPhrase(problem.status)}\r\n` +
       'content-type: application/problem+json\r\n' +
       `content-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
 }
+
+const bad = (title: string, detail: string): Problem => ({ status: 400, title, detail });
 
 export const Problems = {
   notFound: { status: 404, title: 'No route', detail: 'No route matches this host and path.' },
@@ -79,9 +68,19 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
-  badTarget: {
-    status: 400,
-    title: 'Bad request target',
-    detail: 'The request target must be an absolute path or an http(s) URL.',
+  bodyTimeout: {
+    status: 408,
+    title: 'Request body timeout',
+    detail: 'The request body stalled for longer than the router waits.',
   },
+  badTarget: bad(
+    'Bad request target',
+    'The request target must be an absolute path or an http(s) URL.',
+  ),
+  noHost: bad('Bad Host', 'The request needs exactly one Host header.'),
+  badHost: bad('Bad Host', 'The Host header is not a valid host[:port].'),
+  badPath: bad('Bad path', 'The request path is malformed.'),
+  aboveRoot: bad('Bad path', 'The request path climbs above the root.'),
+  escapedSlash: bad('Bad path', 'Encoded slashes and backslashes are not accepted in the path.'),
+  badUpgrade: bad('Bad upgrade', 'A WebSocket handshake is a GET request without a body.'),
 } as const satisfies Record<string, Problem>;

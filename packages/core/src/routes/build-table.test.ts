@@ -371,6 +371,31 @@ describe('buildRouteTable', () => {
     assert.equal(table.hosts.get('b.example')?.get('/api')?.pipeline, null);
   });
 
+  it('closes only the route whose policy cannot be built, and says why on its Pods', async () => {
+    const table = build(
+      [
+        pod({ hosts: 'a.example', paths: '8080:/broken 8080:/fine' }),
+        pod({ name: 'other', namespace: 'team-b', hosts: 'b.example', paths: '8080:/' }),
+      ],
+      {
+        compilePipeline: (route) => {
+          if (route.path === '/broken') throw new Error('appliesTo exploded');
+          return null;
+        },
+      },
+    );
+    assert.equal(table.hosts.get('a.example')?.get('/fine')?.pipeline, null);
+    assert.equal(table.hosts.get('b.example')?.get('/')?.pipeline, null);
+    const broken = table.hosts.get('a.example')?.get('/broken');
+    assert.ok(broken?.pipeline, 'the broken route stays claimed, closed');
+    const answer = await broken.pipeline.run({} as never);
+    assert.equal(answer?.status, 503);
+    const rejection = report(table, 'team-a', 'web-1')?.rejections[0];
+    assert.equal(rejection?.entry, 'a.example/broken');
+    assert.match(rejection?.reason ?? '', /appliesTo exploded/);
+    assert.equal(report(table, 'team-b', 'other'), undefined);
+  });
+
   describe('properties', () => {
     const hostEntries = ['a.example', 'b.example', 'A.example', '*.bad', 'x:1', '10.0.0.1'];
     const pathEntries = [

@@ -2,7 +2,7 @@ import { AnnotationMemo } from '../annotations/memo.ts';
 import type { Rejection } from '../annotations/parse.ts';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
-import type { PipelineCompiler } from '../pipeline/types.ts';
+import type { Pipeline, PipelineCompiler } from '../pipeline/types.ts';
 import { ineligibility } from '../pods/eligibility.ts';
 import { type LabelSelector, matchesSelector } from '../pods/label-selector.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
@@ -58,6 +58,14 @@ function endpointOf(pod: PodInfo, port: number): Endpoint {
 /** A Pod that has stopped (or is going) still holds no claim; a starting one does. */
 const holdsClaims = (pod: PodInfo) =>
   !pod.terminating && pod.phase !== 'Succeeded' && pod.phase !== 'Failed';
+
+const CLOSED_PIPELINE: Pipeline = {
+  run: () => ({
+    status: 503,
+    title: 'Route disabled',
+    detail: 'The policy of this route could not be built; the operator has been told.',
+  }),
+};
 
 /**
  * Cluster state → route table. Pure apart from reading `health` into each balancer:
@@ -176,7 +184,18 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
       claimedAt: winner.claimedAt,
       balancer: new RoundRobin(unique, options.health),
     };
-    const route: Route = { ...draft, pipeline: options.compilePipeline?.(draft) ?? null };
+    let pipeline: Route['pipeline'] = null;
+    try {
+      pipeline = options.compilePipeline?.(draft) ?? null;
+    } catch (error) {
+      // A policy that cannot be built (a hook whose appliesTo throws) closes its own route
+      // alone, reported on the Pods that claim it; every other route ships.
+      pipeline = CLOSED_PIPELINE;
+      const reason = `the policy of ${host}${path} could not be built (${(error as Error)?.message ?? String(error)}); the route answers 503 until it is fixed`;
+      for (const claim of winner.claims)
+        reject(claim.pod, { annotation: options.hostsAnnotation, entry: `${host}${path}`, reason });
+    }
+    const route: Route = { ...draft, pipeline };
     routes.push(route);
     let paths = hosts.get(host);
     if (!paths) {

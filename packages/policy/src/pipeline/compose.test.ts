@@ -11,6 +11,7 @@ const context = (): HookContext =>
     route,
     upstreamHeaders: new Map(),
     stripHeaders: new Set(),
+    clientAddress: '127.0.0.1',
     responseHeaders: new Map(),
   }) as unknown as HookContext;
 const DENY: HookResponse = { status: 403, title: 'no' };

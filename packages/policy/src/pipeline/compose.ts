@@ -12,6 +12,7 @@ export function composeSteps(steps: readonly Step[]): Pipeline | null {
       const policyContext: PolicyContext = {
         req: context.req,
         route: context.route,
+        clientAddress: context.clientAddress,
         upstreamHeaders: context.upstreamHeaders,
         stripHeaders: context.stripHeaders,
         responseHeaders: context.responseHeaders,

@@ -1,0 +1,111 @@
+import type { Problem } from '../proxy/problem.ts';
+
+/**
+ * Per-client guards of one router replica, in memory (nginx `limit_req` and `limit_conn`
+ * keyed by the client address): a request rate with a burst (GCRA: one timestamp per
+ * client) and a number of requests in flight at once. Replicas do not share these counts:
+ * with N replicas behind a load balancer a client gets up to N times the rate.
+ */
+
+export interface ClientLimitOptions {
+  /** Requests per second allowed on average; 0 = no rate limit. */
+  readonly ratePerSecond: number;
+  /** Requests allowed at once above the rate (a client may send burst + 1 back to back). */
+  readonly burst: number;
+  /** Requests in flight per client; 0 = unlimited. */
+  readonly maxConcurrent: number;
+  /** Clients remembered at most; the oldest are forgotten first (memory bound). */
+  readonly maxClients?: number;
+  readonly now?: () => number;
+}
+
+export type Admission =
+  | { readonly admitted: true; readonly release: () => void }
+  | { readonly admitted: false; readonly problem: Problem };
+
+const NOOP = () => undefined;
+const ADMITTED: Admission = { admitted: true, release: NOOP };
+
+export class ClientLimits {
+  readonly #intervalMs: number;
+  readonly #toleranceMs: number;
+  readonly #maxConcurrent: number;
+  readonly #maxClients: number;
+  readonly #now: () => number;
+  /** GCRA theoretical arrival time per client, ms. Insertion order ≈ age (re-set on use). */
+  readonly #arrival = new Map<string, number>();
+  readonly #inFlight = new Map<string, number>();
+
+  constructor(options: ClientLimitOptions) {
+    this.#intervalMs = options.ratePerSecond > 0 ? 1000 / options.ratePerSecond : 0;
+    this.#toleranceMs = this.#intervalMs * options.burst;
+    this.#maxConcurrent = options.maxConcurrent;
+    this.#maxClients = options.maxClients ?? 100_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.#intervalMs > 0 || this.#maxConcurrent > 0;
+  }
+
+  /** Counts one request of `client`; the caller calls `release` when it is over. */
+  admit(client: string): Admission {
+    if (this.#intervalMs > 0) {
+      const now = this.#now();
+      const arrival = Math.max(this.#arrival.get(client) ?? now, now);
+      const waitMs = arrival - this.#toleranceMs - now;
+      if (waitMs > 0) {
+        return {
+          admitted: false,
+          problem: {
+            status: 429,
+            title: 'Too many requests',
+            detail: 'This client sends requests faster than the router allows; see Retry-After.',
+            headers: { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+          },
+        };
+      }
+      this.#arrival.delete(client);
+      this.#arrival.set(client, arrival + this.#intervalMs);
+      if (this.#arrival.size > this.#maxClients) this.#forgetOldest(now);
+    }
+    if (this.#maxConcurrent === 0) return ADMITTED;
+    const current = this.#inFlight.get(client) ?? 0;
+    if (current >= this.#maxConcurrent) {
+      return {
+        admitted: false,
+        problem: {
+          status: 503,
+          title: 'Too many concurrent requests',
+          detail: 'This client has too many requests in flight; retry when one is done.',
+          headers: { 'retry-after': '1' },
+        },
+      };
+    }
+    this.#inFlight.set(client, current + 1);
+    let released = false;
+    return {
+      admitted: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (this.#inFlight.get(client) ?? 1) - 1;
+        if (left <= 0) this.#inFlight.delete(client);
+        else this.#inFlight.set(client, left);
+      },
+    };
+  }
+
+  /** Clients currently remembered (for tests and metrics). */
+  get size(): number {
+    return this.#arrival.size + this.#inFlight.size;
+  }
+
+  /** Drops clients whose arrival time has passed (they are back to a full burst), oldest first. */
+  #forgetOldest(now: number): void {
+    for (const [client, arrival] of this.#arrival) {
+      if (this.#arrival.size <= this.#maxClients && arrival > now) break;
+      this.#arrival.delete(client);
+    }
+  }
+}

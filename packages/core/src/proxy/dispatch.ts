@@ -1,0 +1,103 @@
+import { channels } from '../observability/channels.ts';
+import type { Endpoint } from '../routes/types.ts';
+import type { FailureKind, UpstreamOutcome } from './engine.ts';
+import type { Exchange } from './exchange.ts';
+
+/**
+ * One upstream try of an exchange, and the steps composed around it (undici's interceptors
+ * are the model): each step sees every attempt and its outcome, so retries, ejection and
+ * publishing hold alike for plain requests and upgrades, by construction.
+ */
+
+export interface Attempt {
+  readonly endpoint: Endpoint;
+  /** 0 for the first try. */
+  readonly retries: number;
+}
+
+/** Runs one attempt; `done` is called exactly once, with the attempt that settled it. */
+export type Dispatch = (
+  exchange: Exchange,
+  attempt: Attempt,
+  done: (outcome: UpstreamOutcome, attempt: Attempt) => void,
+) => void;
+
+export type Interceptor = (next: Dispatch) => Dispatch;
+
+/** `compose(base, a, b)` runs a(b(base)): the first interceptor is the outermost. */
+export function compose(base: Dispatch, ...interceptors: readonly Interceptor[]): Dispatch {
+  return interceptors.reduceRight<Dispatch>((next, interceptor) => interceptor(next), base);
+}
+
+/** Failures after which nothing reached the upstream, or a stale keep-alive connection broke. */
+const RETRYABLE = new Set<FailureKind>(['connect-refused', 'connect-timeout', 'connection-lost']);
+
+/**
+ * One retry on another endpoint, only when it is safe: the exchange is retryable (idempotent
+ * method, no body), nothing of the response reached the client, and the failure means the
+ * Pod did not process the request. A lost keep-alive connection may retry on the same Pod.
+ */
+export const retryOnce: Interceptor = (next) => (exchange, attempt, done) => {
+  next(exchange, attempt, (outcome, settled) => {
+    const failure = outcome.failure;
+    if (
+      failure === undefined ||
+      !exchange.retryable ||
+      settled.retries > 0 ||
+      failure.responseStarted ||
+      !RETRYABLE.has(failure.kind) ||
+      exchange.clientGone
+    ) {
+      done(outcome, settled);
+      return;
+    }
+    const route = exchange.route;
+    const other =
+      route?.balancer.pick(settled.endpoint) ??
+      (failure.kind === 'connection-lost' ? settled.endpoint : undefined);
+    if (other === undefined) done(outcome, settled);
+    else next(exchange, { endpoint: other, retries: settled.retries + 1 }, done);
+  });
+};
+
+/** An endpoint that refused or timed out a connection gets no traffic for a while. */
+export const ejectOnConnectFailure =
+  (eject: (endpointKey: string) => void): Interceptor =>
+  (next) =>
+  (exchange, attempt, done) => {
+    next(exchange, attempt, (outcome, settled) => {
+      const kind = outcome.failure?.kind;
+      if (kind === 'connect-refused' || kind === 'connect-timeout') eject(settled.endpoint.key);
+      done(outcome, settled);
+    });
+  };
+
+/** Diagnostics-channel events for each attempt (tracing subscribes to them). */
+export const publishAttempts: Interceptor = (next) => (exchange, attempt, done) => {
+  if (!channels.upstreamRequest.hasSubscribers && !channels.upstreamResponse.hasSubscribers) {
+    next(exchange, attempt, done);
+    return;
+  }
+  const { req, route, upgrade } = exchange;
+  if (channels.upstreamRequest.hasSubscribers)
+    channels.upstreamRequest.publish({
+      req,
+      route,
+      endpoint: attempt.endpoint,
+      headers: exchange.headers,
+      retries: attempt.retries,
+      upgrade,
+    });
+  next(exchange, attempt, (outcome, settled) => {
+    if (channels.upstreamResponse.hasSubscribers)
+      channels.upstreamResponse.publish({
+        req,
+        endpoint: settled.endpoint,
+        status: outcome.status,
+        retries: settled.retries,
+        failure: outcome.failure?.kind,
+        upgrade,
+      });
+    done(outcome, settled);
+  });
+};
