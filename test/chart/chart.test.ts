@@ -275,6 +275,7 @@ function settingValue(component: Component, name: string): string {
     TLS_PORT: '8443',
     DEFAULT_TLS_SECRET: 'podrouter/wildcard-tls',
     HSTS_MAX_AGE: '1h',
+    INTROSPECTION_PORT: '9188',
     SOURCE: 'kube',
     ALIAS_MODE: 'externalname',
     LOG_LEVEL: 'debug',
