@@ -371,3 +371,36 @@ describe('shutdown with HTTPS keep-alive connections', () => {
     }
   });
 });
+
+describe('a certificate that expires while nothing changes', () => {
+  const build = BUILDS[0] as BuildUnderTest;
+  it('is dropped and reported when it expires, without a change in the source', async () => {
+    const now = Date.now();
+    const shortLived = ca.issue({
+      names: ['shop.example.com'],
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 4000),
+    });
+    const router = await startRouter(build, items(build, shortLived), { TLS_PORT: '0' });
+    try {
+      const before = await get(router.tlsPort ?? 0, 'shop.example.com');
+      assert.equal(before.status, 200);
+      const line = await router.waitForLog(
+        (entry) =>
+          entry.msg === 'annotation entry rejected' &&
+          entry.namespace === 'shop' &&
+          /expired on/.test(String(entry.reason)),
+      );
+      assert.match(String(line.reason), /^Secret shop\/shop-tls: the certificate expired on /);
+      const routes = (await router.admin('/routes')).json<{
+        tls: { hosts: { host: string }[] };
+      }>();
+      assert.equal(
+        routes.tls.hosts.some((entry) => entry.host === 'shop.example.com'),
+        false,
+      );
+    } finally {
+      await router.stop();
+    }
+  });
+});

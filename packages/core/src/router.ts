@@ -79,6 +79,8 @@ export class Router {
   readonly #tls: TlsTermination | undefined;
   readonly #h2: Http2Front;
   #table: RouteTable = EMPTY_TABLE;
+  /** For a rebuild when a certificate expires without any change in the cluster. */
+  #lastState: ClusterState | undefined;
   #synced = false;
   #draining = false;
   #sourceError: string | undefined;
@@ -208,6 +210,14 @@ export class Router {
             http: this.#server,
             http2: this.#h2,
             logger: this.#log,
+            onValidityChange: () => {
+              if (this.#lastState === undefined || this.#draining) return;
+              try {
+                this.applyState(this.#lastState);
+              } catch (error) {
+                this.#log.error({ err: error }, 'rebuilding the route table failed');
+              }
+            },
             registry: this.metrics.registry,
             tier: config.build.tier,
           });
@@ -250,6 +260,7 @@ export class Router {
       ...(compilePipeline ? { compilePipeline } : {}),
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
+    this.#lastState = state;
     const table = this.#tls ? this.#tls.apply(state, built) : built;
     this.#table = table;
     this.#synced = true;

@@ -38,6 +38,9 @@ export interface TlsTerminationOptions {
   /** Serve HTTP/2 (ALPN h2) as well, on this front; otherwise HTTP/1.1 only. */
   readonly http2?: Http2Front;
   readonly logger: Logger;
+  /** Called when a certificate in use expires (or one not yet valid starts to be): the
+   * router rebuilds its table from the last state, so the change is reported and served. */
+  readonly onValidityChange?: () => void;
   /** The router's registry: certificate expiry and handshake failures are served there. */
   readonly registry?: Registry;
   readonly tier?: string;
@@ -58,6 +61,7 @@ export class TlsTermination {
   #table: TlsTable = EMPTY_TLS_TABLE;
   #fallback: LoadedCertificate | undefined;
   #port: number | undefined;
+  #recheck: NodeJS.Timeout | undefined;
   readonly #notAfter: Gauge<'tier' | 'secret'> | undefined;
   readonly #handshakeFailures: Counter<'tier'> | undefined;
 
@@ -142,6 +146,7 @@ export class TlsTermination {
       );
     }
     this.#table = next;
+    this.#scheduleRecheck(state);
     if (this.#notAfter) {
       // The label set is the Secrets in use, so it follows the table (a few per namespace).
       this.#notAfter.reset();
@@ -153,6 +158,30 @@ export class TlsTermination {
       }
     }
     return withTlsRejections(table, next);
+  }
+
+  /** A timer for the next moment a certificate's validity changes: the earliest expiry of
+   * those in use, or the start of one that is not valid yet. */
+  #scheduleRecheck(state: ClusterState): void {
+    if (this.#recheck) clearTimeout(this.#recheck);
+    this.#recheck = undefined;
+    const onChange = this.#options.onValidityChange;
+    if (onChange === undefined) return;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const { certificate } of this.#table.byHost.values())
+      next = Math.min(next, certificate.notAfter);
+    if (this.#table.fallback) next = Math.min(next, this.#table.fallback.notAfter);
+    for (const time of this.#cache.notBeforeAfter(now)) next = Math.min(next, time);
+    if (!Number.isFinite(next)) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days): a later moment is re-planned then.
+    const wait = Math.min(Math.max(next - now, 0) + 1000, 2 ** 31 - 1);
+    this.#recheck = setTimeout(() => {
+      this.#recheck = undefined;
+      if (next - Date.now() > 0) this.#scheduleRecheck(state);
+      else onChange();
+    }, wait);
+    this.#recheck.unref();
   }
 
   /**
@@ -187,6 +216,7 @@ export class TlsTermination {
   /** Stops accepting; the connections belong to the HTTP/1.1 server and the HTTP/2 front,
    * which drain them. */
   close(): Promise<void> {
+    if (this.#recheck) clearTimeout(this.#recheck);
     return new Promise<void>((done) => {
       if (!this.#server.listening) done();
       else this.#server.close(() => done());

@@ -82,6 +82,15 @@ export class CertificateCache {
     this.#current = new Map();
   }
 
+  /** Start times after `now` of the certificates loaded in this generation (not valid yet). */
+  notBeforeAfter(now: number): number[] {
+    const times: number[] = [];
+    for (const { result } of this.#current.values()) {
+      if (!('reason' in result) && result.notBefore > now) times.push(result.notBefore);
+    }
+    return times;
+  }
+
   get(secret: SecretInfo): CertificateResult {
     const key = `${secret.namespace}/${secret.name}`;
     const digest = pairDigest(secret);
