@@ -293,6 +293,43 @@ for (const build of BUILDS) {
       }
     });
 
+    it('sends 100 Continue only once the policy accepted the request', async () => {
+      const keyed = await session(port, 'keyed.example.com');
+      try {
+        const expect = (headers: OutgoingHttpHeaders) =>
+          new Promise<{ continued: boolean; status: number }>((resolve, reject) => {
+            const stream = keyed.request(
+              {
+                ':method': 'POST',
+                ':path': '/upload',
+                ':authority': 'keyed.example.com',
+                expect: '100-continue',
+                ...headers,
+              },
+              { endStream: false },
+            );
+            let continued = false;
+            stream.on('continue', () => {
+              continued = true;
+              stream.end('body');
+            });
+            stream.on('response', (answer) => {
+              stream.resume();
+              stream.on('end', () => resolve({ continued, status: Number(answer[':status']) }));
+              if (!continued) stream.close();
+            });
+            stream.on('error', reject);
+          });
+        assert.deepEqual(await expect({}), { continued: false, status: 401 });
+        assert.deepEqual(await expect({ 'x-routing-api-key': KEY }), {
+          continued: true,
+          status: 200,
+        });
+      } finally {
+        keyed.close();
+      }
+    });
+
     it('refuses CONNECT', async () => {
       const answer = await request(client, {
         ':method': 'CONNECT',

@@ -139,6 +139,10 @@ export class Router {
           'policy hook failed; answered 500',
         ),
     });
+    const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      this.#proxy.handleExpectContinue(req, res);
+    };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       if (this.#draining) res.setHeader('connection', 'close');
       if (this.#tls?.intercept(req, res)) return;
@@ -159,14 +163,12 @@ export class Router {
     // (h2c) on the plain port.
     this.#h2 = new Http2Front({
       onRequest,
+      onCheckContinue,
       maxHeaderSize: config.maxHeaderSize,
       idleTimeoutMs: config.clientKeepAliveMs,
     });
     acceptPriorKnowledge(this.#server, this.#h2);
-    this.#server.on('checkContinue', (req, res) => {
-      if (this.#draining) res.setHeader('connection', 'close');
-      this.#proxy.handleExpectContinue(req, res);
-    });
+    this.#server.on('checkContinue', onCheckContinue);
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
         writeRawProblem(socket, { status: 503, title: 'Router shutting down' });

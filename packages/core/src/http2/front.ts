@@ -17,6 +17,9 @@ export interface Http2FrontOptions {
   readonly idleTimeoutMs: number;
   /** The router's request listener, the one plain HTTP/1.1 requests go to. */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The listener for requests with `Expect: 100-continue` (the 100 goes out only once the
+   * policy accepted them); without it, Node answers 100 at once. */
+  readonly onCheckContinue?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Streams a client may open at once on one session (Node's default is unbounded). */
@@ -36,6 +39,21 @@ export class Http2Front {
   readonly #peerOfSession = new WeakMap<ServerHttp2Session, Socket>();
 
   constructor(options: Http2FrontOptions) {
+    const adapted =
+      (listener: (req: IncomingMessage, res: ServerResponse) => void) =>
+      (req: Http2ServerRequest, res: Http2ServerResponse) => {
+        const exchange = adaptExchange(
+          req,
+          res,
+          this.#peerOfSession.get(req.stream.session as ServerHttp2Session),
+        );
+        if ('refuse' in exchange) {
+          res.writeHead(exchange.refuse, { 'content-length': '0' });
+          res.end();
+          return;
+        }
+        listener(exchange.req, exchange.res);
+      };
     this.#server = createServer(
       {
         maxSessionInvalidFrames: 100,
@@ -45,20 +63,11 @@ export class Http2Front {
           maxHeaderListSize: options.maxHeaderSize,
         },
       },
-      (req: Http2ServerRequest, res: Http2ServerResponse) => {
-        const adapted = adaptExchange(
-          req,
-          res,
-          this.#peerOfSession.get(req.stream.session as ServerHttp2Session),
-        );
-        if ('refuse' in adapted) {
-          res.writeHead(adapted.refuse, { 'content-length': '0' });
-          res.end();
-          return;
-        }
-        options.onRequest(adapted.req, adapted.res);
-      },
+      adapted(options.onRequest),
     );
+    if (options.onCheckContinue) {
+      this.#server.on('checkContinue', adapted(options.onCheckContinue));
+    }
     this.#server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       // Node wraps a JavaScript stream in a socket of its own, which knows no addresses.
