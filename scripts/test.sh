@@ -8,13 +8,21 @@ cd "$root"
 if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH="$PATH:/usr/local/go/bin"; fi
 
 # Debian packages the suites run for real: Redis (policy), nftables/conntrack/iproute2/openssl
-# (the kubelet-less test cluster).
+# (the kubelet-less test cluster), podman/buildah/mmdebstrap/runc/binutils (the images,
+# scripts/image.sh), containerd and the CNI plugins (the cluster's real node).
 needed=()
 command -v redis-server >/dev/null || needed+=(redis-server)
 command -v nft >/dev/null || needed+=(nftables)
 command -v conntrack >/dev/null || needed+=(conntrack)
 command -v ip >/dev/null || needed+=(iproute2)
 command -v openssl >/dev/null || needed+=(openssl)
+command -v podman >/dev/null || needed+=(podman)
+command -v buildah >/dev/null || needed+=(buildah)
+command -v mmdebstrap >/dev/null || needed+=(mmdebstrap)
+command -v runc >/dev/null || needed+=(runc)
+command -v strip >/dev/null || needed+=(binutils)
+command -v containerd >/dev/null || needed+=(containerd)
+[[ -x /usr/lib/cni/bridge ]] || needed+=(containernetworking-plugins)
 if ((${#needed[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "installing ${needed[*]} (Debian packages the tests run for real)"
@@ -32,12 +40,14 @@ npx tsc -p tsconfig.json
 npx biome check test examples scripts bench
 
 # Suites that need the kubelet-less cluster (root, network namespaces) run after the others,
-# one file at a time: they share one API server, and the outage suite stops it.
+# one file at a time: they share one API server, and the outage suite stops it. The installed
+# product (test/installed/: images, a real node, helm install) comes last.
 cluster_dirs='^test/(cluster|kube|controller|chart)/'
 mapfile -t all_tests < <(find packages test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
-local_tests=() cluster_tests=() last_tests=()
+local_tests=() cluster_tests=() last_tests=() installed_tests=()
 for file in "${all_tests[@]}"; do
   if [[ $file == test/kube/outage.test.ts ]]; then last_tests+=("$file")
+  elif [[ $file == test/installed/* ]]; then installed_tests+=("$file")
   elif [[ $file =~ $cluster_dirs ]]; then cluster_tests+=("$file")
   else local_tests+=("$file"); fi
 done
@@ -54,12 +64,17 @@ run_tests() {
 
 run_tests local "${TEST_CONCURRENCY:-3}" "${local_tests[@]}"
 
-if ((${#cluster_tests[@]} + ${#last_tests[@]} > 0)); then
+if ((${#cluster_tests[@]} + ${#last_tests[@]} + ${#installed_tests[@]} > 0)); then
   echo "== test cluster (binaries are built once and cached; a cold build takes about 15 minutes)"
+  # down.sh also removes the real node (containers, mounts, cgroups, kernel settings).
+  trap 'bash test/cluster/down.sh >/dev/null 2>&1 || bash test/cluster/down.sh || { echo "test cluster teardown failed" >&2; exit 1; }' EXIT
   bash test/cluster/up.sh
-  trap 'bash test/cluster/down.sh >/dev/null 2>&1 || true' EXIT
   run_tests cluster 1 "${cluster_tests[@]}"
   run_tests outage 1 "${last_tests[@]}"
+  if ((${#installed_tests[@]} > 0)); then
+    echo "== installed: images (scripts/image.sh), a real node (up.sh --real-node), helm install"
+    run_tests installed 1 "${installed_tests[@]}"
+  fi
 fi
 
 # One closing line for the whole run, whatever the number of runner invocations.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once) the binaries of the test cluster from Go modules at pinned releases and
-# prints the directory that holds them. Cached per versions under
-# ${PODROUTER_CACHE_DIR:-$HOME/.cache/podrouter}/cluster-bin/<key>/, so a warm run only
+# prints the directory that holds them. `build.sh --real-node` also builds the kubelet and
+# kube-scheduler (from the same Kubernetes module) for `up.sh --real-node`. Cached per versions
+# under ${PODROUTER_CACHE_DIR:-$HOME/.cache/podrouter}/cluster-bin/<key>/, so a warm run only
 # checks that the files are there. Cold build on 2 cores: see README.md.
 set -euo pipefail
 
@@ -15,6 +16,12 @@ cache_root="${PODROUTER_CACHE_DIR:-$HOME/.cache/podrouter}"
 key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_coredns-${COREDNS_VERSION}_r${RECIPE}"
 out="$cache_root/cluster-bin/$key"
 binaries=(kube-apiserver kube-controller-manager kube-proxy kubectl etcd coredns)
+k8s_binaries=(kube-apiserver kube-controller-manager kube-proxy kubectl)
+case "${1:-}" in
+  "") ;;
+  --real-node) binaries+=(kubelet kube-scheduler) k8s_binaries+=(kubelet kube-scheduler) ;;
+  *) echo "usage: build.sh [--real-node]" >&2; exit 2 ;;
+esac
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -46,7 +53,9 @@ start=$SECONDS
 # --- Kubernetes: a wrapper module requiring k8s.io/kubernetes at the release, with every
 # staging module (`k8s.io/x => ./staging/src/k8s.io/x` in the release's own go.mod) replaced
 # by its published v0.<minor>.<patch> release.
-if [[ ! -x "$out/kube-apiserver" || ! -x "$out/kube-controller-manager" || ! -x "$out/kube-proxy" || ! -x "$out/kubectl" ]]; then
+k8s_missing=()
+for b in "${k8s_binaries[@]}"; do [[ -x "$out/$b" ]] || k8s_missing+=("$b"); done
+if ((${#k8s_missing[@]} > 0)); then
   kmod="$work/kubernetes"
   mkdir -p "$kmod"
   gomod_file="$(cd "$kmod" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
@@ -74,13 +83,10 @@ if [[ ! -x "$out/kube-apiserver" || ! -x "$out/kube-controller-manager" || ! -x 
     ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
   done
-  log "building Kubernetes $KUBERNETES_VERSION ($n_replaced staging modules replaced) ..."
+  log "building Kubernetes $KUBERNETES_VERSION ${k8s_missing[*]} ($n_replaced staging modules replaced) ..."
   (cd "$kmod" && go mod download k8s.io/kubernetes && go build -trimpath -ldflags "$ldflags" -o "$work/bin/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-proxy \
-    k8s.io/kubernetes/cmd/kubectl)
-  for b in kube-apiserver kube-controller-manager kube-proxy kubectl; do mv "$work/bin/$b" "$out/$b"; done
+    "${k8s_missing[@]/#/k8s.io/kubernetes/cmd/}")
+  for b in "${k8s_missing[@]}"; do mv "$work/bin/$b" "$out/$b"; done
   log "Kubernetes done after $((SECONDS - start))s"
 fi
 

@@ -12,6 +12,11 @@ DNS_SERVICE_IP="10.96.0.10"
 # 10.244.0.0/24 is kept for the cluster's own Pods; fake-kubelet.ts allocates from the rest.
 COREDNS_POD_IP="10.244.0.2"
 APISERVER_URL="https://$NODE_IP:6443"
+# The real node of `up.sh --real-node` (real-node.sh): its Pods take 10.244.0.128/25.
+REAL_NODE_NAME="node-2"
+REAL_NODE_IP="10.240.0.2"
+REAL_POD_CIDR="10.244.0.128/25"
+REAL_POD_GATEWAY="10.244.0.129"
 KUBECONFIG_ADMIN="$DIR/admin.kubeconfig"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-proxy coredns)
 
@@ -101,6 +106,7 @@ start_apiserver() {
     --service-account-signing-key-file="$DIR/pki/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --allow-privileged=true \
+    --kubelet-preferred-address-types=InternalIP \
     --profiling=false
 }
 

@@ -4,9 +4,19 @@
 # /tmp/podrouter-cluster). Idempotent: a healthy cluster is left as it is; anything left by
 # a run that died is removed first. Returns once the API server is ready, the default
 # ServiceAccount exists and DNS answers inside the namespace. See README.md.
+# `up.sh --real-node` (or PODROUTER_REAL_NODE=1) also starts a real node that runs images
+# (real-node.sh), on a new or an already healthy cluster.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
+build_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --real-node) build_args=(--real-node) ;;
+    *) die "usage: up.sh [--real-node]" ;;
+  esac
+done
+[[ "${PODROUTER_REAL_NODE:-}" != 1 ]] || build_args=(--real-node)
 start=$SECONDS
 # Test files run in parallel processes and may all call up.sh: one at a time, the rest then
 # find the cluster healthy. The lock lives outside $DIR, which down.sh removes.
@@ -30,7 +40,11 @@ EOT
 }
 
 if healthy; then
-  report 0
+  if ((${#build_args[@]} > 0)); then
+    bash "$CLUSTER_SCRIPTS/build.sh" "${build_args[@]}" >/dev/null
+    bash "$CLUSTER_SCRIPTS/real-node.sh" up
+  fi
+  report "$((SECONDS - start))"
   exit 0
 fi
 
@@ -43,7 +57,7 @@ command -v nft >/dev/null && command -v conntrack >/dev/null || {
 }
 command -v openssl >/dev/null || die "openssl is needed for the cluster's certificates"
 
-bin="$(bash "$CLUSTER_SCRIPTS/build.sh")"
+bin="$(bash "$CLUSTER_SCRIPTS/build.sh" "${build_args[@]}")"
 bash "$CLUSTER_SCRIPTS/down.sh" >/dev/null 2>&1
 mkdir -p "$DIR/pki" "$DIR/logs" "$DIR/pids" "$DIR/etcd"
 chmod 700 "$DIR"
@@ -253,4 +267,5 @@ start_component coredns "$DIR/bin/coredns" -conf "$DIR/Corefile"
 wait_for "ServiceAccount default/default" 60 kubectl_admin -n default get serviceaccount default
 wait_for "DNS (kubernetes.default) inside the namespace" 60 in_netns getent hosts kubernetes.default
 for c in "${COMPONENTS[@]}"; do alive "$c" || die "$c exited; see $DIR/logs/$c.log"; done
+((${#build_args[@]} == 0)) || bash "$CLUSTER_SCRIPTS/real-node.sh" up
 report "$((SECONDS - start))"

@@ -1,0 +1,3 @@
+module podrouter.test/pause
+
+go 1.22
