@@ -489,6 +489,13 @@ describe('helm template, TLS', () => {
       ),
       [' secrets list', ' secrets watch'],
     );
+    const off = await render({ public: { env: { TLS_PORT: 'off' } } });
+    assert.equal(
+      container(find(off, 'Deployment', publicName)).ports.some((p) => p.name === 'https'),
+      false,
+    );
+    assert.equal(find(off, 'Service', publicName).spec.ports.length, 1);
+    assert.equal(plainEnv(find(off, 'Deployment', publicName)).TLS_PORT, 'off');
     const refused = await helm([
       'template',
       't',

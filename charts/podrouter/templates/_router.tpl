@@ -13,8 +13,9 @@ The two builds differ only in defaults (their env), the Service and the names. I
 {{- if or (le $port 0) (gt $port 65535) (le $adminPort 0) (gt $adminPort 65535) (eq $port $adminPort) -}}
 {{- fail (printf "%s.env: PORT (%v) and ADMIN_PORT (%v) must be two different ports 1-65535" $component $env.PORT $env.ADMIN_PORT) -}}
 {{- end -}}
-{{- $tls := ne (include "podrouter.envValue" ($env.TLS_PORT | default "")) "" -}}
-{{- $tlsPort := include "podrouter.envValue" ($env.TLS_PORT | default "0") | int -}}
+{{- $tls := include "podrouter.tlsOn" $env.TLS_PORT | eq "true" -}}
+{{- $tlsPort := 0 -}}
+{{- if $tls }}{{- $tlsPort = include "podrouter.envValue" $env.TLS_PORT | int -}}{{- end -}}
 {{- if and $tls (or (le $tlsPort 0) (gt $tlsPort 65535) (eq $tlsPort $port) (eq $tlsPort $adminPort)) -}}
 {{- fail (printf "%s.env: TLS_PORT (%v) must be a port 1-65535 other than PORT and ADMIN_PORT, or empty (no TLS)" $component $env.TLS_PORT) -}}
 {{- end -}}

@@ -92,6 +92,8 @@ describe('loadRouterConfig', () => {
     assert.deepEqual(config.defaultTlsSecret, { namespace: 'podrouter', name: 'wildcard-tls' });
     assert.equal(config.hstsMaxAgeMs, 3_600_000);
     assert.equal(config.httpsRedirect, false);
+    assert.equal(run(PUBLIC_DEFAULTS, [], { TLS_PORT: 'off' }).tlsPort, undefined);
+    assert.equal(run(PUBLIC_DEFAULTS, [], { TLS_PORT: '' }).tlsPort, undefined);
     assert.throws(() => run(PUBLIC_DEFAULTS, [], { PORT: '8443', TLS_PORT: '8443' }), {
       message: 'invalid TLS_PORT (--tls-port): must differ from PORT',
     });

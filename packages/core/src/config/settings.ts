@@ -112,8 +112,9 @@ const namespaces = (raw: string) =>
     .map((namespace) => namespace.trim())
     .filter((namespace) => namespace !== '');
 
+/** A port, or `off`/empty for none (the chart passes no empty value, hence `off`). */
 const optionalPort = (raw: string, name: string) =>
-  raw.trim() === '' ? undefined : port(raw.trim(), name);
+  raw.trim() === '' || raw.trim().toLowerCase() === 'off' ? undefined : port(raw.trim(), name);
 const secretRef = (raw: string, name: string) => {
   if (raw.trim() === '') return undefined;
   const ref = parseSecretRef(raw.trim());
@@ -205,7 +206,7 @@ export const ROUTER_SETTINGS = [
     env: 'TLS_PORT',
     flag: '--tls-port',
     description:
-      'Port of the HTTPS listener (TLS 1.2+, certificates from kubernetes.io/tls Secrets chosen by SNI; docs/tls.md); empty = no TLS.',
+      'Port of the HTTPS listener (TLS 1.2+, certificates from kubernetes.io/tls Secrets chosen by SNI; docs/tls.md); off (or empty) = no TLS.',
     default: (b) => (b.tier === 'public' ? '443' : ''),
     parse: optionalPort,
   }),
