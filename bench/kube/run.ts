@@ -218,6 +218,7 @@ const router: ChildProcess = spawn(
       KUBECONFIG: kubeconfig,
       PORT: '0',
       ADMIN_PORT: '0',
+      TLS_PORT: '',
       LISTEN_ADDRESS: '127.0.0.1',
       LOG_LEVEL: 'info',
     },

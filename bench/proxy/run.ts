@@ -676,6 +676,7 @@ async function main(): Promise<void> {
         SOURCE_FILE: join(dir, 'pods.yaml'),
         PORT: String(routerPort),
         ADMIN_PORT: String(adminPort),
+        TLS_PORT: '',
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',
         LOG_LEVEL: 'warn',

@@ -40,6 +40,7 @@ function startRouter(
         SOURCE_FILE: file,
         PORT: port,
         ADMIN_PORT: adminPort,
+        TLS_PORT: '',
         INTROSPECTION_PORT: introspectionPort,
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',

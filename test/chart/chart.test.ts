@@ -313,7 +313,10 @@ function settingValue(component: Component, name: string): string {
   const fixed: Record<string, string> = {
     PORT: '8081',
     ADMIN_PORT: '9099',
-    INTROSPECTION_PORT: '9199',
+    TLS_PORT: '8443',
+    DEFAULT_TLS_SECRET: 'podrouter/wildcard-tls',
+    HSTS_MAX_AGE: '1h',
+    INTROSPECTION_PORT: '9188',
     SOURCE: 'kube',
     ALIAS_MODE: 'externalname',
     LOG_LEVEL: 'debug',
@@ -410,7 +413,7 @@ describe('helm template, default values', () => {
     assert.deepEqual(env.get('POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
   });
 
-  test('Services: public LoadBalancer 80 → PORT, private ClusterIP 80 → 81 named http', () => {
+  test('Services: public LoadBalancer 80 → PORT and 443 → TLS_PORT, private ClusterIP 80 → 81 named http', () => {
     const { objects } = defaults;
     const expected = { public: 'LoadBalancer', private: 'ClusterIP' } as const;
     for (const component of ['public', 'private'] as const) {
@@ -419,7 +422,14 @@ describe('helm template, default values', () => {
       assert.equal(service.spec.type, expected[component]);
       assert.deepEqual(service.spec.ports, [
         { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+        ...(component === 'public'
+          ? [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]
+          : []),
       ]);
+      assert.equal(
+        container(deployment).ports.find((p) => p.name === 'https')?.containerPort,
+        component === 'public' ? 443 : undefined,
+      );
       assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
     }
     assert.equal(objects.filter((o) => o.kind === 'Service').length, 2, 'no metrics Services');
@@ -536,6 +546,82 @@ describe('helm template, default values', () => {
   });
 });
 
+describe('helm template, TLS', () => {
+  test('TLS_PORT opens an https port; TLS Secrets are granted by name, DEFAULT_TLS_SECRET in its namespace', async () => {
+    const objects = await render({
+      rbac: { tlsSecretNames: ['web-tls', 'api-tls'] },
+      public: {
+        service: { httpsPort: 8443 },
+        env: {
+          TLS_PORT: 1443,
+          DEFAULT_TLS_SECRET: 'certs/wildcard-tls',
+          WATCH_NAMESPACES: 'team-a',
+        },
+      },
+      private: { env: { TLS_PORT: '8443' } },
+    });
+    const publicName = 'podrouter-public';
+    const deployment = find(objects, 'Deployment', publicName);
+    assert.equal(container(deployment).ports.find((p) => p.name === 'https')?.containerPort, 1443);
+    assert.deepEqual(find(objects, 'Service', publicName).spec.ports[1], {
+      name: 'https',
+      port: 8443,
+      targetPort: 'https',
+      protocol: 'TCP',
+    });
+    assert.deepEqual(permissions(find(objects, 'Role', publicName, 'team-a').rules ?? []), [
+      ' pods list',
+      ' pods watch',
+      ' secrets/api-tls list',
+      ' secrets/api-tls watch',
+      ' secrets/routing list',
+      ' secrets/routing watch',
+      ' secrets/web-tls list',
+      ' secrets/web-tls watch',
+      'events.k8s.io events create',
+      'events.k8s.io events get',
+      'events.k8s.io events patch',
+    ]);
+    assert.deepEqual(
+      permissions(find(objects, 'Role', `${publicName}-default-tls`, 'certs').rules ?? []),
+      [' secrets/wildcard-tls list', ' secrets/wildcard-tls watch'],
+    );
+    assert.deepEqual(find(objects, 'RoleBinding', `${publicName}-default-tls`, 'certs').subjects, [
+      { kind: 'ServiceAccount', name: publicName, namespace: 'podrouter' },
+    ]);
+    const privateService = find(objects, 'Service', 'podrouter-private');
+    assert.deepEqual(privateService.spec.ports[1], {
+      name: 'https',
+      port: 443,
+      targetPort: 'https',
+      protocol: 'TCP',
+    });
+    const wide = await render({ rbac: { tlsSecretNames: ['*'] } });
+    assert.deepEqual(
+      permissions(find(wide, 'ClusterRole', publicName).rules ?? []).filter((p) =>
+        p.includes('secrets'),
+      ),
+      [' secrets list', ' secrets watch'],
+    );
+    const off = await render({ public: { env: { TLS_PORT: 'off' } } });
+    assert.equal(
+      container(find(off, 'Deployment', publicName)).ports.some((p) => p.name === 'https'),
+      false,
+    );
+    assert.equal(find(off, 'Service', publicName).spec.ports.length, 1);
+    assert.equal(plainEnv(find(off, 'Deployment', publicName)).TLS_PORT, 'off');
+    const refused = await helm([
+      'template',
+      't',
+      CHART,
+      '-f',
+      valuesFile({ public: { env: { TLS_PORT: '80' } } }),
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /TLS_PORT \(80\) must be a port 1-65535 other than PORT/);
+  });
+});
+
 describe('helm template, overrides', () => {
   const overrides = {
     public: {
@@ -573,6 +659,7 @@ describe('helm template, overrides', () => {
     assert.equal(service.spec.externalTrafficPolicy, 'Local');
     assert.deepEqual(service.spec.ports, [
       { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP', nodePort: 30080 },
+      { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
     ]);
     const deployment = find(objects, 'Deployment', 'edge-podrouter-public', 'gw');
     const env = envOf(deployment);
@@ -804,7 +891,8 @@ describe('the real API server', () => {
       const env = plainEnv(find(objects, 'Deployment', name));
       // Ports and address are the test's (routers share the namespace's loopback); the rest
       // is exactly what the chart gives the container.
-      for (const key of ['PORT', 'ADMIN_PORT', 'LISTEN_ADDRESS', 'SHUTDOWN_DELAY']) delete env[key];
+      for (const key of ['PORT', 'ADMIN_PORT', 'TLS_PORT', 'LISTEN_ADDRESS', 'SHUTDOWN_DELAY'])
+        delete env[key];
       const kubeconfig = await serviceAccountKubeconfig(ns, name, { create: false });
       const router = await startKubeRouter(build, client, kubeconfig, env);
       assert.equal((await router.admin('/readyz')).status, 200);

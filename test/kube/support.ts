@@ -112,6 +112,7 @@ function routerEnv(kubeconfig: string, env: Record<string, string>): NodeJS.Proc
     KUBECONFIG: kubeconfig,
     PORT: '0',
     ADMIN_PORT: '0',
+    TLS_PORT: '',
     INTROSPECTION_PORT: '0',
     LISTEN_ADDRESS: '127.0.0.1',
     SHUTDOWN_DELAY: '0',

@@ -110,6 +110,8 @@ interface LogLine {
 
 export interface RunningRouter {
   readonly port: number;
+  /** The TLS listener's port, when the router was started with TLS_PORT. */
+  readonly tlsPort: number | undefined;
   readonly adminPort: number;
   readonly introspectionPort: number;
   readonly child: ChildProcess;
@@ -142,6 +144,8 @@ export async function startRouter(
       SOURCE_FILE: file,
       PORT: '0',
       ADMIN_PORT: '0',
+      // No TLS listener unless a test asks for one (TLS_PORT: '0').
+      TLS_PORT: '',
       INTROSPECTION_PORT: '0',
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
@@ -206,10 +210,12 @@ export async function startRouter(
   const listening = await waitForLog((line) => line.msg === 'listening');
   let version = (await waitForLog((line) => line.msg === 'route table applied')).version ?? 1;
   const port = listening.port as number;
+  const tlsPort = typeof listening.tlsPort === 'number' ? listening.tlsPort : undefined;
   const adminPort = listening.adminPort as number;
   const introspectionPort = listening.introspectionPort as number;
   return {
     port,
+    tlsPort,
     adminPort,
     introspectionPort,
     child,

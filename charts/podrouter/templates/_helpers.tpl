@@ -188,3 +188,9 @@ livenessProbe:
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* "true" when TLS_PORT turns the HTTPS listener on (not empty, not "off"). Input: the value. */}}
+{{- define "podrouter.tlsOn" -}}
+{{- $v := include "podrouter.envValue" (. | default "") | trim | lower -}}
+{{- if not (has $v (list "" "off")) -}}true{{- end -}}
+{{- end -}}

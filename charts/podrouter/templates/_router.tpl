@@ -13,6 +13,14 @@ The two builds differ only in defaults (their env), the Service and the names. I
 {{- if or (le $port 0) (gt $port 65535) (le $adminPort 0) (gt $adminPort 65535) (eq $port $adminPort) -}}
 {{- fail (printf "%s.env: PORT (%v) and ADMIN_PORT (%v) must be two different ports 1-65535" $component $env.PORT $env.ADMIN_PORT) -}}
 {{- end -}}
+{{- $tls := include "podrouter.tlsOn" $env.TLS_PORT | eq "true" -}}
+{{- $tlsPort := 0 -}}
+{{- if $tls }}{{- $tlsPort = include "podrouter.envValue" $env.TLS_PORT | int -}}{{- end -}}
+{{- if and $tls (or (le $tlsPort 0) (gt $tlsPort 65535) (eq $tlsPort $port) (eq $tlsPort $adminPort)) -}}
+{{- fail (printf "%s.env: TLS_PORT (%v) must be a port 1-65535 other than PORT and ADMIN_PORT, or empty (no TLS)" $component $env.TLS_PORT) -}}
+{{- end -}}
+{{- $lowestPort := min $port $adminPort -}}
+{{- if $tls }}{{- $lowestPort = min $lowestPort $tlsPort -}}{{- end -}}
 {{- $delay := include "podrouter.durationSeconds" (dict "name" (printf "%s.env.SHUTDOWN_DELAY" $component) "value" $env.SHUTDOWN_DELAY) | int -}}
 {{- $timeout := include "podrouter.durationSeconds" (dict "name" (printf "%s.env.SHUTDOWN_TIMEOUT" $component) "value" $env.SHUTDOWN_TIMEOUT) | int -}}
 {{- $grace := add $delay $timeout (int $values.terminationGraceMarginSeconds) -}}
@@ -49,13 +57,54 @@ metadata:
 {{- end }}
 {{- if and $root.Values.rbac.create $kube }}
 {{- $secretName := index (splitList ":" (include "podrouter.envValue" $env.API_KEY_SECRET_LOCATION)) 0 }}
+{{- /* docs/rbac.md, "TLS Secrets": the Secrets Pods may name (rbac.tlsSecretNames), by name. */ -}}
+{{- $secretNames := list $secretName }}
+{{- $defaultTls := include "podrouter.envValue" ($env.DEFAULT_TLS_SECRET | default "") }}
+{{- if $tls }}
+{{- $secretNames = concat $secretNames ($root.Values.rbac.tlsSecretNames | default list) }}
+{{- end }}
+{{- $secretRule := dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (uniq $secretNames) "verbs" (list "list" "watch") }}
+{{- if has "*" $secretNames }}
+{{- $secretRule = dict "apiGroups" (list "") "resources" (list "secrets") "verbs" (list "list" "watch") }}
+{{- end }}
 {{- $rules := list
   (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list" "watch"))
-  (dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (list $secretName) "verbs" (list "list" "watch")) }}
+  $secretRule }}
 {{- if include "podrouter.isTrue" $env.POD_EVENTS }}
 {{- $rules = append $rules (dict "apiGroups" (list "events.k8s.io") "resources" (list "events") "verbs" (list "create" "patch" "get")) }}
 {{- end }}
 {{- $namespaces := include "podrouter.watchNamespaces" $env | fromJsonArray }}
+{{- if and $tls $defaultTls }}
+{{- $defaultNs := index (splitList "/" $defaultTls) 0 }}
+{{- $defaultName := index (splitList "/" $defaultTls) 1 }}
+---
+# docs/rbac.md: DEFAULT_TLS_SECRET, by name, in its own namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}-default-tls
+  namespace: {{ $defaultNs }}
+  labels:
+    {{- include "podrouter.labels" . | nindent 4 }}
+rules:
+  - { apiGroups: [""], resources: ["secrets"], resourceNames: [{{ $defaultName | quote }}], verbs: ["list", "watch"] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}-default-tls
+  namespace: {{ $defaultNs }}
+  labels:
+    {{- include "podrouter.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}-default-tls
+subjects:
+  - kind: ServiceAccount
+    name: {{ $sa }}
+    namespace: {{ $root.Release.Namespace }}
+{{- end }}
 {{- if not $namespaces }}
 ---
 # docs/rbac.md: list/watch Pods, list/watch the API-key Secret by name only, Events on Pods
@@ -150,7 +199,7 @@ spec:
       # The router fails /readyz, waits SHUTDOWN_DELAY, then drains for up to SHUTDOWN_TIMEOUT.
       terminationGracePeriodSeconds: {{ $grace }}
       securityContext:
-        {{- include "podrouter.podSecurityContext" (dict "root" $root "port" (min $port $adminPort)) | nindent 8 }}
+        {{- include "podrouter.podSecurityContext" (dict "root" $root "port" $lowestPort) | nindent 8 }}
       {{- with include "podrouter.podScheduling" . | trim }}
       {{- . | nindent 6 }}
       {{- end }}
@@ -161,6 +210,9 @@ spec:
           ports:
             - { name: http, containerPort: {{ $port }}, protocol: TCP }
             - { name: admin, containerPort: {{ $adminPort }}, protocol: TCP }
+            {{- if $tls }}
+            - { name: https, containerPort: {{ $tlsPort }}, protocol: TCP }
+            {{- end }}
           env:
             {{- include "podrouter.env" (dict "root" $root "component" $component "computed" $computed) | trim | nindent 12 }}
           {{- with $values.extraEnvFrom }}

@@ -31,6 +31,12 @@ export function createSource(config: RouterConfig): Source {
       labelSelector: config.routableLabelSelector,
       secretName: config.apiKeySecretLocation.secretName,
       silenceTimeoutMs: config.watchSilenceTimeoutMs,
+      ...(config.tlsPort !== undefined
+        ? {
+            tlsSecretAnnotation: config.tlsSecretAnnotation,
+            ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
+          }
+        : {}),
     });
   } catch (error) {
     throw new ConfigError(

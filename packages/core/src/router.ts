@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,8 @@ import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
 import { ClientAddressResolver } from './guards/client-address.ts';
 import { ClientLimits } from './guards/client-limits.ts';
+import { Http2Front } from './http2/front.ts';
+import { acceptPriorKnowledge } from './http2/prior-knowledge.ts';
 import type { Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
@@ -22,6 +24,7 @@ import { UndiciEngine } from './proxy/undici-engine.ts';
 import { buildRouteTable } from './routes/build-table.ts';
 import type { RouteTable } from './routes/types.ts';
 import type { Source } from './sources/types.ts';
+import { TlsTermination } from './tls/termination.ts';
 
 export interface RouterOptions {
   readonly config: RouterConfig;
@@ -73,7 +76,11 @@ export class Router {
   readonly #introspection: Server;
   readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
+  readonly #tls: TlsTermination | undefined;
+  readonly #h2: Http2Front;
   #table: RouteTable = EMPTY_TABLE;
+  /** For a rebuild when a certificate expires without any change in the cluster. */
+  #lastState: ClusterState | undefined;
   #synced = false;
   #draining = false;
   #sourceError: string | undefined;
@@ -132,6 +139,15 @@ export class Router {
           'policy hook failed; answered 500',
         ),
     });
+    const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      this.#proxy.handleExpectContinue(req, res);
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#draining) res.setHeader('connection', 'close');
+      if (this.#tls?.intercept(req, res)) return;
+      this.#proxy.handleRequest(req, res);
+    };
     this.#server = createServer(
       {
         maxHeaderSize: config.maxHeaderSize,
@@ -141,15 +157,18 @@ export class Router {
         connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, config.clientHeaderTimeoutMs),
         shouldUpgradeCallback: this.#proxy.shouldUpgrade,
       },
-      (req, res) => {
-        if (this.#draining) res.setHeader('connection', 'close');
-        this.#proxy.handleRequest(req, res);
-      },
+      onRequest,
     );
-    this.#server.on('checkContinue', (req, res) => {
-      if (this.#draining) res.setHeader('connection', 'close');
-      this.#proxy.handleExpectContinue(req, res);
+    // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
+    // (h2c) on the plain port.
+    this.#h2 = new Http2Front({
+      onRequest,
+      onCheckContinue,
+      maxHeaderSize: config.maxHeaderSize,
+      idleTimeoutMs: config.clientKeepAliveMs,
     });
+    acceptPriorKnowledge(this.#server, this.#h2);
+    this.#server.on('checkContinue', onCheckContinue);
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#draining) {
         writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
@@ -176,6 +195,36 @@ export class Router {
         });
       }
     });
+    this.#tls =
+      config.tlsPort === undefined
+        ? undefined
+        : new TlsTermination({
+            port: config.tlsPort,
+            address: config.listenAddress,
+            annotation: config.tlsSecretAnnotation,
+            hostsAnnotation: config.hostsAnnotation,
+            selector: this.#selector,
+            defaultSecret: config.defaultTlsSecret,
+            ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
+            redirect: config.httpsRedirect,
+            hstsMaxAgeMs: config.hstsMaxAgeMs,
+            handshakeTimeoutMs: config.clientHeaderTimeoutMs,
+            http: this.#server,
+            http2: this.#h2,
+            logger: this.#log,
+            onValidityChange: () => {
+              if (this.#lastState === undefined || this.#draining) return;
+              try {
+                this.applyState(this.#lastState);
+              } catch (error) {
+                this.#log.error({ err: error }, 'rebuilding the route table failed');
+              }
+            },
+            registry: this.metrics.registry,
+            tier: config.build.tier,
+          });
+    const status = options.status;
+    const tls = this.#tls;
     const admin = createAdminServers(
       {
         ready: () => this.#synced && !this.#draining,
@@ -183,7 +232,9 @@ export class Router {
         sourceError: () => this.#sourceError,
         ejected: () => this.#health.ejected(),
         beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
-        ...(options.status ? { status: options.status } : {}),
+        ...(status || tls
+          ? { status: () => ({ ...status?.(), ...(tls ? { tls: tls.view() } : {}) }) }
+          : {}),
       },
       this.metrics,
       options.registries,
@@ -201,7 +252,7 @@ export class Router {
     const { config } = this.#options;
     const started = performance.now();
     const compilePipeline = this.#options.policies?.(state);
-    const table = buildRouteTable(state, {
+    const built = buildRouteTable(state, {
       hostsAnnotation: config.hostsAnnotation,
       pathsAnnotation: config.pathsAnnotation,
       selector: this.#selector,
@@ -211,6 +262,8 @@ export class Router {
       ...(compilePipeline ? { compilePipeline } : {}),
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
+    this.#lastState = state;
+    const table = this.#tls ? this.#tls.apply(state, built) : built;
     this.#table = table;
     this.#synced = true;
     this.#sourceError = undefined;
@@ -240,7 +293,12 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{ port: number; adminPort: number; introspectionPort: number }> {
+  async start(): Promise<{
+    port: number;
+    adminPort: number;
+    introspectionPort: number;
+    tlsPort?: number;
+  }> {
     const { config } = this.#options;
     this.#server.listen(config.port, config.listenAddress);
     this.#admin.listen(config.adminPort, config.listenAddress);
@@ -250,6 +308,7 @@ export class Router {
       once(this.#admin, 'listening'),
       once(this.#introspection, 'listening'),
     ]);
+    const tlsPort = await this.#tls?.listen();
     this.#options.source.start({
       onState: (state) => {
         try {
@@ -274,6 +333,7 @@ export class Router {
     this.#log.info(
       {
         port,
+        tlsPort,
         adminPort,
         introspectionPort,
         source: this.#options.source.kind,
@@ -281,7 +341,7 @@ export class Router {
       },
       'listening',
     );
-    return { port, adminPort, introspectionPort };
+    return { port, adminPort, introspectionPort, ...(tlsPort !== undefined ? { tlsPort } : {}) };
   }
 
   /** Readiness fails first, then the listener closes and in-flight requests drain. */
@@ -298,7 +358,11 @@ export class Router {
       'shutting down: readiness now fails',
     );
     if (delayMs > 0) await sleep(delayMs);
-    const closed = new Promise<void>((done) => this.#server.close(() => done()));
+    const closed = Promise.all([
+      new Promise<void>((done) => this.#server.close(() => done())),
+      this.#tls?.close(),
+    ]);
+    this.#h2.close();
     this.#server.closeIdleConnections();
     const idleSweep = setInterval(() => this.#server.closeIdleConnections(), 100);
     const timedOut = await Promise.race([
@@ -309,6 +373,7 @@ export class Router {
     if (timedOut) {
       this.#log.warn('shutdown timeout reached; closing the remaining connections');
       this.#server.closeAllConnections();
+      this.#h2.destroy();
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);

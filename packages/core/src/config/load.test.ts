@@ -73,7 +73,34 @@ describe('loadRouterConfig', () => {
       'introspectionPort',
       'pathsAnnotation',
       'port',
+      'tlsPort',
+      'tlsSecretAnnotation',
     ]);
+    assert.deepEqual(
+      [pub.tlsPort, pub.tlsSecretAnnotation, priv.tlsPort, priv.tlsSecretAnnotation],
+      [443, 'publicTlsSecret', undefined, 'privateTlsSecret'],
+    );
+  });
+
+  it('reads the TLS settings and refuses what cannot work', () => {
+    const config = run(PRIVATE_DEFAULTS, ['--tls-port=8443'], {
+      DEFAULT_TLS_SECRET: 'podrouter/wildcard-tls',
+      HSTS_MAX_AGE: '1h',
+      HTTPS_REDIRECT: 'false',
+    });
+    assert.equal(config.tlsPort, 8443);
+    assert.deepEqual(config.defaultTlsSecret, { namespace: 'podrouter', name: 'wildcard-tls' });
+    assert.equal(config.hstsMaxAgeMs, 3_600_000);
+    assert.equal(config.httpsRedirect, false);
+    assert.equal(run(PUBLIC_DEFAULTS, [], { TLS_PORT: 'off' }).tlsPort, undefined);
+    assert.equal(run(PUBLIC_DEFAULTS, [], { TLS_PORT: '' }).tlsPort, undefined);
+    assert.throws(() => run(PUBLIC_DEFAULTS, [], { PORT: '8443', TLS_PORT: '8443' }), {
+      message: 'invalid TLS_PORT (--tls-port): must differ from PORT',
+    });
+    assert.throws(() => run(PUBLIC_DEFAULTS, [], { DEFAULT_TLS_SECRET: 'wildcard-tls' }), {
+      message:
+        'invalid DEFAULT_TLS_SECRET (--default-tls-secret): "wildcard-tls" is not NAMESPACE/NAME',
+    });
   });
 
   it('keeps the k8s-router environment variables and lets flags win', () => {

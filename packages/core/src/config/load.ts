@@ -57,6 +57,9 @@ export function loadRouterConfig(
     if (values.source === 'file' && values.sourceFile === '') {
       throw new ConfigError('SOURCE_FILE (--file)', 'required when SOURCE is file');
     }
+    if (values.tlsPort !== undefined && values.tlsPort !== 0 && values.tlsPort === values.port) {
+      throw new ConfigError('TLS_PORT (--tls-port)', 'must differ from PORT');
+    }
   });
   if (result.kind !== 'run') return result;
   const routerKeys = new Set<string>(ROUTER_SETTINGS.map((setting) => setting.key));

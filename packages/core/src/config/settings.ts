@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.ts';
 import { parseCidrs } from '../guards/client-address.ts';
 import { parseLabelSelector } from '../pods/label-selector.ts';
+import { parseSecretRef } from '../tls/secret-name.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 /**
@@ -111,6 +112,15 @@ const namespaces = (raw: string) =>
     .map((namespace) => namespace.trim())
     .filter((namespace) => namespace !== '');
 
+/** A port, or `off`/empty for none (the chart passes no empty value, hence `off`). */
+const optionalPort = (raw: string, name: string) =>
+  raw.trim() === '' || raw.trim().toLowerCase() === 'off' ? undefined : port(raw.trim(), name);
+const secretRef = (raw: string, name: string) => {
+  if (raw.trim() === '') return undefined;
+  const ref = parseSecretRef(raw.trim());
+  return 'reason' in ref ? fail(name, ref.reason) : ref;
+};
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Methods served: those listed, plus with `*` every method but TRACE and CONNECT. */
 export interface MethodPolicy {
@@ -190,6 +200,51 @@ export const ROUTER_SETTINGS = [
       'Port of the probe and metrics server (/healthz, /readyz, /metrics), on LISTEN_ADDRESS.',
     default: (b) => String(b.adminPort),
     parse: port,
+  }),
+  s({
+    key: 'tlsPort',
+    env: 'TLS_PORT',
+    flag: '--tls-port',
+    description:
+      'Port of the HTTPS listener (TLS 1.2+, certificates from kubernetes.io/tls Secrets chosen by SNI; docs/tls.md); off (or empty) = no TLS.',
+    default: (b) => (b.tier === 'public' ? '443' : ''),
+    parse: optionalPort,
+  }),
+  s({
+    key: 'tlsSecretAnnotation',
+    env: 'TLS_SECRET_ANNOTATION',
+    flag: '--tls-secret-annotation',
+    description:
+      "Pod annotation naming a kubernetes.io/tls Secret of the Pod's own namespace; its certificate serves every host of the hosts annotation.",
+    default: (b) => `${b.tier}TlsSecret`,
+    parse: annotationName,
+  }),
+  s({
+    key: 'defaultTlsSecret',
+    env: 'DEFAULT_TLS_SECRET',
+    flag: '--default-tls-secret',
+    description:
+      'NAMESPACE/NAME of a kubernetes.io/tls Secret for clients without SNI and hosts without a certificate of their own; empty = none.',
+    default: () => '',
+    parse: secretRef,
+  }),
+  s({
+    key: 'httpsRedirect',
+    env: 'HTTPS_REDIRECT',
+    flag: '--https-redirect',
+    description:
+      'With TLS_PORT: answer plain HTTP requests for hosts that have a certificate with 308 to https:// (ACME http-01 challenges excepted).',
+    default: () => 'true',
+    parse: bool,
+  }),
+  s({
+    key: 'hstsMaxAgeMs',
+    env: 'HSTS_MAX_AGE',
+    flag: '--hsts-max-age',
+    description:
+      'With TLS_PORT: send Strict-Transport-Security with this max-age on HTTPS answers of hosts that have a certificate (unless the Pod sends its own); 0 = off.',
+    default: () => '0',
+    parse: duration,
   }),
   s({
     key: 'introspectionAddress',
@@ -537,6 +592,12 @@ export interface RouterConfig {
   readonly port: number;
   readonly listenAddress: string;
   readonly adminPort: number;
+  /** Absent: no TLS listener. */
+  readonly tlsPort: number | undefined;
+  readonly tlsSecretAnnotation: string;
+  readonly defaultTlsSecret: { readonly namespace: string; readonly name: string } | undefined;
+  readonly httpsRedirect: boolean;
+  readonly hstsMaxAgeMs: number;
   readonly introspectionAddress: string;
   readonly introspectionPort: number;
   readonly source: 'kube' | 'file';

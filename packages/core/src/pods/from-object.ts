@@ -91,5 +91,11 @@ export function secretFromObject(object: unknown): SecretInfo | undefined {
       if (typeof value === 'string') data[key] = Buffer.from(value, 'utf8');
     }
   }
-  return { namespace: str(object.metadata.namespace) || 'default', name, data };
+  const type = str(object.type);
+  return {
+    namespace: str(object.metadata.namespace) || 'default',
+    name,
+    ...(type !== '' ? { type } : {}),
+    data,
+  };
 }

@@ -21,6 +21,8 @@ export interface PodInfo {
 export interface SecretInfo {
   readonly namespace: string;
   readonly name: string;
+  /** `type` of the Secret (e.g. `kubernetes.io/tls`); absent when the object has none. */
+  readonly type?: string;
   /** Decoded `data` (and `stringData`) fields. */
   readonly data: Readonly<Record<string, Buffer>>;
 }
@@ -29,4 +31,6 @@ export interface SecretInfo {
 export interface ClusterState {
   readonly pods: readonly PodInfo[];
   readonly secrets: readonly SecretInfo[];
+  /** Secrets a source was asked for but cannot read (e.g. forbidden), by `namespace/name`. */
+  readonly secretErrors?: ReadonlyMap<string, string>;
 }

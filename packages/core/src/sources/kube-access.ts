@@ -19,6 +19,9 @@ export interface AccessScope {
   readonly secretName: string;
   /** Whether the router writes Events on Pods. */
   readonly events: boolean;
+  /** DEFAULT_TLS_SECRET, when TLS is on. (The Secrets Pods name are not known at start: a
+   * denied one disables TLS for its hosts, with the grant to add as the reason.) */
+  readonly defaultTlsSecret?: { readonly namespace: string; readonly name: string };
 }
 
 /** Exactly what docs/rbac.md and examples/rbac/router.yaml grant. */
@@ -34,6 +37,12 @@ export function accessNeeds(scope: AccessScope): AccessNeed[] {
       for (const verb of ['create', 'patch', 'get']) {
         needs.push({ verb, group: 'events.k8s.io', resource: 'events', namespace });
       }
+    }
+  }
+  if (scope.defaultTlsSecret !== undefined) {
+    const { namespace, name } = scope.defaultTlsSecret;
+    for (const verb of ['list', 'watch']) {
+      needs.push({ verb, group: '', resource: 'secrets', namespace, name });
     }
   }
   return needs;

@@ -21,7 +21,12 @@ interface FakeApi {
   pods: Record<string, unknown>[];
 }
 
-const podObject = (name: string, ip: string, resourceVersion: string) => ({
+const podObject = (
+  name: string,
+  ip: string,
+  resourceVersion: string,
+  annotations: Record<string, string> = {},
+) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: {
@@ -31,7 +36,7 @@ const podObject = (name: string, ip: string, resourceVersion: string) => ({
     resourceVersion,
     creationTimestamp: '2026-01-01T00:00:00Z',
     labels: { routable: 'true' },
-    annotations: { publicHosts: 'a.example.com', publicPaths: '80:/' },
+    annotations: { publicHosts: 'a.example.com', publicPaths: '80:/', ...annotations },
   },
   spec: { containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 80 }] }] },
   status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] },
@@ -69,16 +74,45 @@ function startFakeApi(): Promise<FakeApi> {
       return;
     }
     const isPods = url.pathname.endsWith('/pods');
+    const named = /^metadata\.name=(.*)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+    if (!isPods && named === 'denied') {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          code: 403,
+          reason: 'Forbidden',
+          message: 'secrets "denied" is forbidden',
+        }),
+      );
+      return;
+    }
     const items = isPods
       ? api.pods
-      : [
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'routing', namespace: 'ns', resourceVersion: '1' },
-            data: { 'public-api-key': Buffer.from('k').toString('base64') },
-          },
-        ];
+      : named !== 'routing'
+        ? [
+            {
+              apiVersion: 'v1',
+              kind: 'Secret',
+              type: 'kubernetes.io/tls',
+              metadata: {
+                name: named,
+                namespace: url.pathname.split('/')[4],
+                resourceVersion: '2',
+              },
+              data: { 'tls.crt': 'Y3J0', 'tls.key': 'a2V5' },
+            },
+          ]
+        : [
+            {
+              apiVersion: 'v1',
+              kind: 'Secret',
+              metadata: { name: 'routing', namespace: 'ns', resourceVersion: '1' },
+              data: { 'public-api-key': Buffer.from('k').toString('base64') },
+            },
+          ];
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
@@ -206,6 +240,68 @@ describe('KubeSource', () => {
             .join() === 'two',
         'the deleted pod',
       );
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('watches each TLS Secret a Pod names, by name in its namespace, and reports one it cannot read', async () => {
+    api.pods = [podObject('one', '10.0.0.1', '5', { publicTlsSecret: 'web-tls' })];
+    const source = new KubeSource(
+      {
+        kubeconfig: '',
+        namespaces: [],
+        labelSelector: 'routable=true',
+        secretName: 'routing',
+        tlsSecretAnnotation: 'publicTlsSecret',
+        debounceMs: 1,
+        backoffBaseMs: 10,
+      },
+      kubeConfigFor(api),
+    );
+    const seen = collector();
+    const earlierWatches = api.watches.length;
+    source.start(seen.listener);
+    try {
+      await seen.until(() => seen.states.length > 0, 'the first state');
+      // The first state already holds the Secret: it waited for the Secret's first list.
+      const first = seen.states[0] as ClusterState;
+      assert.deepEqual(
+        first.secrets.map((secret) => `${secret.namespace}/${secret.name}:${secret.type}`).sort(),
+        ['ns/routing:undefined', 'ns/web-tls:kubernetes.io/tls'],
+      );
+      assert.ok(
+        api.lists.some((url) =>
+          url.startsWith('/api/v1/namespaces/ns/secrets?fieldSelector=metadata.name%3Dweb-tls'),
+        ),
+        api.lists.join(),
+      );
+      await seen.until(
+        () =>
+          api.watches.slice(earlierWatches).some((watch) => watch.url.startsWith('/api/v1/pods')),
+        'the pod watch',
+      );
+      const podWatch = api.watches
+        .slice(earlierWatches)
+        .find((watch) => watch.url.startsWith('/api/v1/pods'));
+      podWatch?.res.write(
+        `${JSON.stringify({ type: 'MODIFIED', object: podObject('one', '10.0.0.1', '6', { publicTlsSecret: 'denied' }) })}\n`,
+      );
+      await seen.until(
+        () => seen.states.at(-1)?.secretErrors?.has('ns/denied') === true,
+        'the error',
+      );
+      const last = seen.states.at(-1) as ClusterState;
+      assert.match(
+        last.secretErrors?.get('ns/denied') ?? '',
+        /^HTTP 403: secrets "denied" is forbidden: forbidden — grant list and watch on secrets named denied in namespace ns \(docs\/rbac.md\)$/,
+      );
+      // The Secret no Pod names any more is dropped; a TLS Secret's failure is not the source's.
+      assert.deepEqual(
+        last.secrets.map((secret) => secret.name),
+        ['routing'],
+      );
+      assert.equal(seen.errors.length, 0);
     } finally {
       await source.stop();
     }

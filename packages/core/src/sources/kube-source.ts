@@ -11,6 +11,7 @@ import { ErrorCodes, PodrouterError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { podFromObject, secretFromObject } from '../pods/from-object.ts';
 import type { PodInfo, SecretInfo } from '../pods/types.ts';
+import { parseSecretName } from '../tls/secret-name.ts';
 import { backoffDelay } from './backoff.ts';
 import { accessNeeds, checkAccess } from './kube-access.ts';
 import { PodEventRecorder } from './kube-events.ts';
@@ -25,6 +26,11 @@ export interface KubeSourceOptions {
   readonly labelSelector: string;
   /** Only Secrets of this name are watched (field selector), never all Secrets. */
   readonly secretName: string;
+  /** With TLS on: the Pod annotation naming a TLS Secret. Each Secret named (in the Pod's
+   * namespace) is watched by name, so RBAC can restrict the grant with resourceNames. */
+  readonly tlsSecretAnnotation?: string;
+  /** DEFAULT_TLS_SECRET, watched by name as well. */
+  readonly defaultTlsSecret?: { readonly namespace: string; readonly name: string };
   /** Coalesces bursts of watch events into one state. */
   readonly debounceMs?: number;
   readonly backoffBaseMs?: number;
@@ -113,6 +119,12 @@ export class KubeSource implements Source {
   readonly #pods = new Map<string, PodInfo>();
   readonly #secrets = new Map<string, SecretInfo>();
   readonly #watches: ListWatch<KubernetesObject>[] = [];
+  /** Named TLS Secret watches, by `namespace/name`. */
+  readonly #tlsWatches = new Map<
+    string,
+    { informer: ListWatch<KubernetesObject>; stop: () => void }
+  >();
+  readonly #secretErrors = new Map<string, string>();
   #pendingSyncs = 0;
   #synced = false;
   #timer: NodeJS.Timeout | undefined;
@@ -129,8 +141,16 @@ export class KubeSource implements Source {
    * answer: the watches retry and report.
    */
   async checkAccess(events: boolean): Promise<{ checked: boolean; user?: string }> {
-    const { namespaces, secretName } = this.#options;
-    return checkAccess(this.#config, accessNeeds({ namespaces, secretName, events }));
+    const { namespaces, secretName, defaultTlsSecret } = this.#options;
+    return checkAccess(
+      this.#config,
+      accessNeeds({
+        namespaces,
+        secretName,
+        events,
+        ...(defaultTlsSecret ? { defaultTlsSecret } : {}),
+      }),
+    );
   }
 
   /** The recorder of Events on Pods with rejected entries, with this source's credentials. */
@@ -175,7 +195,7 @@ export class KubeSource implements Source {
           if (deleted) this.#pods.delete(pod.uid);
           else this.#pods.set(pod.uid, pod);
         },
-        slimPod,
+        { slim: slimPod },
       );
       this.#watch(
         listener,
@@ -194,6 +214,72 @@ export class KubeSource implements Source {
     }
   }
 
+  /**
+   * Watches the TLS Secrets the Pods name (each in its Pod's namespace) and the default one,
+   * by name, and stops watching those no Pod names any more. True when it started a watch:
+   * the state waits for that watch's first list (or failure), so a new Secret is not
+   * reported missing while it is being fetched.
+   */
+  #syncTlsWatches(listener: SourceListener): boolean {
+    const annotation = this.#options.tlsSecretAnnotation;
+    if (annotation === undefined) return false;
+    const wanted = new Map<string, { namespace: string; name: string }>();
+    const { defaultTlsSecret, secretName } = this.#options;
+    if (defaultTlsSecret)
+      wanted.set(`${defaultTlsSecret.namespace}/${defaultTlsSecret.name}`, defaultTlsSecret);
+    for (const pod of this.#pods.values()) {
+      const value = pod.annotations[annotation];
+      if (value === undefined) continue;
+      const parsed = parseSecretName(value);
+      if ('name' in parsed) {
+        wanted.set(`${pod.namespace}/${parsed.name}`, {
+          namespace: pod.namespace,
+          name: parsed.name,
+        });
+      }
+    }
+    const watchedNamespaces = this.#options.namespaces;
+    for (const [key, ref] of wanted) {
+      // The API-key Secret of a watched namespace is watched already, under the same key.
+      const keyWatch =
+        ref.name === secretName &&
+        (watchedNamespaces.length === 0 || watchedNamespaces.includes(ref.namespace));
+      if (keyWatch) wanted.delete(key);
+    }
+    for (const [key, watch] of this.#tlsWatches) {
+      if (wanted.has(key)) continue;
+      watch.stop();
+      this.#tlsWatches.delete(key);
+      this.#secrets.delete(key);
+      this.#secretErrors.delete(key);
+    }
+    let started = false;
+    const api = this.#config.makeApiClient(CoreV1Api);
+    for (const [key, { namespace, name }] of wanted) {
+      if (this.#tlsWatches.has(key)) continue;
+      started = true;
+      const fieldSelector = `metadata.name=${name}`;
+      this.#watch(
+        listener,
+        `/api/v1/namespaces/${namespace}/secrets`,
+        () =>
+          api.listNamespacedSecret({ namespace, fieldSelector }) as Promise<
+            KubernetesListObject<KubernetesObject>
+          >,
+        undefined,
+        fieldSelector,
+        (object, deleted) => {
+          const secret = secretFromObject(object);
+          if (!secret || `${secret.namespace}/${secret.name}` !== key) return;
+          if (deleted) this.#secrets.delete(key);
+          else this.#secrets.set(key, secret);
+        },
+        { tlsKey: key },
+      );
+    }
+    return started;
+  }
+
   #watch(
     listener: SourceListener,
     path: string,
@@ -201,9 +287,32 @@ export class KubeSource implements Source {
     labelSelector: string | undefined,
     fieldSelector: string | undefined,
     apply: (object: KubernetesObject, deleted: boolean) => void,
-    slim?: (object: KubernetesObject) => KubernetesObject,
+    extra: {
+      readonly slim?: (object: KubernetesObject) => KubernetesObject;
+      /** A TLS Secret's watch: its failures are that Secret's (shown on the hosts that
+       * need it), not the source's, and they never hold up the state. */
+      readonly tlsKey?: string;
+    } = {},
   ): void {
+    const { slim, tlsKey } = extra;
     let firstList = true;
+    let released = false;
+    // The first full state waits for the first list of every watch (a TLS Secret's watch
+    // also for its first failure, or 5 s, so one unreadable Secret cannot stall routing).
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(holdTimer);
+      // The ListWatch applies the listed items synchronously after the list resolves.
+      setImmediate(() => {
+        if (--this.#pendingSyncs === 0 && !this.#stopped) {
+          this.#synced = true;
+          this.#emit(listener);
+        }
+      });
+    };
+    const holdTimer = tlsKey !== undefined ? setTimeout(release, 5000) : undefined;
+    holdTimer?.unref();
     // Consecutive failures; only data from the API server (a list, an event, a bookmark)
     // resets it, so the backoff grows while the API server stays away.
     let failures = 0;
@@ -230,15 +339,10 @@ export class KubeSource implements Source {
       const listed = await list();
       const result = slim ? { ...listed, items: listed.items.map(slim) } : listed;
       failures = 0;
+      if (tlsKey !== undefined && this.#secretErrors.delete(tlsKey)) this.#schedule(listener);
       if (firstList) {
         firstList = false;
-        // The ListWatch applies the listed items synchronously after this resolves.
-        setImmediate(() => {
-          if (--this.#pendingSyncs === 0) {
-            this.#synced = true;
-            this.#emit(listener);
-          }
-        });
+        release();
       }
       return result;
     };
@@ -258,26 +362,49 @@ export class KubeSource implements Source {
     informer.on('add', changed(false));
     informer.on('update', changed(false));
     informer.on('delete', changed(true));
+    let stopped = false;
     informer.on('error', (error: unknown) => {
-      if (this.#stopped) return;
+      if (this.#stopped || stopped) return;
       const wait = backoffDelay(
         failures++,
         this.#options.backoffBaseMs ?? 500,
-        this.#options.backoffCapMs ?? 10_000,
+        // A forbidden or missing TLS Secret may stay so for long: retry it less often.
+        tlsKey !== undefined ? 60_000 : (this.#options.backoffCapMs ?? 10_000),
       );
-      listener.onError(
-        new PodrouterError(
-          ErrorCodes.SOURCE_KUBE_FAILED,
-          `watch ${path} failed (${describe(error)}${forbiddenHint(error, path)}); retrying in ${wait} ms, serving the last good routes`,
-        ),
-      );
+      if (tlsKey !== undefined) {
+        this.#secretErrors.set(
+          tlsKey,
+          `${briefly(error)}${forbiddenHint(error, path, fieldSelector)}`,
+        );
+        release();
+        this.#schedule(listener);
+      } else {
+        listener.onError(
+          new PodrouterError(
+            ErrorCodes.SOURCE_KUBE_FAILED,
+            `watch ${path} failed (${describe(error)}${forbiddenHint(error, path)}); retrying in ${wait} ms, serving the last good routes`,
+          ),
+        );
+      }
       const delay =
         this.#options.delay ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
       delay(wait).then(() => {
-        if (!this.#stopped) informer.start().catch(() => undefined);
+        if (!this.#stopped && !stopped) informer.start().catch(() => undefined);
       });
     });
     informer.start().catch(() => undefined);
+    if (tlsKey !== undefined) {
+      this.#tlsWatches.set(tlsKey, {
+        informer,
+        stop: () => {
+          stopped = true;
+          release();
+          const index = this.#watches.indexOf(informer);
+          if (index !== -1) this.#watches.splice(index, 1);
+          informer.stop().catch(() => undefined);
+        },
+      });
+    }
   }
 
   #schedule(listener: SourceListener): void {
@@ -289,7 +416,12 @@ export class KubeSource implements Source {
   }
 
   #emit(listener: SourceListener): void {
-    listener.onState({ pods: [...this.#pods.values()], secrets: [...this.#secrets.values()] });
+    if (this.#pendingSyncs > 0 || this.#syncTlsWatches(listener)) return;
+    listener.onState({
+      pods: [...this.#pods.values()],
+      secrets: [...this.#secrets.values()],
+      ...(this.#secretErrors.size > 0 ? { secretErrors: new Map(this.#secretErrors) } : {}),
+    });
   }
 
   async stop(): Promise<void> {
@@ -300,16 +432,35 @@ export class KubeSource implements Source {
 }
 
 /** A 403 names what to grant; the start-up access check normally catches it first. */
-function forbiddenHint(error: unknown, path: string): string {
+function forbiddenHint(error: unknown, path: string, fieldSelector?: string): string {
   const status =
     (error as { statusCode?: unknown; code?: unknown } | null)?.statusCode ??
     (error as { code?: unknown } | null)?.code;
   if (status !== 403) return '';
-  const resource = path.endsWith('/secrets') ? 'secrets' : 'pods';
+  const named = fieldSelector?.startsWith('metadata.name=')
+    ? ` named ${fieldSelector.slice('metadata.name='.length)}`
+    : '';
+  const resource = path.endsWith('/secrets') ? `secrets${named}` : 'pods';
   const scope = path.includes('/namespaces/')
     ? `in namespace ${path.split('/')[4]}`
     : 'at cluster scope';
   return `: forbidden — grant list and watch on ${resource} ${scope} (docs/rbac.md)`;
+}
+
+/** One line for a failed request: the HTTP status and the API server's message. */
+function briefly(error: unknown): string {
+  const status =
+    (error as { statusCode?: unknown; code?: unknown } | null)?.statusCode ??
+    (error as { code?: unknown } | null)?.code;
+  let message = '';
+  try {
+    const body = (error as { body?: unknown } | null)?.body;
+    message = String((typeof body === 'string' ? JSON.parse(body) : body)?.message ?? '');
+  } catch {
+    // Not a Status object: the status alone says enough.
+  }
+  if (typeof status === 'number') return message ? `HTTP ${status}: ${message}` : `HTTP ${status}`;
+  return error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
 }
 
 function describe(error: unknown): string {

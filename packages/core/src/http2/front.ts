@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { adaptExchange } from './adapt.ts';
+
+export interface Http2FrontOptions {
+  /** MAX_HEADER_SIZE: the largest header list a client may send. */
+  readonly maxHeaderSize: number;
+  /** CLIENT_KEEPALIVE_TIMEOUT: an idle session is closed (GOAWAY) after this long. */
+  readonly idleTimeoutMs: number;
+  /** The router's request listener, the one plain HTTP/1.1 requests go to. */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The listener for requests with `Expect: 100-continue` (the 100 goes out only once the
+   * policy accepted them); without it, Node answers 100 at once. */
+  readonly onCheckContinue?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Streams a client may open at once on one session (Node's default is unbounded). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+/**
+ * Serves HTTP/2 sessions on connections someone else accepted (the TLS listener, after ALPN
+ * chose h2): each request is adapted (adapt.ts) and handed to the router's request listener,
+ * so HTTP/2 takes the same path as HTTP/1.1. Sessions are tracked so a shutdown can send
+ * GOAWAY and let their streams finish.
+ */
+export class Http2Front {
+  readonly #server: Http2Server;
+  readonly #sessions = new Set<ServerHttp2Session>();
+  /** The TCP socket under a session whose transport is a JavaScript stream (h2c). */
+  readonly #peers = new WeakMap<object, Socket>();
+  readonly #peerOfSession = new WeakMap<ServerHttp2Session, Socket>();
+
+  constructor(options: Http2FrontOptions) {
+    const adapted =
+      (listener: (req: IncomingMessage, res: ServerResponse) => void) =>
+      (req: Http2ServerRequest, res: Http2ServerResponse) => {
+        const exchange = adaptExchange(
+          req,
+          res,
+          this.#peerOfSession.get(req.stream.session as ServerHttp2Session),
+        );
+        if ('refuse' in exchange) {
+          res.writeHead(exchange.refuse, { 'content-length': '0' });
+          res.end();
+          return;
+        }
+        listener(exchange.req, exchange.res);
+      };
+    this.#server = createServer(
+      {
+        maxSessionInvalidFrames: 100,
+        maxSessionRejectedStreams: 100,
+        settings: {
+          maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+          maxHeaderListSize: options.maxHeaderSize,
+        },
+      },
+      adapted(options.onRequest),
+    );
+    if (options.onCheckContinue) {
+      this.#server.on('checkContinue', adapted(options.onCheckContinue));
+    }
+    this.#server.on('session', (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      // Node wraps a JavaScript stream in a socket of its own, which knows no addresses.
+      const transport = (session.socket as unknown as { stream?: object }).stream;
+      const peer = transport === undefined ? undefined : this.#peers.get(transport);
+      if (peer !== undefined) this.#peerOfSession.set(session, peer);
+      session.once('close', () => this.#sessions.delete(session));
+      session.setTimeout(options.idleTimeoutMs, () => session.close());
+      // A session error (a protocol violation by the client) ends that session only.
+      session.on('error', () => session.destroy());
+    });
+  }
+
+  /** Takes over a connection whose first bytes are HTTP/2 (after TLS with ALPN h2, or a
+   * stream replaying an h2c preface; `peer` is then the TCP socket under it). */
+  accept(socket: Duplex, peer?: Socket): void {
+    if (peer !== undefined) this.#peers.set(socket, peer);
+    this.#server.emit('connection', socket);
+  }
+
+  /** GOAWAY to every session: open streams finish, no new ones start. */
+  close(): void {
+    for (const session of this.#sessions) session.close();
+  }
+
+  /** Ends every session at once (the shutdown timeout has passed). */
+  destroy(): void {
+    for (const session of this.#sessions) session.destroy();
+  }
+
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+}
