@@ -126,8 +126,23 @@ export function loadCleanupConfig(
   env: Readonly<Record<string, string | undefined>>,
 ): CleanupRequest {
   const result = loadSettings(CLEANUP_SETTINGS, BUILD, argv, env);
-  // Each key is set by its setting's parser above, which gives exactly these types.
-  return result.kind === 'run' ? { kind: 'run', config: result.values as CleanupConfig } : result;
+  if (result.kind !== 'run') return result;
+  // Each value comes from its setting's parser above (text, or milliseconds for the timeout).
+  const values = result.values as Readonly<Record<string, unknown>>;
+  const text = (key: keyof CleanupConfig) => String(values[key] ?? '');
+  return {
+    kind: 'run',
+    config: {
+      routerService: text('routerService'),
+      kubeconfig: text('kubeconfig'),
+      controllerNamespace: text('controllerNamespace'),
+      controllerSelector: text('controllerSelector'),
+      waitTimeoutMs: Number(values.waitTimeoutMs),
+      leaseNamespace: text('leaseNamespace'),
+      leaseName: text('leaseName'),
+      logLevel: text('logLevel') as CleanupConfig['logLevel'],
+    },
+  };
 }
 
 export const cleanupHelp = () =>
