@@ -185,6 +185,29 @@ test('deletes one installation’s aliases and Lease once its controller Pods ar
       },
     },
   ]);
+  // An evicted controller Pod (phase Failed) writes nothing: cleanup does not wait for it.
+  await apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'controller-evicted', namespace: system, labels: CONTROLLER_LABELS },
+      spec: {
+        nodeName: 'node-1',
+        containers: [{ name: 'controller', image: 'podrouter-controller:test' }],
+      },
+    },
+  ]);
+  await kubectl([
+    '-n',
+    system,
+    'patch',
+    'pod',
+    'controller-evicted',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status: { phase: 'Failed', reason: 'Evicted' } }),
+  ]);
   const before = {
     services: await names('services'),
     slices: await names('endpointslices'),
@@ -201,6 +224,7 @@ test('deletes one installation’s aliases and Lease once its controller Pods ar
   await waitFor('cleanup to wait for the controller Pod', 60_000, async () =>
     job.output().includes('waiting for the controller Pods to be gone'),
   );
+  assert.match(job.output(), /"pods":\["controller-0"\]/, 'only the running Pod is waited for');
   assert.deepEqual(await names('services'), before.services, 'nothing deleted while it runs');
   await kubectl(['-n', system, 'delete', 'pod', 'controller-0', '--grace-period=0', '--force']);
   assert.equal(await job.exited, 0, job.output());
@@ -236,7 +260,7 @@ test('deletes one installation’s aliases and Lease once its controller Pods ar
     'name',
   ]);
   assert.equal(lease.trim(), '', 'the Lease is deleted');
-  assert.match(job.output(), /"deleted":4/);
+  assert.match(job.output(), /"deleted":4,/);
 
   // Run again: nothing left of this installation, nothing else touched.
   const again = cleanup(kubeconfig, '5m');

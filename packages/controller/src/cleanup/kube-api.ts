@@ -47,7 +47,10 @@ export function kubeCleanupApi(config: KubeConfig): CleanupApi {
   return {
     async pods(namespace, labelSelector) {
       const list = await core.listNamespacedPod({ namespace, labelSelector });
-      return list.items.map((pod) => pod.metadata?.name ?? '');
+      // A Pod that has stopped (evicted, completed) writes nothing; a terminating one still can.
+      return list.items
+        .filter((pod) => pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed')
+        .map((pod) => pod.metadata?.name ?? '');
     },
     async managed() {
       const [services, slices, endpoints] = await Promise.all([

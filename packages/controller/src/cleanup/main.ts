@@ -59,7 +59,7 @@ else {
       {
         routerService: config.routerService,
         deleted: result.deleted.length,
-        keptOfOtherRouters: result.kept,
+        kept: result.kept,
         leaseDeleted: result.leaseDeleted,
       },
       'cleanup done',

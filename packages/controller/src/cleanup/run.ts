@@ -3,7 +3,7 @@ import { type CleanupPlan, cleanupPlan, type ManagedObjects } from './plan.ts';
 
 /** What cleanup reads and deletes; the API server in production, a fake in unit tests. */
 export interface CleanupApi {
-  /** Names of the Pods matching `selector` in `namespace`. */
+  /** Names of the Pods matching `selector` in `namespace` that have not stopped. */
   pods(namespace: string, selector: string): Promise<readonly string[]>;
   /** Every object labelled app.kubernetes.io/managed-by=podrouter, in all namespaces. */
   managed(): Promise<ManagedObjects>;
