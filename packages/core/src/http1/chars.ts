@@ -24,9 +24,10 @@ export const FIELD_VCHAR = table((byte) => (byte > 0x20 && byte < 0x7f) || byte 
 
 /**
  * request-target bytes: visible ASCII only. Whitespace, controls and bytes ≥ 0x80 are refused
- * (a raw UTF-8 path has to be percent-encoded), so the target can never hide a second token.
+ * (a raw UTF-8 path has to be percent-encoded), so the target can never hide a second token;
+ * `#` too: a fragment is never sent (RFC 9112 §3.2), and parsers disagree on what follows it.
  */
-export const TARGET_CHAR = table((byte) => byte > 0x20 && byte < 0x7f);
+export const TARGET_CHAR = table((byte) => byte > 0x20 && byte < 0x7f && byte !== 0x23);
 
 /** qdtext of a quoted-string (RFC 9110 §5.6.4), for chunk-extension values. */
 export const QDTEXT = table(

@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import { FIELD_VCHAR, HEX, QDTEXT, TARGET_CHAR, TCHAR } from './chars.ts';
 import { ParseErrorCodes as E, ParseError, type ParseErrorCode } from './errors.ts';
 
@@ -120,13 +121,18 @@ function nameIs(buf: Buffer, start: number, end: number, lower: Buffer): boolean
   return true;
 }
 
-const METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'];
-const METHOD_BYTES = METHODS.map((method) => Buffer.from(method));
+const COMMON_METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'];
+const COMMON_METHOD_BYTES = COMMON_METHODS.map((method) => Buffer.from(method));
+/**
+ * The methods llhttp knows (node:http's `METHODS`), so a request a Node backend would refuse
+ * is refused here first. CONNECT is left out: a router that tunnelled it would be an open proxy.
+ */
+const KNOWN_METHODS = new Set(METHODS.filter((method) => method !== 'CONNECT'));
 
-/** Common methods without allocating a string each time. */
-function methodOf(buf: Buffer, start: number, end: number): string {
-  for (let m = 0; m < METHOD_BYTES.length; m++) {
-    const bytes = METHOD_BYTES[m] as Buffer;
+/** The method as an interned string (no allocation for the common ones), or null if unknown. */
+function methodOf(buf: Buffer, start: number, end: number): string | null {
+  for (let m = 0; m < COMMON_METHOD_BYTES.length; m++) {
+    const bytes = COMMON_METHOD_BYTES[m] as Buffer;
     if (bytes.length !== end - start) continue;
     let same = true;
     for (let i = 0; i < bytes.length; i++) {
@@ -135,9 +141,44 @@ function methodOf(buf: Buffer, start: number, end: number): string {
         break;
       }
     }
-    if (same) return METHODS[m] as string;
+    if (same) return COMMON_METHODS[m] as string;
   }
-  return buf.toString('latin1', start, end);
+  const method = buf.toString('latin1', start, end);
+  return KNOWN_METHODS.has(method) ? method : null;
+}
+
+const SLASH = 0x2f;
+const QUESTION = 0x3f;
+
+/** The authority of an absolute-form target: host or [IPv6] and port; no userinfo. */
+const AUTHORITY_CHAR = (() => {
+  const out = new Uint8Array(256);
+  for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]')
+    out[c.charCodeAt(0)] = 1;
+  return out;
+})();
+
+/**
+ * RFC 9112 §3.2: origin-form (`/path?query`), absolute-form (`http://authority/path`, the
+ * router then routes by that authority) or asterisk-form (`*`, OPTIONS only). Authority-form
+ * belongs to CONNECT, which is refused.
+ */
+function targetFormOk(buf: Buffer, start: number, end: number, method: string): boolean {
+  const first = buf[start];
+  if (first === SLASH) return true;
+  if (end - start === 1 && first === 0x2a) return method === 'OPTIONS';
+  let p = start;
+  const lower = (i: number) => (buf[i] as number) | 0x20;
+  if (lower(p) !== 0x68 || lower(p + 1) !== 0x74 || lower(p + 2) !== 0x74 || lower(p + 3) !== 0x70)
+    return false;
+  p += 4;
+  if (lower(p) === 0x73) p++;
+  if (buf[p] !== COLON || buf[p + 1] !== SLASH || buf[p + 2] !== SLASH) return false;
+  p += 3;
+  const authority = p;
+  while (p < end && AUTHORITY_CHAR[buf[p] as number] === 1) p++;
+  if (p === authority) return false;
+  return p === end || buf[p] === SLASH || buf[p] === QUESTION;
 }
 
 /** Framing facts gathered while the fields of a head are read. */
@@ -494,9 +535,13 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       return -2;
     }
     const method = methodOf(buf, start, p);
+    if (method === null) {
+      this.#fail(E.UNKNOWN_METHOD, 'unknown method', start);
+      return -2;
+    }
     const targetStart = ++p;
     while (TARGET_CHAR[buf[p] as number] === 1) p++;
-    if (p === targetStart || buf[p] !== SP) {
+    if (p === targetStart || buf[p] !== SP || !targetFormOk(buf, targetStart, p, method)) {
       this.#fail(E.INVALID_TARGET, 'invalid request target', p);
       return -2;
     }
@@ -515,7 +560,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#fail(E.LINE_ENDING, 'head ended early', p);
       return -2;
     }
-    if (!this.#checkFraming(minor, false)) return -2;
+    if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;
     const head: RequestHead = {
       method,
@@ -572,8 +617,18 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       return -2;
     }
     const informational = status < 200;
-    if (!this.#checkFraming(minor, informational)) return -2;
+    if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;
+    // A body that runs until the connection closes ends the connection too.
+    if (
+      !informational &&
+      !this.#noBody &&
+      status !== 204 &&
+      status !== 304 &&
+      f.contentLength < 0 &&
+      !f.chunked
+    )
+      this.#keepAlive = false;
     const head: ResponseHead = {
       status,
       reason,
@@ -624,9 +679,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
   }
 
   /** Checks the framing fields together; false (failed) when they are unsafe. */
-  #checkFraming(minor: number, informational: boolean): boolean {
+  #checkFraming(minor: number): boolean {
     const f = this.#framing;
-    if (f.transferEncodings > 0 && !informational) {
+    if (f.transferEncodings > 0) {
       if (f.contentLength >= 0) {
         this.#fail(
           E.CONTENT_LENGTH_AND_TRANSFER_ENCODING,
