@@ -145,6 +145,8 @@ export interface RunResult {
   /** Cases whose outcome is not allowed, with a printable copy of their bytes. */
   readonly failures: Array<{
     outcome: Outcome;
+    /** Replays with `--seed S --replay INDEX`. */
+    index: number;
     kind: string;
     methods: readonly string[];
     bytes: string;
@@ -152,6 +154,13 @@ export interface RunResult {
 }
 
 /** Runs `count` generated cases from `seed`; `allowed` decides which outcomes are fine. */
+/** The case `index` of the stream of cases generated from `seed`. */
+export function replay(seed: number, index: number): FuzzCase {
+  const rng = new Rng(seed);
+  for (let i = 0; i < index; i++) fuzzCase(rng);
+  return fuzzCase(rng);
+}
+
 export function run(
   llhttp: Llhttp,
   seed: number,
@@ -169,6 +178,7 @@ export function run(
     if (!allowed(outcome, input) && failures.length < maxFailures) {
       failures.push({
         outcome,
+        index: i,
         kind: input.kind,
         methods: input.methods,
         bytes: JSON.stringify(input.bytes.toString('latin1')),

@@ -12,8 +12,9 @@
  * podrouter's whose reason is not documented.
  */
 import { parseArgs } from 'node:util';
+import { parseWhole } from '@podrouter/core/http1/parse-whole.ts';
 import { SMUGGLING_VECTORS } from '../../test/http1/smuggling-vectors.ts';
-import { compare, type Outcome, run } from './differential.ts';
+import { compare, type Outcome, replay, run } from './differential.ts';
 import { Llhttp } from './llhttp.ts';
 
 /**
@@ -38,6 +39,7 @@ export const DOCUMENTED_STRICTER = new Set([
   'INVALID_CHUNK_SIZE',
   'INVALID_CHUNK_EXTENSION',
   'INVALID_CHUNK_END',
+  'BODY_NOT_ALLOWED',
   'TRUNCATED',
 ]);
 
@@ -53,8 +55,30 @@ function main(): void {
       seed: { type: 'string', default: String(Date.now() % 1_000_000) },
       json: { type: 'boolean', default: false },
       vectors: { type: 'boolean', default: false },
+      replay: { type: 'string' },
     },
   });
+  if (values.replay !== undefined) {
+    const input = replay(Number(values.seed), Number(values.replay));
+    const mine = parseWhole(input.kind, [input.bytes], {
+      eof: true,
+      requestMethods: input.methods,
+    });
+    const theirs = new Llhttp().parse(input.kind, input.bytes, input.methods);
+    const show = (value: unknown) =>
+      JSON.stringify(value, (_key, v) =>
+        v && typeof v === 'object' && v.type === 'Buffer'
+          ? Buffer.from(v.data).toString('latin1')
+          : v,
+      );
+    console.log(
+      `${input.kind} ${input.methods.join(',')} ${JSON.stringify(input.bytes.toString('latin1'))}`,
+    );
+    console.log(`outcome: ${compare(new Llhttp(), input).outcome}`);
+    console.log(`podrouter: ${mine.error?.code ?? 'ok'} ${show(mine.messages)}`);
+    console.log(`llhttp: ${theirs.error ?? 'ok'} ${show(theirs.messages)}`);
+    return;
+  }
   if (values.vectors) {
     const llhttp = new Llhttp();
     const rows = SMUGGLING_VECTORS.map((vector) => ({

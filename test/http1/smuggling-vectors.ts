@@ -124,6 +124,12 @@ function build(): SmugglingVector[] {
       bytes: responseWith(line, true),
       expect,
     });
+    // TE alone: a parser that reads the mutated value as chunked and one that does not
+    // (a response then runs until close) part ways just the same. After a chunked body
+    // comes `X…`, which is no valid start line: refused unless the line is no TE at all
+    // and the response body simply runs until close.
+    out.push({ name, kind: 'request', bytes: requestWith(line, false), expect: 'refuse' });
+    out.push({ name, kind: 'response', bytes: responseWith(line, false), expect });
   }
   for (const [name, line, expect] of CL_TECHNIQUES) {
     const body = `${line}\r\nTransfer-Encoding: chunked`;

@@ -319,6 +319,15 @@ export const ROUTER_SETTINGS = [
     parse: count,
   }),
   s({
+    key: 'upstreamEngine',
+    env: 'UPSTREAM_ENGINE',
+    flag: '--upstream-engine',
+    description:
+      "HTTP client to Pods: undici, or raw (podrouter's own HTTP/1.1 on raw sockets, strict parser; docs/http1.md).",
+    default: () => 'undici',
+    parse: oneOf('undici', 'raw'),
+  }),
+  s({
     key: 'clientKeepAliveMs',
     env: 'CLIENT_KEEPALIVE_TIMEOUT',
     flag: '--client-keepalive-timeout',
@@ -396,6 +405,7 @@ export interface RouterConfig {
   readonly totalTimeoutMs: number;
   readonly upstreamKeepAliveMs: number;
   readonly upstreamMaxConnections: number;
+  readonly upstreamEngine: 'undici' | 'raw';
   readonly clientKeepAliveMs: number;
   readonly clientHeaderTimeoutMs: number;
   readonly ejectionMs: number;

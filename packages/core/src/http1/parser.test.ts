@@ -353,9 +353,12 @@ describe('Http1Parser: responses', () => {
       afterHead.messages.map((m) => m.body.toString()),
       ['', 'x'],
     );
-    for (const status of [204, 304]) {
+    for (const [status, length] of [
+      [204, 0],
+      [304, 10],
+    ]) {
       const stream = response(
-        `HTTP/1.1 ${status} X\r\nContent-Length: 10\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n`,
+        `HTTP/1.1 ${status} X\r\nContent-Length: ${length}\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n`,
       );
       assert.equal(stream.error, null);
       assert.equal(stream.messages.length, 2);

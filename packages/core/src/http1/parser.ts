@@ -619,6 +619,12 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     const informational = status < 200;
     if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;
+    // RFC 9110 §8.6, RFC 9112 §6.1: no Content-Length or Transfer-Encoding in a 1xx or 204.
+    // Parsers disagree on whether such a response has a body (llhttp reads one after 113).
+    if ((informational || status === 204) && (f.transferEncodings > 0 || f.contentLength > 0)) {
+      this.#fail(E.BODY_NOT_ALLOWED, `framing fields in a ${status} response`, start);
+      return -2;
+    }
     // A body that runs until the connection closes ends the connection too.
     if (
       !informational &&
@@ -759,12 +765,20 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         buf.toString('latin1', nameStart, nameEnd),
         buf.toString('latin1', valueStart, valueEnd),
       );
-      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd)) return -1;
+      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd, p - 2))
+        return -1;
     }
   }
 
   /** Notes one field's effect on framing; false (failed) when it is malformed. */
-  #frameField(buf: Buffer, nameStart: number, nameEnd: number, vs: number, ve: number): boolean {
+  #frameField(
+    buf: Buffer,
+    nameStart: number,
+    nameEnd: number,
+    vs: number,
+    ve: number,
+    lineEnd: number,
+  ): boolean {
     const f = this.#framing;
     const length = nameEnd - nameStart;
     if (length === 14 && nameIs(buf, nameStart, nameEnd, NAME_CONTENT_LENGTH)) {
@@ -788,7 +802,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       f.contentLength = value;
     } else if (length === 17 && nameIs(buf, nameStart, nameEnd, NAME_TRANSFER_ENCODING)) {
       f.transferEncodings++;
-      f.chunked = ve - vs === 7 && nameIs(buf, vs, ve, CHUNKED);
+      // Trailing whitespace too: llhttp reads `chunked\t` as another coding, `chunked ` as
+      // chunked; one reading only means neither.
+      f.chunked = ve - vs === 7 && ve === lineEnd && nameIs(buf, vs, ve, CHUNKED);
     } else if (length === 10 && nameIs(buf, nameStart, nameEnd, NAME_CONNECTION)) {
       for (const option of buf.toString('latin1', vs, ve).toLowerCase().split(',')) {
         const token = option.trim();
