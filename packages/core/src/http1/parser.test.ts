@@ -104,6 +104,8 @@ describe('Http1Parser: requests', () => {
     assert.equal(keepAlive('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n'), true);
     assert.equal(keepAlive('GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n'), false);
     assert.equal(keepAlive('GET / HTTP/1.1\r\nConnection: x-hop\r\n\r\n'), true);
+    // Only SP and HTAB are whitespace: NBSP is part of the token (as llhttp reads it).
+    assert.equal(keepAlive('GET / HTTP/1.1\r\nConnection: \u00a0close\r\n\r\n'), true);
   });
 
   it('marks upgrades only with both the Upgrade field and the upgrade option', () => {

@@ -78,6 +78,7 @@ const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
 /** Chunks larger than this are refused: far above any real chunk, far below 2^53. */
 const MAX_CHUNK_SIZE = 2 ** 40;
 /** Content-Length up to 15 digits: below 2^53, so the count stays exact. */
@@ -807,7 +808,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       f.chunked = ve - vs === 7 && ve === lineEnd && nameIs(buf, vs, ve, CHUNKED);
     } else if (length === 10 && nameIs(buf, nameStart, nameEnd, NAME_CONNECTION)) {
       for (const option of buf.toString('latin1', vs, ve).toLowerCase().split(',')) {
-        const token = option.trim();
+        // OWS is SP and HTAB only: String.trim() would also drop NBSP (0xA0) and read
+        // `\xA0close` as close where llhttp does not (found by the fuzzer).
+        const token = option.replace(OWS_EDGES, '');
         if (token === 'close') f.close = true;
         else if (token === 'keep-alive') f.keepAlive = true;
         else if (token === 'upgrade') f.upgradeOption = true;
