@@ -39,7 +39,7 @@ const LOAD_CORE = '1';
 const BODY = `${'podrouter benchmark upstream '.repeat(5).slice(0, 127)}\n`;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-type TargetName = 'direct' | 'nginx' | 'podrouter' | 'podrouter-raw' | 'node-minimal';
+type TargetName = 'direct' | 'nginx' | 'podrouter' | 'podrouter-undici' | 'node-minimal';
 
 interface Target {
   readonly name: TargetName;
@@ -525,7 +525,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
     const nginx = of('nginx');
     const podrouter = of('podrouter');
     const minimal = of('node-minimal');
-    const raw = of('podrouter-raw');
+    const undici = of('podrouter-undici');
     lines.push(`### ${load.name}: ${load.describe}`, '');
     lines.push(
       '| target | req/s median (min–max) | p50 ms | p99 ms median (best) | added p50 ms | added p99 ms median (best) | proxy CPU (cores) | proxy CPU µs/req user + sys | req per proxy CPU-second | core 0 / core 1 busy | errors |',
@@ -543,7 +543,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
         a === undefined || b === undefined || b === 0 ? '–' : (a / b).toFixed(2);
       lines.push(
         '',
-        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${raw ? `; podrouter-raw/nginx req/s ${ratio(raw.rps, nginx.rps)}×, per proxy CPU-second ${ratio(raw.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter-raw/podrouter req/s ${ratio(raw.rps, podrouter.rps)}×, per proxy CPU-second ${ratio(raw.rpsPerProxyCore, podrouter.rpsPerProxyCore)}×` : ''}`,
+        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}`,
       );
     }
     lines.push('');
@@ -585,8 +585,8 @@ async function main(): Promise<void> {
       serve: { type: 'boolean', default: false },
       /** Also measure minimal-proxy.ts, the node:http + undici floor podrouter builds on. */
       minimal: { type: 'boolean', default: true },
-      /** Also measure podrouter with UPSTREAM_ENGINE=raw. */
-      raw: { type: 'boolean', default: true },
+      /** Also measure podrouter with UPSTREAM_ENGINE=undici. */
+      undici: { type: 'boolean', default: true },
       /** Before each cell, wait up to 10 s for the machine to be less busy than this (0 = off). */
       'quiet-below': { type: 'string', default: '0.25' },
       /** nice(1) increment for every benchmark process; negative (as root) on a busy machine. */
@@ -629,8 +629,8 @@ async function main(): Promise<void> {
   const nginxPort = await freePort('127.0.0.1');
   const routerPort = await freePort('127.0.0.1');
   const adminPort = await freePort('127.0.0.1');
-  const rawRouterPort = await freePort('127.0.0.1');
-  const rawAdminPort = await freePort('127.0.0.1');
+  const undiciRouterPort = await freePort('127.0.0.1');
+  const undiciAdminPort = await freePort('127.0.0.1');
   const minimalPort = await freePort('127.0.0.1');
   writeFileSync(join(dir, 'upstream.conf'), upstreamConfig(dir, upstreamPort));
   writeFileSync(join(dir, 'proxy.conf'), proxyConfig(dir, nginxPort, upstreamPort));
@@ -686,8 +686,9 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'warn',
       },
     );
-    // The same build with the raw-socket upstream engine (docs/http1.md); --no-raw leaves it out.
-    const rawRouter = values.raw
+    // The same build with the undici upstream engine instead of the raw-socket one (the
+    // default, docs/http1.md); --no-undici leaves it out.
+    const undiciRouter = values.undici
       ? start(
           'nice',
           pinned(PROXY_CORE, [
@@ -697,12 +698,12 @@ async function main(): Promise<void> {
           {
             SOURCE: 'file',
             SOURCE_FILE: join(dir, 'pods.yaml'),
-            PORT: String(rawRouterPort),
-            ADMIN_PORT: String(rawAdminPort),
+            PORT: String(undiciRouterPort),
+            ADMIN_PORT: String(undiciAdminPort),
             LISTEN_ADDRESS: '127.0.0.1',
             SHUTDOWN_DELAY: '0',
             LOG_LEVEL: 'warn',
-            UPSTREAM_ENGINE: 'raw',
+            UPSTREAM_ENGINE: 'undici',
           },
         )
       : undefined;
@@ -722,11 +723,11 @@ async function main(): Promise<void> {
       { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, pid: nginx.pid },
       { name: 'podrouter', url: `http://127.0.0.1:${routerPort}/`, pid: router.pid },
     ];
-    if (rawRouter) {
+    if (undiciRouter) {
       targets.push({
-        name: 'podrouter-raw',
-        url: `http://127.0.0.1:${rawRouterPort}/`,
-        pid: rawRouter.pid,
+        name: 'podrouter-undici',
+        url: `http://127.0.0.1:${undiciRouterPort}/`,
+        pid: undiciRouter.pid,
       });
     }
     if (minimal) {
@@ -737,7 +738,7 @@ async function main(): Promise<void> {
       });
     }
     await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
-    if (rawRouter) await waitFor(`http://127.0.0.1:${rawAdminPort}/readyz`);
+    if (undiciRouter) await waitFor(`http://127.0.0.1:${undiciAdminPort}/readyz`);
     for (const target of targets) {
       const body = await waitFor(target.url, HOST);
       if (body !== BODY) throw new Error(`${target.name} answered ${JSON.stringify(body)}`);

@@ -323,9 +323,9 @@ export const ROUTER_SETTINGS = [
     env: 'UPSTREAM_ENGINE',
     flag: '--upstream-engine',
     description:
-      "HTTP client to Pods: undici, or raw (podrouter's own HTTP/1.1 on raw sockets, strict parser; docs/http1.md).",
-    default: () => 'undici',
-    parse: oneOf('undici', 'raw'),
+      "HTTP client to Pods: raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md) or undici.",
+    default: () => 'raw',
+    parse: oneOf('raw', 'undici'),
   }),
   s({
     key: 'clientKeepAliveMs',
