@@ -71,6 +71,8 @@ function perRequest(reply: (request: string, n: number) => string) {
 interface Front {
   readonly port: number;
   readonly outcomes: UpstreamOutcome[];
+  /** The client connections the front server holds. */
+  sockets(): Socket[];
   close(): Promise<void>;
 }
 
@@ -104,11 +106,17 @@ async function front(engine: RawEngine, target: () => Endpoint): Promise<Front> 
       },
     );
   });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
     outcomes,
+    sockets: () => [...sockets],
     close: async () => {
       server.closeAllConnections();
       server.close();
@@ -160,6 +168,15 @@ function fetchVia(
       req.end(options.body.subarray(options.body.length >> 1));
     } else req.end(options.body);
   });
+}
+
+/** Polls `condition` every 10 ms, at most 1 000 times: a bounded wait for another socket's event. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail(`gave up waiting until ${what}`);
 }
 
 const OPTIONS: RawEngineOptions = {
@@ -372,6 +389,63 @@ describe('RawEngine', () => {
     await assert.rejects(fetchVia(cut.port));
     assert.equal(cut.outcomes[0]?.failure?.kind, 'connection-lost');
     assert.equal(cut.outcomes[0]?.failure?.responseStarted, true);
+  });
+
+  it('cuts the Pod connection when the client goes, and drops a waiting exchange unsent', async () => {
+    const pending: Socket[] = [];
+    let requests = 0;
+    const { up, fr } = await setup(
+      (socket, received) => {
+        if (!received.toString('latin1').endsWith('\r\n\r\n')) return;
+        requests++;
+        pending.push(socket);
+      },
+      { maxConnectionsPerEndpoint: 1 },
+    );
+    const abortAfterSent = (path: string) =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest({ port: fr.port, host: '127.0.0.1', path });
+        req.on('error', () => resolve());
+        req.end();
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+    // The first holds the only connection; the second waits for it and its client leaves.
+    const first = httpRequest({ port: fr.port, host: '127.0.0.1', path: '/first' });
+    const firstAnswer = new Promise<number>((resolve) => {
+      first.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    first.on('error', () => undefined);
+    first.end();
+    await until(() => pending.length > 0, 'the Pod has the first request');
+    await abortAfterSent('/second');
+    // The front server has seen that client leave (the engine cannot know before it does).
+    await until(
+      () => fr.outcomes.some((o) => o.failure?.kind === 'client-gone'),
+      'the second exchange ended',
+    );
+    (pending[0] as Socket).write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    assert.equal(await firstAnswer, 200);
+    // The third is served on the same connection; the second never reached the Pod.
+    const third = fetchVia(fr.port, { path: '/third' }).catch(() => undefined);
+    await until(() => requests >= 2, 'the Pod has the third request');
+    const sent = Buffer.concat(up.connections[0]?.received ?? []).toString('latin1');
+    assert.doesNotMatch(sent, /\/second/);
+    assert.match(sent, /\/third/);
+    // Now the third's client leaves while the Pod is silent: the engine closes that connection.
+    const closed = once(up.connections[0]?.socket as Socket, 'close');
+    for (const socket of fr.sockets()) socket.destroy();
+    await closed;
+    await third;
+    await until(
+      () => fr.outcomes.filter((o) => o.failure?.kind === 'client-gone').length === 2,
+      'the third exchange ended as client-gone',
+    );
   });
 
   it('writes nothing when a header value could split the request', async () => {
