@@ -122,7 +122,11 @@ class Connection {
           this.parser.pause();
         },
       },
-      pool.engine.maxHeadBytes === undefined ? {} : { maxHeadBytes: pool.engine.maxHeadBytes },
+      // Fields are bounded by the head's size; the count limit is node:http's (2 000), so a
+      // Pod that talks to undici today is not refused here for many small fields.
+      pool.engine.maxHeadBytes === undefined
+        ? { maxFields: 2000 }
+        : { maxHeadBytes: pool.engine.maxHeadBytes, maxFields: 2000 },
     );
     const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
     this.socket = socket;
