@@ -3,11 +3,13 @@ import { once } from 'node:events';
 import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import type { UpstreamEngine } from '../../packages/core/src/proxy/engine.ts';
 import { RawEngine } from '../../packages/core/src/proxy/raw-engine.ts';
+import { UndiciEngine } from '../../packages/core/src/proxy/undici-engine.ts';
 import { SMUGGLING_VECTORS } from './smuggling-vectors.ts';
 
 /**
- * Response smuggling through the raw engine: a Pod answers the first request with one of the
+ * Response smuggling through both upstream engines: a Pod answers the first request with one of the
  * corpus's ambiguous responses (whose second framing hides a response `smuggled`). Whatever
  * the engine makes of it, the next request must get its own, fresh answer: the hidden bytes
  * may never be taken for the answer to someone else's request.
@@ -53,12 +55,17 @@ const upstream = createServer((socket) => {
     }
   });
 });
-const engine = new RawEngine({
+const OPTIONS = {
   connectTimeoutMs: 2000,
   idleTimeoutMs: 2000,
   keepAliveTimeoutMs: 10_000,
   maxConnectionsPerEndpoint: 0,
-});
+};
+const engines: Record<string, UpstreamEngine> = {
+  raw: new RawEngine(OPTIONS),
+  undici: new UndiciEngine(OPTIONS),
+};
+let engine: UpstreamEngine = engines.raw as UpstreamEngine;
 const front = createHttpServer((req, res) => {
   engine.forward(
     {
@@ -98,7 +105,7 @@ after(async () => {
   front.close();
   for (const socket of sockets) socket.destroy();
   upstream.close();
-  await engine.close();
+  await Promise.all(Object.values(engines).map((e) => e.close()));
 });
 
 /** One GET on a shared keep-alive client connection; resolves with the status and body. */
@@ -118,20 +125,23 @@ function get(agent: Agent): Promise<{ status: number; body: string }> {
   });
 }
 
-describe('response smuggling through the raw engine', () => {
-  for (const vector of SMUGGLING_VECTORS.filter((v) => v.kind === 'response')) {
-    it(vector.name, async () => {
-      answers = [vector.bytes];
-      // Without any framing field left the body runs until close: all of it is body.
-      const untilClose = vector.expect === 'accept' && !vector.name.includes('(with CL)');
-      closeAfter = untilClose;
-      splitAnswer = vector.expect === 'refuse';
-      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      const first = await get(agent);
-      const second = await get(agent);
-      agent.destroy();
-      if (!untilClose) assert.doesNotMatch(first.body, /smuggled/, 'hidden bytes became a body');
-      assert.deepEqual(second, { status: 200, body: 'fresh' });
-    });
-  }
-});
+for (const [name, under] of Object.entries(engines)) {
+  describe(`response smuggling through the ${name} engine`, () => {
+    for (const vector of SMUGGLING_VECTORS.filter((v) => v.kind === 'response')) {
+      it(vector.name, async () => {
+        engine = under;
+        answers = [vector.bytes];
+        // Without any framing field left the body runs until close: all of it is body.
+        const untilClose = vector.expect === 'accept' && !vector.name.includes('(with CL)');
+        closeAfter = untilClose;
+        splitAnswer = vector.expect === 'refuse';
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        const first = await get(agent);
+        const second = await get(agent);
+        agent.destroy();
+        if (!untilClose) assert.doesNotMatch(first.body, /smuggled/, 'hidden bytes became a body');
+        assert.deepEqual(second, { status: 200, body: 'fresh' });
+      });
+    }
+  });
+}
