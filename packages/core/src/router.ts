@@ -18,8 +18,10 @@ import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
 import { type LabelSelector, parseLabelSelector } from './pods/label-selector.ts';
 import type { ClusterState } from './pods/types.ts';
+import type { UpstreamEngine } from './proxy/engine.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
+import { RawEngine } from './proxy/raw-engine.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
 import { buildRouteTable } from './routes/build-table.ts';
 import type { RouteTable } from './routes/types.ts';
@@ -69,7 +71,7 @@ export class Router {
   readonly #log: Logger;
   readonly metrics: RouterMetrics;
   readonly #health: EndpointHealth;
-  readonly #engine: UndiciEngine;
+  readonly #engine: UpstreamEngine;
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
@@ -93,12 +95,16 @@ export class Router {
     this.metrics = new RouterMetrics(config.build.tier);
     this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
     this.#selector = parseLabelSelector(config.routableLabelSelector);
-    this.#engine = new UndiciEngine({
+    const engineOptions = {
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       keepAliveTimeoutMs: config.upstreamKeepAliveMs,
       maxConnectionsPerEndpoint: config.upstreamMaxConnections,
-    });
+    };
+    this.#engine =
+      config.upstreamEngine === 'raw'
+        ? new RawEngine({ ...engineOptions, maxHeadBytes: config.maxHeaderSize })
+        : new UndiciEngine(engineOptions);
     const observers = [this.metrics.observeExchange, ...(options.observers ?? [])];
     this.#proxy = new RouterProxy({
       table: () => this.#table,

@@ -528,6 +528,15 @@ export const ROUTER_SETTINGS = [
     parse: count,
   }),
   s({
+    key: 'upstreamEngine',
+    env: 'UPSTREAM_ENGINE',
+    flag: '--upstream-engine',
+    description:
+      "HTTP client to Pods: raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md) or undici.",
+    default: () => 'raw',
+    parse: oneOf('raw', 'undici'),
+  }),
+  s({
     key: 'clientKeepAliveMs',
     env: 'CLIENT_KEEPALIVE_TIMEOUT',
     flag: '--client-keepalive-timeout',
@@ -631,6 +640,7 @@ export interface RouterConfig {
   readonly totalTimeoutMs: number;
   readonly upstreamKeepAliveMs: number;
   readonly upstreamMaxConnections: number;
+  readonly upstreamEngine: 'undici' | 'raw';
   readonly clientKeepAliveMs: number;
   readonly clientHeaderTimeoutMs: number;
   readonly clientBodyTimeoutMs: number;
