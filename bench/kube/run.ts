@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
-import { kubeRequest } from '../../packages/core/src/sources/kube-http.ts';
+import { readKubeconfig } from '../../packages/core/src/kube/connection.ts';
+import { kubeRequest } from '../../packages/core/src/kube/request.ts';
 import {
   clusterInfo,
   ensureClusterUp,
@@ -41,8 +41,8 @@ if (!insideNetns()) {
 }
 
 const info = clusterInfo();
-const admin = new KubeConfig();
-admin.loadFromFile(info.adminKubeconfig);
+const admin = readKubeconfig(info.adminKubeconfig);
+if (admin === undefined) throw new Error('the admin kubeconfig needs client-node');
 const api = async (
   method: 'GET' | 'POST' | 'PATCH',
   path: string,

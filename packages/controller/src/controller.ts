@@ -1,15 +1,16 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  Watch,
-} from '@kubernetes/client-node';
-import { type Logger, type PodInfo, parseLabelSelector, podFromObject } from '@podrouter/core';
+  EventRecorder,
+  type InformerHandlers,
+  type KubeConnection,
+  kubeConfigConnection,
+  type Logger,
+  type PodInfo,
+  parseLabelSelector,
+} from '@podrouter/core';
 import { ControllerMetrics } from './admin/metrics.ts';
 import { createAdminServer } from './admin/server.ts';
 import { type AliasWriter, applyActions } from './alias/apply.ts';
@@ -20,23 +21,14 @@ import {
   type AliasOptions,
   type DesiredState,
   type KubeObject,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
   type NamespaceInfo,
   type RouterTarget,
   SERVICE_NAME_LABEL,
-  SLICE_MANAGED_BY_LABEL,
-  SLICE_MANAGED_BY_VALUE,
 } from './alias/types.ts';
 import type { ControllerConfig } from './config.ts';
 import { routerEndpointsFromSlices } from './endpoints/slices.ts';
-import {
-  EVENT_REASONS,
-  type EventSink,
-  kubeEventSink,
-  ProblemReporter,
-} from './events/recorder.ts';
-import { Informer } from './kube/informer.ts';
+import { EVENT_REASONS, type EventSink, ProblemReporter, recorderSink } from './events/recorder.ts';
+import { type CacheName, type Caches, createCaches, forget, remember } from './kube/caches.ts';
 import { kubeLeaseClient } from './kube/lease-client.ts';
 import { KubeAliasWriter, NotLeaderError } from './kube/writer.ts';
 import { LeaderElector, type LeaseClient } from './leader/lease.ts';
@@ -59,12 +51,9 @@ export interface ControllerOptions {
   readonly events?: EventSink;
   readonly leaseClient?: LeaseClient;
   readonly workers?: number;
+  /** Defaults to one from `kubeConfig`. */
+  readonly connection?: KubeConnection;
 }
-
-type List = () => Promise<KubernetesListObject<KubernetesObject>>;
-
-const asList = (promise: Promise<unknown>) =>
-  promise as Promise<KubernetesListObject<KubernetesObject>>;
 
 /**
  * The alias controller: informers fill caches; any change schedules a pass that recomputes
@@ -81,13 +70,8 @@ export class AliasController {
   readonly #reporter: ProblemReporter;
   readonly #elector: LeaderElector | undefined;
   readonly #options: AliasOptions;
-  readonly #pods: Informer[] = [];
-  readonly #namespaces: Informer;
-  readonly #services: Informer;
-  readonly #aliasSlices: Informer;
-  readonly #routerSlices: Informer;
-  readonly #endpoints: Informer;
-  readonly #all: Informer[];
+  readonly #caches: Caches;
+  readonly #recorder: EventRecorder | undefined;
   readonly #admin: Server;
   readonly #workers: number;
   #synced = false;
@@ -112,8 +96,24 @@ export class AliasController {
     this.metrics.leader.set(this.#leading ? 1 : 0);
     this.#writer =
       options.writer ?? new KubeAliasWriter(kubeConfig, () => this.#leading && !this.#stopping);
+    const connection =
+      options.connection ??
+      kubeConfigConnection(kubeConfig, (url) => new RequestContext(url, HttpMethod.GET));
+    if (options.events === undefined) {
+      this.#recorder = new EventRecorder({
+        connection,
+        controller: 'podrouter.dev/controller',
+        instance: config.identity,
+        logger,
+        onError: (error) => {
+          this.metrics.errors.inc({ stage: 'event' });
+          this.#log.warn({ err: error }, 'writing an Event failed');
+        },
+        onCreated: () => this.metrics.writes.inc({ kind: 'Event', verb: 'create' }),
+      });
+    }
     this.#reporter = new ProblemReporter(
-      options.events ?? kubeEventSink(kubeConfig, config.identity),
+      options.events ?? recorderSink(this.#recorder as EventRecorder),
     );
     this.#options = {
       hostsAnnotation: config.hostsAnnotation,
@@ -151,108 +151,38 @@ export class AliasController {
       });
     }
 
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
-    const watch = new Watch(kubeConfig);
     /**
-     * `inputs`: whether a change can change the desired state (then a pass recomputes it);
-     * otherwise only the alias the object belongs to is re-checked.
+     * Whether a change can change the desired state (then a pass recomputes it); otherwise
+     * only the alias the object belongs to is re-checked.
      */
-    const informer = (
-      path: string,
-      apiVersion: string,
-      kind: string,
-      list: List,
-      inputs: boolean | ((object: KubeObject) => boolean),
-      labelSelector?: string,
-    ) =>
-      new Informer(watch, {
-        path,
-        apiVersion,
-        kind,
-        list,
-        ...(labelSelector !== undefined ? { labelSelector } : {}),
-        onChange: (object) => this.#changed(object, inputs),
-        onError: (error, at) => {
-          this.metrics.errors.inc({ stage: 'watch' });
-          this.#log.warn({ err: error, path: at }, 'watch failed; retrying');
+    const inputs: Record<CacheName, boolean> = {
+      pods: true,
+      namespaces: true,
+      services: true,
+      routerSlices: true,
+      aliasSlices: false,
+      endpoints: false,
+    };
+    let pendingSyncs = 0;
+    const handlers = <T>(name: CacheName): InformerHandlers<T> => {
+      pendingSyncs++;
+      return {
+        onChange: (_key, current, previous) =>
+          this.#changed(
+            (current ?? previous) as KubeObject | undefined,
+            inputs[name] || current === undefined,
+          ),
+        onList: (first) => {
+          if (first && --pendingSyncs === 0) this.#onSynced();
+          else this.#changed(undefined, true);
         },
-      });
-    const podSelector = config.routableLabelSelector;
-    const podScopes = config.watchNamespaces.length === 0 ? [undefined] : config.watchNamespaces;
-    for (const namespace of podScopes) {
-      this.#pods.push(
-        informer(
-          namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods',
-          'v1',
-          'Pod',
-          () =>
-            asList(
-              namespace
-                ? core.listNamespacedPod({ namespace, labelSelector: podSelector })
-                : core.listPodForAllNamespaces({ labelSelector: podSelector }),
-            ),
-          true,
-          podSelector,
-        ),
-      );
-    }
-    this.#namespaces = informer(
-      '/api/v1/namespaces',
-      'v1',
-      'Namespace',
-      () => asList(core.listNamespace()),
-      true,
-    );
-    this.#services = informer(
-      '/api/v1/services',
-      'v1',
-      'Service',
-      () => asList(core.listServiceForAllNamespaces()),
-      true,
-    );
-    const sliceSelector = `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY_VALUE}`;
-    this.#aliasSlices = informer(
-      '/apis/discovery.k8s.io/v1/endpointslices',
-      'discovery.k8s.io/v1',
-      'EndpointSlice',
-      () => asList(discovery.listEndpointSliceForAllNamespaces({ labelSelector: sliceSelector })),
-      false,
-      sliceSelector,
-    );
-    const router = config.routerService;
-    const routerSelector = `${SERVICE_NAME_LABEL}=${router.name}`;
-    this.#routerSlices = informer(
-      `/apis/discovery.k8s.io/v1/namespaces/${router.namespace}/endpointslices`,
-      'discovery.k8s.io/v1',
-      'EndpointSlice',
-      () =>
-        asList(
-          discovery.listNamespacedEndpointSlice({
-            namespace: router.namespace,
-            labelSelector: routerSelector,
-          }),
-        ),
-      true,
-      routerSelector,
-    );
-    const endpointsSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
-    this.#endpoints = informer(
-      '/api/v1/endpoints',
-      'v1',
-      'Endpoints',
-      () => asList(core.listEndpointsForAllNamespaces({ labelSelector: endpointsSelector })),
-      false,
-      endpointsSelector,
-    );
-    this.#all = [
-      ...this.#pods,
-      this.#namespaces,
-      this.#services,
-      this.#aliasSlices,
-      this.#routerSlices,
-      this.#endpoints,
-    ];
+        onError: (error, retryInMs) => {
+          this.metrics.errors.inc({ stage: 'watch' });
+          this.#log.warn({ err: error, retryInMs }, 'watch failed; retrying');
+        },
+      };
+    };
+    this.#caches = createCaches(connection, config, handlers);
     this.#admin = createAdminServer(
       {
         ready: () => this.#synced && !this.#stopping,
@@ -270,14 +200,8 @@ export class AliasController {
   async start(): Promise<{ adminPort: number }> {
     this.#admin.listen(this.#config.adminPort, this.#config.listenAddress);
     await once(this.#admin, 'listening');
-    for (const informer of this.#all) informer.start();
+    for (const informer of this.#caches.all) informer.start();
     for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
-    Promise.all(this.#all.map((informer) => informer.synced)).then(() => {
-      this.#synced = true;
-      this.#log.info('caches synced');
-      this.#elector?.start();
-      this.#schedulePass(0);
-    });
     this.#resyncTimer = setInterval(() => this.#schedulePass(0), this.#config.resyncPeriodMs);
     this.#resyncTimer.unref();
     const adminPort = (this.#admin.address() as AddressInfo).port;
@@ -294,14 +218,16 @@ export class AliasController {
     return { adminPort };
   }
 
-  #changed(
-    object: KubeObject | undefined,
-    inputs: boolean | ((object: KubeObject) => boolean),
-  ): void {
+  #onSynced(): void {
+    this.#synced = true;
+    this.#log.info('caches synced');
+    this.#elector?.start();
+    this.#schedulePass(0);
+  }
+
+  #changed(object: KubeObject | undefined, affectsDesired: boolean): void {
     this.#actualVersion++;
-    const affectsDesired =
-      object === undefined || (typeof inputs === 'function' ? inputs(object) : inputs);
-    if (affectsDesired) {
+    if (object === undefined || affectsDesired) {
       this.#inputsVersion++;
       this.#schedulePass(20);
       return;
@@ -323,21 +249,14 @@ export class AliasController {
 
   #inputs(): AliasInputs {
     const pods: PodInfo[] = [];
-    for (const informer of this.#pods) {
-      for (const object of informer.store.values()) {
-        const pod = podFromObject(object);
-        if (pod) pods.push(pod);
-      }
-    }
+    for (const informer of this.#caches.pods)
+      for (const pod of informer.store.values()) pods.push(pod);
     const namespaces = new Map<string, NamespaceInfo>();
-    for (const object of this.#namespaces.store.values()) {
-      namespaces.set(object.metadata.name, {
-        name: object.metadata.name,
-        annotations: object.metadata.annotations ?? {},
-      });
+    for (const namespace of this.#caches.namespaces.store.values()) {
+      namespaces.set(namespace.name, namespace);
     }
     const services = new Map<string, KubeObject>();
-    for (const object of this.#services.store.values()) {
+    for (const object of this.#caches.services.store.values()) {
       services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
     }
     return { pods, namespaces, services, router: this.#router(services), now: Date.now() };
@@ -355,7 +274,7 @@ export class AliasController {
     const port = ports.find((candidate) => candidate.name === 'http') ?? ports[0];
     if (port?.port === undefined) return undefined;
     const { endpoints, targetPort } = routerEndpointsFromSlices(
-      [...this.#routerSlices.store.values()],
+      [...this.#caches.routerSlices.store.values()],
       port.name ?? '',
     );
     return {
@@ -377,18 +296,18 @@ export class AliasController {
 
   #buildActual(): ActualObjects {
     const services = new Map<string, KubeObject>();
-    for (const object of this.#services.store.values()) {
+    for (const object of this.#caches.services.store.values()) {
       services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
     }
     const slices = new Map<string, KubeObject[]>();
-    for (const object of this.#aliasSlices.store.values()) {
+    for (const object of this.#caches.aliasSlices.store.values()) {
       const key = `${object.metadata.namespace}/${object.metadata.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
       const list = slices.get(key);
       if (list) list.push(object);
       else slices.set(key, [object]);
     }
     const endpoints = new Map<string, KubeObject>();
-    for (const object of this.#endpoints.store.values()) {
+    for (const object of this.#caches.endpoints.store.values()) {
       endpoints.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
     }
     return { services, slices, endpoints };
@@ -459,7 +378,6 @@ export class AliasController {
       });
       for (const problem of fresh) {
         this.metrics.events.inc({ reason: EVENT_REASONS[problem.kind] });
-        this.metrics.writes.inc({ kind: 'Event', verb: 'create' });
         this.#log.warn(
           {
             pod: `${problem.pod.namespace}/${problem.pod.name}`,
@@ -509,12 +427,13 @@ export class AliasController {
       written: (object, ref) => {
         const store = (kind: string) =>
           kind === 'Service'
-            ? this.#services.store
+            ? this.#caches.services.store
             : kind === 'EndpointSlice'
-              ? this.#aliasSlices.store
-              : this.#endpoints.store;
-        if (object !== undefined) store(object.kind).upsert(object);
-        else if (ref !== undefined) store(ref.kind).delete(`${ref.namespace}/${ref.name}`, ref.uid);
+              ? this.#caches.aliasSlices.store
+              : this.#caches.endpoints.store;
+        if (object !== undefined) remember(store(object.kind), object);
+        else if (ref !== undefined)
+          forget(store(ref.kind), `${ref.namespace}/${ref.name}`, ref.uid);
         this.#actualVersion++;
       },
     });
@@ -562,7 +481,8 @@ export class AliasController {
     } catch (error) {
       this.#log.warn({ err: error }, 'releasing the lease failed');
     }
-    await Promise.all(this.#all.map((informer) => informer.stop()));
+    await this.#recorder?.close();
+    await Promise.all(this.#caches.all.map((informer) => informer.stop()));
     this.#admin.closeAllConnections();
     await new Promise<void>((done) => this.#admin.close(() => done()));
     this.#log.info('stopped');

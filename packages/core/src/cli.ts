@@ -7,6 +7,7 @@ import {
   type Setting,
 } from './config/settings.ts';
 import { ConfigError, PodrouterError } from './errors.ts';
+import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
 import { FileSource } from './sources/file-source.ts';
@@ -22,16 +23,18 @@ const SUMMARY = {
     'podrouter private router: routes traffic between apps to Pods annotated with privateHosts/privatePaths.',
 };
 
-export function createSource(config: RouterConfig): Source {
+export async function createSource(config: RouterConfig): Promise<Source> {
   if (config.source === 'file') return new FileSource(config.sourceFile);
   try {
-    return new KubeSource({
-      kubeconfig: config.kubeconfig,
-      namespaces: config.watchNamespaces,
-      labelSelector: config.routableLabelSelector,
-      secretName: config.apiKeySecretLocation.secretName,
-      silenceTimeoutMs: config.watchSilenceTimeoutMs,
-    });
+    return new KubeSource(
+      {
+        namespaces: config.watchNamespaces,
+        labelSelector: config.routableLabelSelector,
+        secretName: config.apiKeySecretLocation.secretName,
+        silenceTimeoutMs: config.watchSilenceTimeoutMs,
+      },
+      await loadKubeConnection(config.kubeconfig),
+    );
   } catch (error) {
     throw new ConfigError(
       'KUBECONFIG (--kubeconfig)',
@@ -104,7 +107,7 @@ async function prepare(
     return undefined;
   }
   const { config, extra } = request;
-  const source = createSource(config);
+  const source = await createSource(config);
   const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
   let onTableApplied: RouterOptions['onTableApplied'];

@@ -29,4 +29,16 @@ export interface SecretInfo {
 export interface ClusterState {
   readonly pods: readonly PodInfo[];
   readonly secrets: readonly SecretInfo[];
+  /** What changed since the state before, when the source knows (lets a table be patched). */
+  readonly changes?: StateChanges;
+}
+
+export interface StateChanges {
+  /** This state's number, and the number of the state it follows (one source's sequence). */
+  readonly sequence: number;
+  readonly since: number;
+  /** Pods added, changed or removed, by `namespace/name`: the Pod now, `undefined` = gone. */
+  readonly pods: ReadonlyMap<string, PodInfo | undefined>;
+  /** Namespaces whose Secrets were added, changed or removed. */
+  readonly secretNamespaces: ReadonlySet<string>;
 }

@@ -1,6 +1,6 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCodes, PodrouterError } from '../errors.ts';
-import { kubeRequest, statusMessage } from './kube-http.ts';
+import type { KubeConnection } from '../kube/connection.ts';
+import { kubeRequest, statusMessage } from '../kube/request.ts';
 
 /** One permission the router needs, as a SelfSubjectAccessReview asks for it. */
 export interface AccessNeed {
@@ -54,7 +54,7 @@ export function describeNeed(need: AccessNeed): string {
  * allowed) the check is skipped: the watches retry and report on their own.
  */
 export async function checkAccess(
-  config: KubeConfig,
+  config: KubeConnection,
   needs: readonly AccessNeed[],
 ): Promise<{ checked: boolean; user?: string }> {
   let denied: AccessNeed[];
@@ -100,7 +100,7 @@ export async function checkAccess(
 }
 
 /** The authenticated user name (SelfSubjectReview), for messages; undefined if unknown. */
-async function whoAmI(config: KubeConfig): Promise<string | undefined> {
+async function whoAmI(config: KubeConnection): Promise<string | undefined> {
   try {
     const response = await kubeRequest(
       config,

@@ -1,25 +1,17 @@
 import { hostname } from 'node:os';
-import {
-  CoreV1Api,
-  KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  ListWatch,
-  Watch,
-} from '@kubernetes/client-node';
-import { ErrorCodes, PodrouterError } from '../errors.ts';
+import { ErrorCodes, type KubeApiError, PodrouterError } from '../errors.ts';
+import type { Clock } from '../kube/clock.ts';
+import type { KubeConnection } from '../kube/connection.ts';
+import type { EventRecorderOptions } from '../kube/event-recorder.ts';
+import { Informer, type RawObject } from '../kube/informer.ts';
 import type { Logger } from '../observability/log.ts';
 import { podFromObject, secretFromObject } from '../pods/from-object.ts';
 import type { PodInfo, SecretInfo } from '../pods/types.ts';
-import { backoffDelay } from './backoff.ts';
-import { accessNeeds, checkAccess } from './kube-access.ts';
+import { type AccessNeed, accessNeeds, checkAccess } from './kube-access.ts';
 import { PodEventRecorder } from './kube-events.ts';
-import { shareDispatcher } from './shared-dispatcher.ts';
-import { slimPod } from './slim-pod.ts';
 import type { Source, SourceListener } from './types.ts';
 
 export interface KubeSourceOptions {
-  readonly kubeconfig: string;
   /** Empty = all namespaces. */
   readonly namespaces: readonly string[];
   readonly labelSelector: string;
@@ -28,298 +20,172 @@ export interface KubeSourceOptions {
   /** Coalesces bursts of watch events into one state. */
   readonly debounceMs?: number;
   readonly backoffBaseMs?: number;
-  /** Default 10 s: after an API server outage the routes catch up within seconds, and full
-   * jitter spreads the reconnections of many routers. */
   readonly backoffCapMs?: number;
-  /** A watch that brings no event and no bookmark for this long is restarted (from its last
-   * resourceVersion). The API server sends a bookmark about once a minute. Default 90 s. */
+  /** See InformerOptions.silenceMs (default 90 s). */
   readonly silenceTimeoutMs?: number;
-  readonly delay?: (ms: number) => Promise<void>;
+  readonly clock?: Clock;
 }
 
 /**
- * client-node's Watch, asking for bookmarks so that a quiet but healthy watch still speaks,
- * with its inactivity timeout set to the silence timeout. ListWatch answers that timeout by
- * watching again from the last resourceVersion, at once.
- */
-class BookmarkingWatch extends Watch {
-  readonly #onActivity: () => void;
-  readonly #onSilence: () => void;
-
-  readonly #slim: (object: unknown) => unknown;
-
-  constructor(
-    config: KubeConfig,
-    silenceMs: number,
-    onActivity: () => void,
-    onSilence: () => void,
-    slim: (object: unknown) => unknown = (object) => object,
-  ) {
-    super(config);
-    this.#slim = slim;
-    // Private in the typings, but the only knob for client-node's inactivity timeout
-    // (30 s by default, which would restart every quiet watch twice a minute).
-    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceMs;
-    this.#onActivity = onActivity;
-    this.#onSilence = onSilence;
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      { ...queryParams, allowWatchBookmarks: true },
-      (phase, object, raw) => {
-        this.#onActivity();
-        callback(
-          phase,
-          phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED'
-            ? this.#slim(object)
-            : object,
-          raw,
-        );
-      },
-      (err: unknown) => {
-        if ((err as { name?: unknown } | null)?.name === 'TimeoutError') this.#onSilence();
-        done(err);
-      },
-    );
-  }
-}
-
-export function loadKubeConfig(path: string): KubeConfig {
-  const config = new KubeConfig();
-  if (path !== '') config.loadFromFile(path);
-  else config.loadFromCluster();
-  return shareDispatcher(config);
-}
-
-type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
-
-/**
- * Pods (by label selector) and API-key Secrets (by name) from the API server: one
- * list-then-watch per resource and namespace, re-listing on 410 Gone (done by
- * client-node's ListWatch) and restarting a failed watch after a capped, jittered backoff.
- * The last state keeps being served while the API server is away.
+ * Pods (by label selector) and API-key Secrets (by name) from the API server: one informer
+ * per resource and namespace (kube/informer.ts), whose caches hold the router's own records
+ * (PodInfo, SecretInfo) and nothing else of the objects. Each state says which Pods and
+ * which namespaces' Secrets changed since the one before, so the route table can be patched
+ * instead of rebuilt. The last state keeps being served while the API server is away.
  */
 export class KubeSource implements Source {
   readonly kind = 'kube';
   readonly #options: KubeSourceOptions;
-  readonly #config: KubeConfig;
-  readonly #pods = new Map<string, PodInfo>();
-  readonly #secrets = new Map<string, SecretInfo>();
-  readonly #watches: ListWatch<KubernetesObject>[] = [];
-  #pendingSyncs = 0;
+  readonly #connection: KubeConnection;
+  readonly #pods: Informer<PodInfo>[] = [];
+  readonly #secrets: Informer<SecretInfo>[] = [];
+  #changedPods = new Map<string, PodInfo | undefined>();
+  #changedSecrets = new Set<string>();
+  #sequence = 0;
   #synced = false;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(options: KubeSourceOptions, config?: KubeConfig) {
+  constructor(options: KubeSourceOptions, connection: KubeConnection) {
     this.#options = options;
-    this.#config = config ?? loadKubeConfig(options.kubeconfig);
+    this.#connection = connection;
+  }
+
+  /** What this source needs of RBAC (and, with `events`, what Pod Events need). */
+  accessNeeds(events: boolean): AccessNeed[] {
+    const { namespaces, secretName } = this.#options;
+    return accessNeeds({ namespaces, secretName, events });
   }
 
   /**
    * Fails with the missing verbs and resources named when this identity lacks what the
-   * router needs; see kube-access.ts. Logs nothing and passes when the API server cannot
-   * answer: the watches retry and report.
+   * router needs; see kube-access.ts. Passes when the API server cannot answer: the
+   * informers retry and report.
    */
-  async checkAccess(events: boolean): Promise<{ checked: boolean; user?: string }> {
-    const { namespaces, secretName } = this.#options;
-    return checkAccess(this.#config, accessNeeds({ namespaces, secretName, events }));
+  checkAccess(events: boolean): Promise<{ checked: boolean; user?: string }> {
+    return checkAccess(this.#connection, this.accessNeeds(events));
   }
 
   /** The recorder of Events on Pods with rejected entries, with this source's credentials. */
-  eventRecorder(build: string, logger: Logger): PodEventRecorder {
+  eventRecorder(
+    build: string,
+    logger: Logger,
+    extra: Partial<EventRecorderOptions> = {},
+  ): PodEventRecorder {
     return new PodEventRecorder({
-      config: this.#config,
+      connection: this.#connection,
       controller: `podrouter.dev/${build}`,
       instance: process.env.POD_NAME ?? hostname(),
       logger,
+      ...extra,
     });
   }
 
   start(listener: SourceListener): void {
-    const api = this.#config.makeApiClient(CoreV1Api);
     const { labelSelector, secretName } = this.#options;
-    const fieldSelector = `metadata.name=${secretName}`;
     const scopes = this.#options.namespaces.length === 0 ? [undefined] : this.#options.namespaces;
-    for (const namespace of scopes) {
-      const podPath = namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods';
-      const secretPath = namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
-      const listPods: Lister = () =>
-        (namespace
-          ? api.listNamespacedPod({ namespace, labelSelector })
-          : api.listPodForAllNamespaces({ labelSelector })) as Promise<
-          KubernetesListObject<KubernetesObject>
-        >;
-      const listSecrets: Lister = () =>
-        (namespace
-          ? api.listNamespacedSecret({ namespace, fieldSelector })
-          : api.listSecretForAllNamespaces({ fieldSelector })) as Promise<
-          KubernetesListObject<KubernetesObject>
-        >;
-      this.#watch(
-        listener,
-        podPath,
-        listPods,
-        labelSelector,
-        undefined,
-        (object, deleted) => {
-          const pod = podFromObject(object);
-          if (!pod) return;
-          if (deleted) this.#pods.delete(pod.uid);
-          else this.#pods.set(pod.uid, pod);
-        },
-        slimPod,
-      );
-      this.#watch(
-        listener,
-        secretPath,
-        listSecrets,
-        undefined,
-        fieldSelector,
-        (object, deleted) => {
-          const secret = secretFromObject(object);
-          if (!secret) return;
-          const key = `${secret.namespace}/${secret.name}`;
-          if (deleted) this.#secrets.delete(key);
-          else this.#secrets.set(key, secret);
-        },
-      );
-    }
-  }
-
-  #watch(
-    listener: SourceListener,
-    path: string,
-    list: Lister,
-    labelSelector: string | undefined,
-    fieldSelector: string | undefined,
-    apply: (object: KubernetesObject, deleted: boolean) => void,
-    slim?: (object: KubernetesObject) => KubernetesObject,
-  ): void {
-    let firstList = true;
-    // Consecutive failures; only data from the API server (a list, an event, a bookmark)
-    // resets it, so the backoff grows while the API server stays away.
-    let failures = 0;
-    this.#pendingSyncs++;
-    const silenceMs = this.#options.silenceTimeoutMs ?? 90_000;
-    const watch = new BookmarkingWatch(
-      this.#config,
-      silenceMs,
-      () => {
-        failures = 0;
+    const common = {
+      connection: this.#connection,
+      ...(this.#options.backoffBaseMs !== undefined
+        ? { backoffBaseMs: this.#options.backoffBaseMs }
+        : {}),
+      backoffCapMs: this.#options.backoffCapMs ?? 10_000,
+      silenceMs: this.#options.silenceTimeoutMs ?? 90_000,
+      ...(this.#options.clock ? { clock: this.#options.clock } : {}),
+    };
+    const handlers = <T>(path: string, changed: (key: string, current: T | undefined) => void) => ({
+      onChange: (key: string, current: T | undefined) => {
+        changed(key, current);
+        this.#schedule(listener);
       },
-      () => {
+      onList: (first: boolean) => {
+        if (first && !this.#synced && this.#all().every((informer) => informer.synced)) {
+          this.#synced = true;
+          this.#emit(listener, false);
+        }
+      },
+      onError: (error: KubeApiError, retryInMs: number) => {
         if (this.#stopped) return;
         listener.onError(
           new PodrouterError(
             ErrorCodes.SOURCE_KUBE_FAILED,
-            `watch ${path} brought no event or bookmark for ${silenceMs} ms; restarted it from its last resourceVersion`,
+            error.reason === 'Silent'
+              ? error.message
+              : `${error.message}${forbiddenHint(error, path)}; retrying in ${retryInMs} ms, serving the last good routes`,
+            { cause: error },
           ),
         );
       },
-      slim as ((object: unknown) => unknown) | undefined,
-    );
-    const listAndMarkSynced: Lister = async () => {
-      const listed = await list();
-      const result = slim ? { ...listed, items: listed.items.map(slim) } : listed;
-      failures = 0;
-      if (firstList) {
-        firstList = false;
-        // The ListWatch applies the listed items synchronously after this resolves.
-        setImmediate(() => {
-          if (--this.#pendingSyncs === 0) {
-            this.#synced = true;
-            this.#emit(listener);
-          }
-        });
-      }
-      return result;
-    };
-    const informer = new ListWatch(
-      path,
-      watch,
-      listAndMarkSynced,
-      false,
-      labelSelector,
-      fieldSelector,
-    );
-    this.#watches.push(informer);
-    const changed = (deleted: boolean) => (object: KubernetesObject) => {
-      apply(object, deleted);
-      this.#schedule(listener);
-    };
-    informer.on('add', changed(false));
-    informer.on('update', changed(false));
-    informer.on('delete', changed(true));
-    informer.on('error', (error: unknown) => {
-      if (this.#stopped) return;
-      const wait = backoffDelay(
-        failures++,
-        this.#options.backoffBaseMs ?? 500,
-        this.#options.backoffCapMs ?? 10_000,
-      );
-      listener.onError(
-        new PodrouterError(
-          ErrorCodes.SOURCE_KUBE_FAILED,
-          `watch ${path} failed (${describe(error)}${forbiddenHint(error, path)}); retrying in ${wait} ms, serving the last good routes`,
+    });
+    for (const namespace of scopes) {
+      const prefix = namespace ? `/api/v1/namespaces/${namespace}` : '/api/v1';
+      this.#pods.push(
+        new Informer<PodInfo>(
+          { ...common, path: `${prefix}/pods`, labelSelector, decode: podFromObject },
+          handlers<PodInfo>(`${prefix}/pods`, (key, pod) => this.#changedPods.set(key, pod)),
         ),
       );
-      const delay =
-        this.#options.delay ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
-      delay(wait).then(() => {
-        if (!this.#stopped) informer.start().catch(() => undefined);
-      });
-    });
-    informer.start().catch(() => undefined);
+      this.#secrets.push(
+        new Informer<SecretInfo>(
+          {
+            ...common,
+            path: `${prefix}/secrets`,
+            fieldSelector: `metadata.name=${secretName}`,
+            decode: (object: RawObject) => secretFromObject(object),
+          },
+          handlers<SecretInfo>(`${prefix}/secrets`, (key) =>
+            this.#changedSecrets.add(key.slice(0, key.indexOf('/'))),
+          ),
+        ),
+      );
+    }
+    for (const informer of this.#all()) informer.start();
+  }
+
+  #all(): Informer<unknown>[] {
+    return [...this.#pods, ...this.#secrets] as Informer<unknown>[];
   }
 
   #schedule(listener: SourceListener): void {
-    if (!this.#synced || this.#timer) return;
+    if (!this.#synced || this.#timer || this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#emit(listener);
+      this.#emit(listener, true);
     }, this.#options.debounceMs ?? 10);
   }
 
-  #emit(listener: SourceListener): void {
-    listener.onState({ pods: [...this.#pods.values()], secrets: [...this.#secrets.values()] });
+  #emit(listener: SourceListener, incremental: boolean): void {
+    const pods: PodInfo[] = [];
+    for (const informer of this.#pods) for (const pod of informer.store.values()) pods.push(pod);
+    const secrets: SecretInfo[] = [];
+    for (const informer of this.#secrets) {
+      for (const secret of informer.store.values()) secrets.push(secret);
+    }
+    const since = this.#sequence++;
+    const changes = {
+      sequence: this.#sequence,
+      since,
+      pods: this.#changedPods,
+      secretNamespaces: this.#changedSecrets,
+    };
+    this.#changedPods = new Map();
+    this.#changedSecrets = new Set();
+    listener.onState(incremental ? { pods, secrets, changes } : { pods, secrets });
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await Promise.all(this.#watches.map((informer) => informer.stop()));
+    await Promise.all(this.#all().map((informer) => informer.stop()));
   }
 }
 
 /** A 403 names what to grant; the start-up access check normally catches it first. */
-function forbiddenHint(error: unknown, path: string): string {
-  const status =
-    (error as { statusCode?: unknown; code?: unknown } | null)?.statusCode ??
-    (error as { code?: unknown } | null)?.code;
-  if (status !== 403) return '';
+function forbiddenHint(error: KubeApiError, path: string): string {
+  if (!error.forbidden) return '';
   const resource = path.endsWith('/secrets') ? 'secrets' : 'pods';
   const scope = path.includes('/namespaces/')
     ? `in namespace ${path.split('/')[4]}`
     : 'at cluster scope';
   return `: forbidden — grant list and watch on ${resource} ${scope} (docs/rbac.md)`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code =
-      (error as { code?: unknown; statusCode?: unknown }).statusCode ??
-      (error as { code?: unknown }).code;
-    return code !== undefined
-      ? `${error.name} ${String(code)}: ${error.message}`
-      : `${error.name}: ${error.message}`;
-  }
-  return String(error);
 }
