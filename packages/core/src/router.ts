@@ -12,12 +12,12 @@ import type { PodrouterError } from './errors.ts';
 import type { Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
-import { type LabelSelector, parseLabelSelector } from './pods/label-selector.ts';
+import { parseLabelSelector } from './pods/label-selector.ts';
 import type { ClusterState } from './pods/types.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
-import { buildRouteTable } from './routes/build-table.ts';
+import { IncrementalTable } from './routes/incremental-table.ts';
 import type { RouteTable } from './routes/types.ts';
 import type { Source } from './sources/types.ts';
 
@@ -59,8 +59,7 @@ export class Router {
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
-  readonly #memo = new AnnotationMemo();
-  readonly #selector: LabelSelector;
+  readonly #tables: IncrementalTable;
   #table: RouteTable = EMPTY_TABLE;
   #synced = false;
   #draining = false;
@@ -73,7 +72,14 @@ export class Router {
     this.#log = options.logger;
     this.metrics = new RouterMetrics(config.build.tier);
     this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
-    this.#selector = parseLabelSelector(config.routableLabelSelector);
+    this.#tables = new IncrementalTable({
+      hostsAnnotation: config.hostsAnnotation,
+      pathsAnnotation: config.pathsAnnotation,
+      selector: parseLabelSelector(config.routableLabelSelector),
+      health: this.#health,
+      memo: new AnnotationMemo(),
+      ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
+    });
     this.#engine = new UndiciEngine({
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
@@ -160,20 +166,14 @@ export class Router {
     return this.#table;
   }
 
-  /** Applies a new cluster state: build a fresh table and swap it in. */
+  /** Applies a new cluster state: patch (or build) a new table and swap it in. */
   applyState(state: ClusterState): RouteTable {
-    const { config } = this.#options;
     const started = performance.now();
     const compilePipeline = this.#options.policies?.(state);
-    const table = buildRouteTable(state, {
-      hostsAnnotation: config.hostsAnnotation,
-      pathsAnnotation: config.pathsAnnotation,
-      selector: this.#selector,
-      health: this.#health,
-      memo: this.#memo,
+    const table = this.#tables.apply(state, {
       version: this.#table.version + 1,
+      now: Date.now(),
       ...(compilePipeline ? { compilePipeline } : {}),
-      ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     this.#table = table;
     this.#synced = true;

@@ -29,13 +29,14 @@ export interface SecretInfo {
 export interface ClusterState {
   readonly pods: readonly PodInfo[];
   readonly secrets: readonly SecretInfo[];
+  /** This state's number in its source's sequence, when the source numbers them. */
+  readonly sequence?: number;
   /** What changed since the state before, when the source knows (lets a table be patched). */
   readonly changes?: StateChanges;
 }
 
 export interface StateChanges {
-  /** This state's number, and the number of the state it follows (one source's sequence). */
-  readonly sequence: number;
+  /** The `sequence` of the state these changes are relative to. */
   readonly since: number;
   /** Pods added, changed or removed, by `namespace/name`: the Pod now, `undefined` = gone. */
   readonly pods: ReadonlyMap<string, PodInfo | undefined>;

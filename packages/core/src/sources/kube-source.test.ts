@@ -111,7 +111,7 @@ describe('KubeSource', () => {
         'ns/two',
       ]);
       assert.ok(changes.some((change) => change?.secretNamespaces.has('ns')));
-      assert.equal(changes.at(-1)?.sequence, seen.states.length);
+      assert.equal(seen.states.at(-1)?.sequence, seen.states.length);
       for (const [index, change] of changes.entries()) assert.equal(change?.since, index + 1);
     } finally {
       await source.stop();

@@ -162,15 +162,13 @@ export class KubeSource implements Source {
       for (const secret of informer.store.values()) secrets.push(secret);
     }
     const since = this.#sequence++;
-    const changes = {
-      sequence: this.#sequence,
-      since,
-      pods: this.#changedPods,
-      secretNamespaces: this.#changedSecrets,
-    };
+    const changes = { since, pods: this.#changedPods, secretNamespaces: this.#changedSecrets };
     this.#changedPods = new Map();
     this.#changedSecrets = new Set();
-    listener.onState(incremental ? { pods, secrets, changes } : { pods, secrets });
+    const sequence = this.#sequence;
+    listener.onState(
+      incremental ? { pods, secrets, sequence, changes } : { pods, secrets, sequence },
+    );
   }
 
   async stop(): Promise<void> {
