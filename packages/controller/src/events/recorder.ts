@@ -36,10 +36,12 @@ export function recorderSink(recorder: EventRecorder): EventSink {
 /**
  * Reports each problem once per Pod, host and reason for as long as it lasts (a problem that
  * goes away and comes back is reported again), so a steady state makes no Event writes.
+ * Problems come by scope (one alias, or one Pod's own hosts): a scope's report replaces
+ * that scope's problems only.
  */
 export class ProblemReporter {
   readonly #sink: EventSink;
-  #reported = new Set<string>();
+  readonly #reported = new Map<string, Set<string>>();
 
   constructor(sink: EventSink) {
     this.#sink = sink;
@@ -47,29 +49,30 @@ export class ProblemReporter {
 
   /** Returns the problems that were new (and were sent). */
   async report(
+    scope: string,
     problems: readonly ClaimProblem[],
     onError: (error: unknown) => void,
   ): Promise<ClaimProblem[]> {
-    const current = new Set<string>();
+    const before = this.#reported.get(scope) ?? new Set<string>();
+    const now = new Set<string>();
     const fresh: ClaimProblem[] = [];
     for (const problem of problems) {
       const key = `${problem.pod.uid}\u0000${problem.host}\u0000${problem.reason}`;
-      current.add(key);
-      if (!this.#reported.has(key)) fresh.push(problem);
-    }
-    const sent = new Set<string>();
-    for (const problem of fresh) {
-      const key = `${problem.pod.uid}\u0000${problem.host}\u0000${problem.reason}`;
+      if (now.has(key)) continue;
+      if (before.has(key)) {
+        now.add(key);
+        continue;
+      }
       try {
         await this.#sink.emit(problem);
-        sent.add(key);
+        now.add(key);
+        fresh.push(problem);
       } catch (error) {
         onError(error);
       }
     }
-    this.#reported = new Set(
-      [...current].filter((key) => this.#reported.has(key) || sent.has(key)),
-    );
+    if (now.size > 0) this.#reported.set(scope, now);
+    else this.#reported.delete(scope);
     return fresh;
   }
 }
