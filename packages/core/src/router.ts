@@ -178,9 +178,7 @@ export class Router {
     this.#table = table;
     this.#synced = true;
     this.#sourceError = undefined;
-    this.#engine.retainOnly(
-      new Set(table.routes.flatMap((route) => route.balancer.endpoints.map((e) => e.origin))),
-    );
+    this.#engine.retainOnly(this.#tables.origins);
     this.metrics.tableApplied(table);
     this.#log.info(
       {

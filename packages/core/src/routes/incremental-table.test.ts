@@ -44,13 +44,12 @@ const routeView = (route: Route) => ({
   pipeline: (route.pipeline as Marker | null)?.mark ?? null,
 });
 
-/** Everything a table says, as plain data. */
+/** Everything a table says, as plain data (`hosts` is for lookups: its order is no part). */
 function view(table: RouteTable) {
   return {
-    hosts: [...table.hosts].map(([host, paths]) => [
-      host,
-      [...paths].map(([path, route]) => [path, routeView(route)]),
-    ]),
+    hosts: [...table.hosts]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([host, paths]) => [host, [...paths].map(([path, route]) => [path, routeView(route)])]),
     routes: table.routes.map(routeView),
     pods: table.pods,
     rejectedEntries: table.rejectedEntries,
@@ -183,6 +182,10 @@ describe('IncrementalTable', () => {
               now: 0,
             });
             assert.deepEqual(view(patched), view(full));
+            const origins = full.routes.flatMap((route) =>
+              route.balancer.endpoints.map((e) => e.origin),
+            );
+            assert.deepEqual([...table.origins].sort(), [...new Set(origins)].sort());
           }
         },
       ),

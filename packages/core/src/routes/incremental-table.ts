@@ -11,6 +11,7 @@ import {
   resolveRoute,
   type TableOptions,
 } from './build-table.ts';
+import { HostMap } from './host-map.ts';
 import type { PodReport, Route, RouteTable } from './types.ts';
 
 /** Per build: what changes from one table to the next without the cluster changing. */
@@ -78,9 +79,16 @@ export class IncrementalTable {
   #claimants = new Map<string, Set<string>>();
   /** Hosts claimed by the Pods of each namespace. */
   #namespaceHosts = new Map<string, Map<string, number>>();
-  /** host → path → route; copied (shallowly) for each new table. */
+  /** host → path → route, as it is now (the tables' HostMaps share it by delta). */
   #hosts = new Map<string, ReadonlyMap<string, Route>>();
+  #published = HostMap.from(new Map());
+  /** Hosts whose routes changed since the last table. */
+  #changedHosts = new Map<string, ReadonlyMap<string, Route> | undefined>();
   #sortedHosts: string[] = [];
+  /** Every route, by host then path: patched in place, sliced for each table. */
+  #routes: Route[] = [];
+  /** Routes per `origin` (endpoint URL): the engine closes the pools of origins that go. */
+  #origins = new Map<string, number>();
   /** Claims lost to another namespace, per host, per Pod. */
   #lost = new Map<string, Map<string, Rejection[]>>();
   #reports = new Map<string, PodReport>();
@@ -102,7 +110,10 @@ export class IncrementalTable {
     if (state.sequence === undefined) {
       // A source that does not number its states (the file source) gets the reference.
       this.#sequence = undefined;
-      return buildRouteTable(state, { ...options, memo: this.#memo, ...context });
+      const table = buildRouteTable(state, { ...options, memo: this.#memo, ...context });
+      this.#origins = new Map();
+      for (const route of table.routes) this.#countOrigins(route, 1);
+      return table;
     }
     if (changes === undefined || changes.since !== this.#sequence) this.#reset(state, options);
     else this.#patch(changes.pods, changes.secretNamespaces, options);
@@ -117,14 +128,28 @@ export class IncrementalTable {
     this.#claimants = new Map();
     this.#namespaceHosts = new Map();
     this.#hosts = new Map();
+    this.#published = HostMap.from(new Map());
+    this.#changedHosts = new Map();
     this.#sortedHosts = [];
+    this.#routes = [];
+    this.#origins = new Map();
     this.#lost = new Map();
     this.#reports = new Map();
     this.#sortedReports = [];
     this.#rejectedEntries = 0;
-    const changed = new Map<string, PodInfo | undefined>();
-    for (const pod of state.pods) changed.set(podKey(pod), pod);
-    this.#patch(changed, new Set(), options);
+    for (const pod of state.pods) {
+      const read = readPod(pod, options, this.#memo);
+      if (read === undefined) continue;
+      const key = podKey(pod);
+      this.#pods.set(key, read);
+      for (const host of read.hosts) {
+        addTo(this.#claimants, host, key);
+        this.#countHost(pod.namespace, host, 1);
+      }
+    }
+    // In host order, so each host's routes are appended rather than spliced in.
+    for (const host of [...this.#claimants.keys()].sort(compare)) this.#resolveHost(host, options);
+    for (const key of this.#pods.keys()) this.#report(key);
   }
 
   #patch(
@@ -196,10 +221,49 @@ export class IncrementalTable {
     }
     if (lost.size > 0) this.#lost.set(host, lost);
     else this.#lost.delete(host);
+    const previous = this.#hosts.get(host);
+    // The host's routes sit together in #routes, in path order, where its hosts sort.
+    const last = this.#routes.at(-1);
+    const at =
+      previous === undefined && (last === undefined || last.host < host)
+        ? this.#routes.length
+        : this.#routeIndex(host);
+    this.#routes.splice(at, previous?.size ?? 0, ...routes.values());
+    for (const route of previous?.values() ?? []) this.#countOrigins(route, -1);
+    for (const route of routes.values()) this.#countOrigins(route, 1);
     if (routes.size > 0) {
-      if (!this.#hosts.has(host)) insertSorted(this.#sortedHosts, host);
+      if (previous === undefined) insertSorted(this.#sortedHosts, host);
       this.#hosts.set(host, routes);
-    } else if (this.#hosts.delete(host)) removeSorted(this.#sortedHosts, host);
+      this.#changedHosts.set(host, routes);
+    } else if (this.#hosts.delete(host)) {
+      removeSorted(this.#sortedHosts, host);
+      this.#changedHosts.set(host, undefined);
+    }
+  }
+
+  /** Where the routes of a host start (or would). */
+  #routeIndex(host: string): number {
+    let low = 0;
+    let high = this.#routes.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.#routes[mid] as Route).host < host) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  #countOrigins(route: Route, delta: number): void {
+    for (const { origin } of route.balancer.endpoints) {
+      const count = (this.#origins.get(origin) ?? 0) + delta;
+      if (count > 0) this.#origins.set(origin, count);
+      else this.#origins.delete(origin);
+    }
+  }
+
+  /** The endpoint origins of the last table (a live view, for the engine's pool cleanup). */
+  get origins(): ReadonlySet<string> {
+    return new OriginView(this.#origins);
   }
 
   /** A Pod's report: its own rejections, then the claims it lost, by host and path. */
@@ -230,25 +294,56 @@ export class IncrementalTable {
     this.#rejectedEntries += rejections.length;
   }
 
+  #publish(): HostMap {
+    this.#published =
+      this.#changedHosts.size > this.#hosts.size / 4
+        ? HostMap.from(new Map(this.#hosts))
+        : this.#published.with(this.#changedHosts);
+    this.#changedHosts = new Map();
+    return this.#published;
+  }
+
   #table(state: ClusterState, context: BuildContext): RouteTable {
-    const hosts = new Map<string, ReadonlyMap<string, Route>>();
-    const routes: Route[] = [];
-    for (const host of this.#sortedHosts) {
-      const paths = this.#hosts.get(host) as ReadonlyMap<string, Route>;
-      hosts.set(host, paths);
-      for (const route of paths.values()) routes.push(route);
-    }
     const domain = this.#options.aliasDomain;
     return {
       version: context.version,
       builtAt: context.now,
-      hosts,
-      routes,
+      hosts: this.#publish(),
+      routes: this.#routes.slice(),
       pods: this.#sortedReports.map((key) => this.#reports.get(key) as PodReport),
       rejectedEntries: this.#rejectedEntries,
       ...(domain !== undefined
         ? { aliases: aliasIndex(domain, this.#sortedHosts, state.pods) }
         : {}),
     };
+  }
+}
+
+/** A read-only Set over the keys of a Map (no copy). */
+class OriginView implements ReadonlySet<string> {
+  readonly #counts: ReadonlyMap<string, number>;
+  constructor(counts: ReadonlyMap<string, number>) {
+    this.#counts = counts;
+  }
+  get size(): number {
+    return this.#counts.size;
+  }
+  has(origin: string): boolean {
+    return this.#counts.has(origin);
+  }
+  keys(): SetIterator<string> {
+    return this.#counts.keys();
+  }
+  values(): SetIterator<string> {
+    return this.#counts.keys();
+  }
+  *entries(): SetIterator<[string, string]> {
+    for (const key of this.#counts.keys()) yield [key, key];
+  }
+  forEach(fn: (value: string, key: string, set: ReadonlySet<string>) => void): void {
+    for (const key of this.#counts.keys()) fn(key, key, this);
+  }
+  [Symbol.iterator](): SetIterator<string> {
+    return this.#counts.keys();
   }
 }
