@@ -11,6 +11,7 @@ import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
 import { FileSource } from './sources/file-source.ts';
+import { POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
 import type { Source } from './sources/types.ts';
 
@@ -83,6 +84,7 @@ interface Prepared {
   readonly source: Source;
   readonly logger: Logger;
   readonly parts: readonly ExtensionParts[];
+  readonly features: ReadonlyMap<string, FeatureState>;
   readonly onTableApplied?: RouterOptions['onTableApplied'];
 }
 
@@ -111,9 +113,18 @@ async function prepare(
   const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
   let onTableApplied: RouterOptions['onTableApplied'];
+  const features = new Map<string, FeatureState>();
   if (source instanceof KubeSource) {
-    await source.checkAccess(config.podEvents);
-    if (config.podEvents) {
+    const access = await source.checkAccess(config.podEvents);
+    const missing = access.disabled.get(POD_EVENTS_FEATURE);
+    if (config.podEvents) features.set(POD_EVENTS_FEATURE, featureState(missing));
+    if (missing !== undefined) {
+      logger.warn(
+        { feature: POD_EVENTS_FEATURE, user: access.user, missing },
+        `Pod Events are off: this identity may not ${missing.join('; ')}. Grant them (docs/rbac.md) or set POD_EVENTS=false`,
+      );
+    }
+    if (config.podEvents && missing === undefined) {
       const recorder = source.eventRecorder(build.name, logger);
       onTableApplied = (table, state) => recorder.observe(table, state);
       parts.push({ close: () => recorder.close() });
@@ -125,8 +136,26 @@ async function prepare(
     );
     parts.push(await extension.configure({ config, values, logger }));
   }
-  return { config, source, logger, parts, ...(onTableApplied ? { onTableApplied } : {}) };
+  return {
+    config,
+    source,
+    logger,
+    parts,
+    features,
+    ...(onTableApplied ? { onTableApplied } : {}),
+  };
 }
+
+/** An optional feature, on or off and why: a metric and a line at the admin `/routes`. */
+interface FeatureState {
+  readonly enabled: boolean;
+  readonly reason?: string;
+}
+
+const featureState = (missing: readonly string[] | undefined): FeatureState =>
+  missing === undefined
+    ? { enabled: true }
+    : { enabled: false, reason: `missing RBAC permissions: ${missing.join('; ')}` };
 
 /** Entry point shared by both builds. Exit status: 0 clean stop, 2 bad configuration, 1 otherwise. */
 export async function runCli(
@@ -143,7 +172,7 @@ export async function runCli(
     return;
   }
   if (prepared === undefined) return;
-  const { config, source, logger, parts, onTableApplied } = prepared;
+  const { config, source, logger, parts, features, onTableApplied } = prepared;
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
   const router = new Router({
@@ -153,15 +182,18 @@ export async function runCli(
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
-    status: () =>
-      Object.fromEntries(
+    status: () => ({
+      ...(features.size > 0 ? { features: Object.fromEntries(features) } : {}),
+      ...Object.fromEntries(
         extensions.flatMap((extension, index) => {
           const status = parts[index]?.status;
           return status ? [[extension.name, status()]] : [];
         }),
       ),
+    }),
     ...(onTableApplied ? { onTableApplied } : {}),
   });
+  for (const [name, state] of features) router.metrics.feature(name, state.enabled);
   try {
     await router.start();
   } catch (error) {

@@ -7,7 +7,7 @@ import { Informer, type RawObject } from '../kube/informer.ts';
 import type { Logger } from '../observability/log.ts';
 import { podFromObject, secretFromObject } from '../pods/from-object.ts';
 import type { PodInfo, SecretInfo } from '../pods/types.ts';
-import { type AccessNeed, accessNeeds, checkAccess } from './kube-access.ts';
+import { type AccessNeed, type AccessResult, accessNeeds, checkAccess } from './kube-access.ts';
 import { PodEventRecorder } from './kube-events.ts';
 import type { Source, SourceListener } from './types.ts';
 
@@ -59,10 +59,10 @@ export class KubeSource implements Source {
 
   /**
    * Fails with the missing verbs and resources named when this identity lacks what the
-   * router needs; see kube-access.ts. Passes when the API server cannot answer: the
-   * informers retry and report.
+   * router needs, and names the optional features it lacks permissions for; see
+   * kube-access.ts. Passes when the API server cannot answer: the informers retry and report.
    */
-  checkAccess(events: boolean): Promise<{ checked: boolean; user?: string }> {
+  checkAccess(events: boolean): Promise<AccessResult> {
     return checkAccess(this.#connection, this.accessNeeds(events));
   }
 
