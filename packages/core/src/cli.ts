@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
-import { helpText, loadRouterConfig } from './config/load.ts';
+import { collect, helpText, loadRouterConfig } from './config/load.ts';
 import {
   type BuildDefaults,
+  type ConfigOf,
   ROUTER_SETTINGS,
   type RouterConfig,
   type Setting,
@@ -47,16 +48,39 @@ export async function createSource(config: RouterConfig): Promise<Source> {
 /**
  * What a build plugs into the core (policy, tracing): its own settings, which join `--help`
  * and the flag/env parsing, and what it adds to the router. The core knows none of them.
+ * Declare one with `defineExtension`, which types `values` from the settings.
  */
 export interface Extension {
   readonly name: string;
   readonly settings: readonly Setting[];
   configure(context: {
     readonly config: RouterConfig;
-    /** This extension's settings, parsed, by `Setting.key`. */
-    readonly values: Readonly<Record<string, unknown>>;
+    /** Every setting's parsed value (this extension's are read through `collect`). */
+    readonly values: ReadonlyMap<Setting, unknown>;
     readonly logger: Logger;
   }): ExtensionParts | Promise<ExtensionParts>;
+}
+
+/** An extension whose `configure` gets its own settings' values, typed from their parsers. */
+export function defineExtension<const S extends readonly Setting[]>(extension: {
+  readonly name: string;
+  readonly settings: S;
+  configure(context: {
+    readonly config: RouterConfig;
+    readonly values: ConfigOf<S>;
+    readonly logger: Logger;
+  }): ExtensionParts | Promise<ExtensionParts>;
+}): Extension {
+  return {
+    name: extension.name,
+    settings: extension.settings,
+    configure: ({ config, values, logger }) =>
+      extension.configure({
+        config,
+        values: collect(extension.settings, (setting) => values.get(setting)),
+        logger,
+      }),
+  };
 }
 
 export interface ExtensionParts {
@@ -108,7 +132,7 @@ async function prepare(
     process.stdout.write(`${build.name} ${VERSION}\n`);
     return undefined;
   }
-  const { config, extra } = request;
+  const { config, values } = request;
   const source = await createSource(config);
   const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
@@ -131,9 +155,6 @@ async function prepare(
     }
   }
   for (const extension of extensions) {
-    const values = Object.fromEntries(
-      extension.settings.map((setting) => [setting.key, extra[setting.key]]),
-    );
     parts.push(await extension.configure({ config, values, logger }));
   }
   return {

@@ -9,10 +9,29 @@ export {
 } from './annotations/parse.ts';
 export { EndpointHealth } from './balancer/endpoint-health.ts';
 export { RoundRobin } from './balancer/round-robin.ts';
-export { createSource, type Extension, type ExtensionParts, runCli, VERSION } from './cli.ts';
-export { helpText, loadRouterConfig, loadSettings } from './config/load.ts';
-export type { BuildDefaults, RouterConfig, Setting } from './config/settings.ts';
-export { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, parsers, ROUTER_SETTINGS } from './config/settings.ts';
+export {
+  createSource,
+  defineExtension,
+  type Extension,
+  type ExtensionParts,
+  runCli,
+  VERSION,
+} from './cli.ts';
+export {
+  checkSettings,
+  collect,
+  helpText,
+  loadRouterConfig,
+  loadSettings,
+} from './config/load.ts';
+export type { BuildDefaults, ConfigOf, RouterConfig, Setting } from './config/settings.ts';
+export {
+  PRIVATE_DEFAULTS,
+  PUBLIC_DEFAULTS,
+  parsers,
+  ROUTER_SETTINGS,
+  setting,
+} from './config/settings.ts';
 export { parseDuration, parseSize } from './config/units.ts';
 export { ConfigError, ErrorCodes, KubeApiError, PodrouterError } from './errors.ts';
 export { type Clock, ManualClock, realClock } from './kube/clock.ts';

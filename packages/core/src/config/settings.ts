@@ -39,16 +39,29 @@ export const PRIVATE_DEFAULTS: BuildDefaults = {
   apiKeySecretLocation: 'routing:private-api-key',
 };
 
-export interface Setting {
-  readonly key: string;
+/**
+ * One setting as data. Its value type is its parser's return type, and the config type of a
+ * list of settings is derived from them (`ConfigOf`): nothing is declared twice.
+ */
+export interface Setting<K extends string = string, V = unknown> {
+  readonly key: K;
   readonly env: string;
   readonly flag: string;
   readonly description: string;
   readonly default: (build: BuildDefaults) => string;
-  readonly parse: (raw: string, name: string) => unknown;
+  readonly parse: (raw: string, name: string) => V;
   /** A flag that takes no value (`--flag` means true). */
   readonly boolean?: boolean;
 }
+
+/** The parsed values of a list of settings, by key, typed by each parser. */
+export type ConfigOf<S extends readonly Setting[]> = {
+  readonly [E in S[number] as E['key']]: ReturnType<E['parse']>;
+};
+
+/** Declares a setting, keeping its key literal and its value type. */
+export const setting = <const K extends string, V>(definition: Setting<K, V>): Setting<K, V> =>
+  definition;
 
 const fail = (name: string, message: string): never => {
   throw new ConfigError(name, message);
@@ -107,7 +120,7 @@ const namespaces = (raw: string) =>
     .map((namespace) => namespace.trim())
     .filter((namespace) => namespace !== '');
 
-const s = (setting: Setting) => setting;
+const s = setting;
 
 export const ROUTER_SETTINGS = [
   s({
@@ -369,40 +382,8 @@ export const ROUTER_SETTINGS = [
   }),
 ] as const;
 
-export interface RouterConfig {
-  readonly build: BuildDefaults;
-  readonly port: number;
-  readonly listenAddress: string;
-  readonly adminPort: number;
-  readonly source: 'kube' | 'file';
-  readonly sourceFile: string;
-  readonly kubeconfig: string;
-  readonly watchNamespaces: readonly string[];
-  readonly watchSilenceTimeoutMs: number;
-  readonly podEvents: boolean;
-  readonly hostsAnnotation: string;
-  readonly pathsAnnotation: string;
-  readonly routableLabelSelector: string;
-  readonly aliasHosts: boolean;
-  readonly clusterDomain: string;
-  readonly apiKeySecretLocation: { readonly secretName: string; readonly field: string };
-  readonly apiKeyHeader: string;
-  readonly clientMaxBodySize: number;
-  readonly maxHeaderSize: number;
-  readonly notFoundResponse: 'problem' | 'close';
-  readonly trustForwardedHeaders: boolean;
-  readonly connectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly totalTimeoutMs: number;
-  readonly upstreamKeepAliveMs: number;
-  readonly upstreamMaxConnections: number;
-  readonly clientKeepAliveMs: number;
-  readonly clientHeaderTimeoutMs: number;
-  readonly ejectionMs: number;
-  readonly shutdownDelayMs: number;
-  readonly shutdownTimeoutMs: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
-}
+/** The router's configuration: every router setting's value, and the build it runs as. */
+export type RouterConfig = ConfigOf<typeof ROUTER_SETTINGS> & { readonly build: BuildDefaults };
 
 /** Value parsers for extension settings, so every setting fails the same way. */
 export const parsers = {
