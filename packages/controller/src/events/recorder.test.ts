@@ -36,3 +36,12 @@ test('a failed Event is tried again on the next pass', async () => {
   assert.equal(errors.length, 1);
   assert.deepEqual(sent, ['a']);
 });
+
+test('scopes are independent: a report clears only its own scope', async () => {
+  const sent: string[] = [];
+  const reporter = new ProblemReporter({ emit: async (p) => void sent.push(p.pod.name) });
+  await reporter.report('alias:a', [problem('a')], () => assert.fail());
+  await reporter.report('alias:b', [], () => assert.fail());
+  await reporter.report('alias:a', [problem('a')], () => assert.fail());
+  assert.deepEqual(sent, ['a']);
+});
