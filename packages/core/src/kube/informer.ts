@@ -31,7 +31,9 @@ export interface InformerOptions<T> {
    * of the object is garbage as soon as this returns.
    */
   readonly decode: (object: RawObject) => T | undefined;
-  /** Objects per list page: bounds the memory a list of 10 000 Pods needs at once. */
+  /** Objects per list page (default 100): bounds the memory a list needs at once. With real
+   * Pods (managedFields, statuses: ~4 KB of JSON each) pages of 500 left a 10 000-Pod router
+   * ~45 MB larger after its first sync than pages of 100 (docs/benchmarks.md). */
   readonly pageSize?: number;
   readonly backoffBaseMs?: number;
   /** Default 10 s: after an outage the cache catches up within seconds, and full jitter
@@ -192,7 +194,7 @@ export class Informer<T> {
   async #list(): Promise<void> {
     const values = new Map<string, T>();
     const versions = new Map<string, string>();
-    const limit = String(this.#options.pageSize ?? 500);
+    const limit = String(this.#options.pageSize ?? 100);
     let next: string | undefined;
     let resourceVersion = '';
     let restarts = 0;
