@@ -38,13 +38,13 @@ export function checkSettings(settings: readonly Setting[]): void {
   }
 }
 
-/** The typed values of `settings`, each from `valueOf` (its parsed value). */
+/** The typed values of `settings`, each from `value` (its parsed value). */
 export function collect<const S extends readonly Setting[]>(
   settings: S,
-  valueOf: (setting: Setting) => unknown,
+  value: (setting: Setting) => unknown,
 ): ConfigOf<S> {
   const values: Record<string, unknown> = {};
-  for (const setting of settings) values[setting.key] = valueOf(setting);
+  for (const setting of settings) values[setting.key] = value(setting);
   // Every key was set by its own setting's parser: exactly the shape ConfigOf<S> derives.
   return values as ConfigOf<S>;
 }
