@@ -152,6 +152,7 @@ describe('Informer', () => {
       assert.deepEqual(clock.pending(), [5000], 'only the silence timer, no backoff');
 
       // A watch refused with 410 (its resourceVersion too old) re-lists as well.
+      send(again.res, 'BOOKMARK', { kind: 'Pod', metadata: { resourceVersion: '32' } });
       again.res.end();
       api.failWatches.push({ status: 410, body: { kind: 'Status', code: 410, reason: 'Gone' } });
       await api.watchOpened(path, 2);
@@ -194,6 +195,26 @@ describe('Informer', () => {
       const again = await api.watchOpened(path, 1);
       assert.equal(again.url.searchParams.get('resourceVersion'), api.resourceVersion);
       assert.equal(api.lists.length, listsBefore);
+    } finally {
+      await subject.stop();
+    }
+  });
+
+  it('backs off when a watch ends at once without a byte, instead of spinning', async () => {
+    const path = '/api/v1/namespaces/f/pods';
+    api.objects.set(path, [pod('p1', '5')]);
+    const clock = new ManualClock(0, () => 0.5);
+    const seen = recorder();
+    const subject = informer(api, clock, seen, path);
+    subject.start();
+    try {
+      (await api.watchOpened(path)).res.end();
+      await seen.until(() => seen.errors.length === 1);
+      assert.equal(seen.errors[0]?.error.reason, 'EmptyWatch');
+      assert.equal(seen.errors[0]?.retryInMs, 50);
+      assert.equal(api.watches.filter((watch) => watch.url.pathname === path).length, 1);
+      clock.advance(50);
+      await api.watchOpened(path, 1);
     } finally {
       await subject.stop();
     }

@@ -64,7 +64,9 @@ export interface InformerHandlers<T> {
   readonly onError?: (error: KubeApiError, retryInMs: number) => void;
 }
 
-type WatchEnd = 'ended' | 'silent' | 'stopped';
+/** `empty`: the stream ended at once without a byte (a proxy closing it?): backs off, or
+ * the informer would spin re-watching. */
+type WatchEnd = 'ended' | 'empty' | 'silent' | 'stopped';
 
 interface WatchEvent {
   readonly type?: string;
@@ -130,6 +132,13 @@ export class Informer<T> {
           mustList = false;
         }
         const end = await this.#watch();
+        if (end === 'empty') {
+          throw new KubeApiError(
+            0,
+            'EmptyWatch',
+            `watch ${this.#options.path} ended at once without an event`,
+          );
+        }
         if (end === 'silent') {
           this.#handlers.onError?.(
             new KubeApiError(
@@ -274,6 +283,8 @@ export class Informer<T> {
     };
     const ended = (): WatchEnd | undefined =>
       this.#stopped ? 'stopped' : silent ? 'silent' : undefined;
+    const startedAt = this.#clock.now();
+    const quick = () => this.#clock.now() - startedAt < 1000;
     arm();
     try {
       const { headers, dispatcher } = await this.#options.connection.authorize();
@@ -299,12 +310,14 @@ export class Informer<T> {
         }
         throw apiError(response.status, body, `watch ${this.#options.path}`);
       }
-      if (response.body === null) return 'ended';
+      if (response.body === null) return quick() ? 'empty' : 'ended';
       const decoder = new TextDecoder();
       let buffered = '';
+      let received = false;
       try {
         for await (const chunk of response.body) {
           arm();
+          received = true;
           buffered += decoder.decode(chunk as Uint8Array, { stream: true });
           let start = 0;
           for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n', start)) {
@@ -320,7 +333,7 @@ export class Informer<T> {
         if (error instanceof KubeApiError) throw error;
         throw unreachable(error, `watch ${this.#options.path}`);
       }
-      return ended() ?? 'ended';
+      return ended() ?? (received || !quick() ? 'ended' : 'empty');
     } finally {
       cancelSilence();
       abort.abort();
