@@ -194,7 +194,7 @@ export const ROUTER_SETTINGS = [
     env: 'POD_EVENTS',
     flag: '--pod-events',
     description:
-      'With --source kube: write a Kubernetes Event on each Pod whose annotation entries are rejected (needs create/patch/get on events.k8s.io events).',
+      'With --source kube: write a Kubernetes Event on each Pod whose annotation entries are rejected (needs create/patch/get on events.k8s.io events; without them Pod Events are turned off at start, with a warning).',
     default: () => 'true',
     parse: bool,
   }),
