@@ -6,7 +6,8 @@
 // seen by a client polling through the router. Runs itself inside the cluster's network
 // namespace. Then CHURN more status changes (readiness flips of the bench Pods, 16 at a time,
 // not timed) and the RSS after them. Each --variant (Node flags for the router, ',' between
-// flags; "default" = none) is measured in turn against the same Pods.
+// flags; "default" = none) is measured in turn against the same Pods. With --stream N, N other
+// status changes a second (readiness flips of bench Pods) run while the probes are timed.
 // Needs root. Usage: scripts/node.sh bench/kube/run.ts [--pods N] [--namespaces N]
 //   [--samples N] [--churn N] [--variant default] [--variant --max-semi-space-size=4]
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -34,6 +35,7 @@ const POD_COUNT = arg('pods', 10_000);
 const NS_COUNT = arg('namespaces', 100);
 const SAMPLES = arg('samples', 200);
 const CHURN = arg('churn', 1000);
+const STREAM = arg('stream', 0);
 const variants = process.argv
   .flatMap((value, index) => (process.argv[index - 1] === '--variant' ? [value] : []))
   .map((value) => (value === 'default' ? [] : value.split(',')));
@@ -282,6 +284,20 @@ async function measure(flags: readonly string[]): Promise<void> {
   await sleep(1000);
   const rssSynced = rssMb(router.pid as number);
 
+  // A steady stream of other changes while the probes are timed (--stream per second).
+  let streaming = STREAM > 0;
+  let streamed = 0;
+  const stream = (async () => {
+    const started = performance.now();
+    while (streaming) {
+      const pod = all[(streamed * 7919) % all.length] as (typeof all)[number];
+      await patchStatus(pod.namespace, pod.name, pod.ip, streamed % 2 === 1);
+      streamed++;
+      const due = started + (streamed * 1000) / STREAM;
+      if (due > performance.now()) await sleep(due - performance.now());
+    }
+  })();
+  const streamStarted = performance.now();
   const latencies: number[] = [];
   for (const probe of probes) {
     if ((await get(ports.port, probe.host)) !== 503)
@@ -293,6 +309,9 @@ async function measure(flags: readonly string[]): Promise<void> {
     }
     latencies.push(performance.now() - committed);
   }
+  streaming = false;
+  await stream;
+  const streamRate = (streamed * 1000) / (performance.now() - streamStarted);
   latencies.sort((a, b) => a - b);
   await sleep(1000);
   const rssAfter = rssMb(router.pid as number);
@@ -317,8 +336,8 @@ async function measure(flags: readonly string[]): Promise<void> {
     [
       `variant: node ${flags.join(' ') || '(no flags)'}`,
       `router start → ready (first full sync, ${routes} routes): ${Math.round(readyAt - t0)} ms (process start → listening ${Math.round(listenedAt - t0)} ms, listening → ready ${Math.round(readyAt - listenedAt)} ms; table build ${firstTable?.buildMs} ms)`,
-      `router RSS: ${rssSynced} MB after the sync, ${rssAfter} MB after ${SAMPLES} status changes, ${rssChurned} MB after ${churned.length * 2} more`,
-      `status change committed → route answering (${SAMPLES} samples): p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`,
+      `router RSS: ${rssSynced} MB after the sync, ${rssAfter} MB after ${SAMPLES + streamed} status changes, ${rssChurned} MB after ${churned.length * 2} more`,
+      `status change committed → route answering (${SAMPLES} samples${STREAM > 0 ? `, under ${streamRate.toFixed(1)} other changes/s` : ''}): p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`,
       `table apply per change (router's buildMs, ${builds.length} tables): p50 ${pct(builds, 50).toFixed(2)} ms, p99 ${pct(builds, 99).toFixed(2)} ms`,
       '',
     ].join('\n'),
