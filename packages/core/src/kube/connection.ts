@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { Agent, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
 
@@ -206,10 +206,7 @@ export async function connectionFromKubeConfig(config: KubeConfig): Promise<Kube
 /** As `connectionFromKubeConfig`, for a caller that has client-node loaded already. */
 export function kubeConfigConnection(
   config: KubeConfig,
-  context: (url: string) => {
-    getHeaders(): Record<string, string>;
-    getDispatcher(): Dispatcher | undefined;
-  },
+  context: (url: string) => RequestContext,
 ): KubeConnection {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -218,7 +215,7 @@ export function kubeConfigConnection(
     server: cluster.server.replace(/\/+$/, ''),
     async authorize() {
       const request = context(cluster.server);
-      await config.applySecurityAuthentication(request as never);
+      await config.applySecurityAuthentication(request);
       return {
         headers: request.getHeaders(),
         dispatcher: request.getDispatcher() ?? fallback,
