@@ -6,6 +6,10 @@ import type { PodInfo } from './types.ts';
  */
 export function ineligibility(pod: PodInfo): string | undefined {
   if (pod.terminating) return 'terminating';
+  if (pod.service !== undefined) {
+    for (const backends of pod.service.backends.values()) if (backends.length > 0) return undefined;
+    return 'no ready endpoint in its EndpointSlices';
+  }
   if (pod.phase !== 'Running') return `phase is ${pod.phase || 'unknown'}, not Running`;
   if (pod.podIP === '') return 'no Pod IP yet';
   if (!pod.ready) return 'Ready condition is not True';

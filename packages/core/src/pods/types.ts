@@ -1,3 +1,5 @@
+import type { Backend, EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
+
 /**
  * The router's view of the cluster: only the fields routing and policy need, normalized at
  * the source edge so every later stage works on plain, typed data.
@@ -16,6 +18,15 @@ export interface PodInfo {
   readonly podIP: string;
   readonly ready: boolean;
   readonly terminating: boolean;
+  /**
+   * Set on the claimant a Service becomes (`backends/service-claimant.ts`): its name is
+   * `service:NAME` (no Pod can be named so), and each Service port maps to the addresses
+   * traffic for it goes to, instead of `podIP` and the port itself.
+   */
+  readonly service?: {
+    readonly name: string;
+    readonly backends: ReadonlyMap<number, readonly Backend[]>;
+  };
 }
 
 export interface SecretInfo {
@@ -31,6 +42,9 @@ export interface SecretInfo {
 export interface ClusterState {
   readonly pods: readonly PodInfo[];
   readonly secrets: readonly SecretInfo[];
+  /** Services and EndpointSlices (external backends); only sources that read them set these. */
+  readonly services?: readonly ServiceInfo[];
+  readonly endpointSlices?: readonly EndpointSliceInfo[];
   /** Secrets a source was asked for but cannot read (e.g. forbidden), by `namespace/name`. */
   readonly secretErrors?: ReadonlyMap<string, string>;
   /** This state's number in its source's sequence, when the source numbers them. */
@@ -46,4 +60,6 @@ export interface StateChanges {
   readonly pods: ReadonlyMap<string, PodInfo | undefined>;
   /** Namespaces whose Secrets were added, changed or removed. */
   readonly secretNamespaces: ReadonlySet<string>;
+  /** Services whose object or EndpointSlices changed, by `namespace/name`. */
+  readonly services?: ReadonlySet<string>;
 }

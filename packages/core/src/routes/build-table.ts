@@ -1,5 +1,6 @@
 import { AnnotationMemo } from '../annotations/memo.ts';
 import type { PathSpec, Rejection } from '../annotations/parse.ts';
+import { serviceClaimants } from '../backends/service-claimant.ts';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
 import type { Pipeline, PipelineCompiler } from '../pipeline/types.ts';
@@ -43,17 +44,25 @@ interface NamespaceClaims {
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function endpointOf(pod: PodInfo, port: number): Endpoint {
-  const host = pod.podIP.includes(':') ? `[${pod.podIP}]` : pod.podIP;
+function endpointAt(pod: PodInfo, ip: string, port: number): Endpoint {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
   return {
     key: `${host}:${port}`,
     origin: `http://${host}:${port}`,
-    ip: pod.podIP,
+    ip,
     port,
     namespace: pod.namespace,
     podName: pod.name,
   };
 }
+
+/** A Pod's endpoint is its IP; a Service claimant's are the backends of the claimed port. */
+const endpointsOf = ({ pod, port }: Claim): Endpoint[] =>
+  pod.service === undefined
+    ? [endpointAt(pod, pod.podIP, port)]
+    : (pod.service.backends.get(port) ?? []).map((backend) =>
+        endpointAt(pod, backend.ip, backend.port),
+      );
 
 /** A Pod that has stopped (or is going) still holds no claim; a starting one does. */
 const holdsClaims = (pod: PodInfo) =>
@@ -87,7 +96,7 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     else rejectionsByPod.set(podKey(pod), [rejection]);
   };
 
-  for (const pod of state.pods) {
+  for (const pod of claimantsOf(state, options)) {
     const read = readPod(pod, options, memo);
     if (read === undefined) continue;
     for (const rejection of read.rejections) reject(pod, rejection);
@@ -142,6 +151,12 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
       ? { aliases: aliasIndex(options.aliasDomain, hosts.keys(), state.pods) }
       : {}),
   };
+}
+
+/** The Pods of a state, then its Services as claimants (`backends/service-claimant.ts`). */
+export function claimantsOf(state: ClusterState, options: TableOptions): readonly PodInfo[] {
+  const services = serviceClaimants(state, [options.pathsAnnotation]);
+  return services.length === 0 ? state.pods : [...state.pods, ...services];
 }
 
 /** `hosts` in sorted order: the namespaces of a service are listed in that order. */
@@ -265,7 +280,7 @@ export function resolveRoute(
   }
   const endpoints = winner.claims
     .filter((claim) => claim.serving)
-    .map((claim) => endpointOf(claim.pod, claim.port))
+    .flatMap(endpointsOf)
     // Pod name breaks ties: which Pod a shared ip:port is reported under must not depend
     // on the order the Pods arrived in.
     .sort((a, b) => compare(a.key, b.key) || compare(a.podName, b.podName));

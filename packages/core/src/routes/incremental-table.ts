@@ -1,10 +1,12 @@
 import { AnnotationMemo } from '../annotations/memo.ts';
 import type { Rejection } from '../annotations/parse.ts';
-import type { ClusterState, PodInfo } from '../pods/types.ts';
+import { serviceClaimantKey, serviceClaimantOf } from '../backends/service-claimant.ts';
+import type { ClusterState, PodInfo, StateChanges } from '../pods/types.ts';
 import {
   addClaims,
   aliasIndex,
   buildRouteTable,
+  claimantsOf,
   type PodClaims,
   type RouteClaims,
   readPod,
@@ -13,6 +15,24 @@ import {
 } from './build-table.ts';
 import { HostMap } from './host-map.ts';
 import type { PodReport, Route, RouteTable } from './types.ts';
+
+/** A change's Pods, plus the claimants of the Services it says changed (object or slices). */
+function withServices(
+  state: ClusterState,
+  changes: StateChanges,
+  options: TableOptions,
+): ReadonlyMap<string, PodInfo | undefined> {
+  if (changes.services === undefined || changes.services.size === 0) return changes.pods;
+  const all = new Map(changes.pods);
+  for (const key of changes.services) {
+    const [namespace = '', name = ''] = key.split('/');
+    all.set(
+      serviceClaimantKey(namespace, name),
+      serviceClaimantOf(state, key, [options.pathsAnnotation]),
+    );
+  }
+  return all;
+}
 
 /** Per build: what changes from one table to the next without the cluster changing. */
 export interface BuildContext {
@@ -116,7 +136,7 @@ export class IncrementalTable {
       return table;
     }
     if (changes === undefined || changes.since !== this.#sequence) this.#reset(state, options);
-    else this.#patch(changes.pods, changes.secretNamespaces, options);
+    else this.#patch(withServices(state, changes, options), changes.secretNamespaces, options);
     this.#sequence = state.sequence;
     return this.#table(state, context);
   }
@@ -137,7 +157,7 @@ export class IncrementalTable {
     this.#reports = new Map();
     this.#sortedReports = [];
     this.#rejectedEntries = 0;
-    for (const pod of state.pods) {
+    for (const pod of claimantsOf(state, options)) {
       const read = readPod(pod, options, this.#memo);
       if (read === undefined) continue;
       const key = podKey(pod);

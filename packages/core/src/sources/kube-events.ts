@@ -1,3 +1,4 @@
+import { serviceClaimantKey } from '../backends/service-claimant.ts';
 import { EventRecorder, type EventRecorderOptions } from '../kube/event-recorder.ts';
 import type { ClusterState } from '../pods/types.ts';
 import type { RouteTable } from '../routes/types.ts';
@@ -7,7 +8,7 @@ export { eventName, microTime } from '../kube/event-recorder.ts';
 const REASON = 'RouteRejected';
 
 /**
- * Warning Events on Pods whose annotation entries are rejected, so the people who wrote the
+ * Warning Events on Pods (and Services) whose annotation entries are rejected, so the people who wrote the
  * annotation see why with `kubectl describe pod`. An Event is recorded when a rejection
  * appears, not on every table: a rejection that stays is one Event, however many tables are
  * built while it lasts. Writing (names, series, rate limit) is the shared EventRecorder's.
@@ -29,11 +30,17 @@ export class PodEventRecorder {
         .map((report) => `${report.namespace}/${report.name}`),
     );
     if (rejected.size === 0 && this.#active.size === 0) return;
-    const pods = new Map(
+    type Regarding = { kind: string; namespace: string; name: string; uid: string };
+    const pods = new Map<string, Regarding>(
       state.pods
         .filter((pod) => rejected.has(`${pod.namespace}/${pod.name}`))
-        .map((pod) => [`${pod.namespace}/${pod.name}`, pod]),
+        .map((pod) => [`${pod.namespace}/${pod.name}`, { ...pod, kind: 'Pod' }]),
     );
+    // A Service's rejections are reported under its claimant name; the Event goes on it.
+    for (const service of state.services ?? []) {
+      const key = serviceClaimantKey(service.namespace, service.name);
+      if (rejected.has(key)) pods.set(key, { ...service, kind: 'Service' });
+    }
     const active = new Set<string>();
     for (const report of table.pods) {
       const pod = pods.get(`${report.namespace}/${report.name}`);
@@ -47,7 +54,7 @@ export class PodEventRecorder {
           key,
           regarding: {
             apiVersion: 'v1',
-            kind: 'Pod',
+            kind: pod.kind,
             namespace: pod.namespace,
             name: pod.name,
             uid: pod.uid,

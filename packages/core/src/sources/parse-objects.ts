@@ -1,17 +1,21 @@
 import { parseAllDocuments } from 'yaml';
+import { endpointSliceFromObject, serviceFromObject } from '../backends/from-object.ts';
+import type { EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
 import { ErrorCodes, PodrouterError } from '../errors.ts';
 import { podFromObject, secretFromObject } from '../pods/from-object.ts';
 import type { ClusterState, PodInfo, SecretInfo } from '../pods/types.ts';
 
 /**
- * Reads Kubernetes objects from YAML text: a `v1 List` (what `kubectl get pods,secrets -A
- * -o yaml` prints), multi-document YAML, or both. Other kinds are ignored. A syntax error
+ * Reads Pods, Secrets, Services and EndpointSlices from YAML text: a `v1 List` (what
+ * `kubectl get pods,secrets -A -o yaml` prints), multi-document YAML, or both. Other kinds are ignored. A syntax error
  * fails the whole text: half a file must never replace a good table.
  */
 export function parseObjects(text: string, origin: string): ClusterState {
   const documents = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const pods: PodInfo[] = [];
   const secrets: SecretInfo[] = [];
+  const services: ServiceInfo[] = [];
+  const endpointSlices: EndpointSliceInfo[] = [];
   const visit = (object: unknown, where: string) => {
     if (object === null || object === undefined) return;
     if (typeof object !== 'object' || Array.isArray(object)) {
@@ -48,6 +52,22 @@ export function parseObjects(text: string, origin: string): ClusterState {
           `${where}: a Secret needs metadata.name`,
         );
       secrets.push(secret);
+    } else if (kind === 'Service') {
+      const service = serviceFromObject(object);
+      if (!service)
+        throw new PodrouterError(
+          ErrorCodes.SOURCE_FILE_INVALID,
+          `${where}: a Service needs metadata.name`,
+        );
+      services.push(service);
+    } else if (kind === 'EndpointSlice') {
+      const slice = endpointSliceFromObject(object);
+      if (!slice)
+        throw new PodrouterError(
+          ErrorCodes.SOURCE_FILE_INVALID,
+          `${where}: an EndpointSlice needs metadata.name`,
+        );
+      endpointSlices.push(slice);
     }
   };
   documents.forEach((document, index) => {
@@ -61,5 +81,7 @@ export function parseObjects(text: string, origin: string): ClusterState {
     }
     visit(document.toJS({ maxAliasCount: 100 }), where);
   });
-  return { pods, secrets };
+  return services.length > 0 || endpointSlices.length > 0
+    ? { pods, secrets, services, endpointSlices }
+    : { pods, secrets };
 }

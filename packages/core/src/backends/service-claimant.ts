@@ -1,0 +1,148 @@
+import type { ClusterState, PodInfo } from '../pods/types.ts';
+import type { Backend, EndpointSliceInfo, ServiceInfo } from './types.ts';
+
+/** Claimant names of Services carry this prefix: a Pod name cannot contain `:`. */
+export const SERVICE_CLAIMANT_PREFIX = 'service:';
+
+export const serviceClaimantKey = (namespace: string, name: string) =>
+  `${namespace}/${SERVICE_CLAIMANT_PREFIX}${name}`;
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * `PORT:PATH` entries name a Service port by name or number; the table reads numbers, so a
+ * known name becomes its port number here. Other entries are left for the parser to judge.
+ */
+export function numberPortNames(value: string, service: ServiceInfo): string {
+  return value
+    .split(/\s+/)
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      const colon = entry.indexOf(':');
+      if (colon <= 0) return entry;
+      const name = entry.slice(0, colon);
+      if (/^[0-9]+$/.test(name)) return entry;
+      const port = service.ports.find((p) => p.name === name && p.protocol === 'TCP');
+      return port === undefined ? entry : `${port.port}${entry.slice(colon)}`;
+    })
+    .join(' ');
+}
+
+/**
+ * The addresses a Service port's traffic goes to, read as kube-proxy reads them: endpoints
+ * whose `ready` is not false; when none is, the ones still `serving` while `terminating`
+ * (so connections drain rather than fail during a rollout). FQDN slices are not routed.
+ */
+export function serviceBackends(
+  service: ServiceInfo,
+  slices: readonly EndpointSliceInfo[],
+): Map<number, Backend[]> {
+  const out = new Map<number, Backend[]>();
+  for (const servicePort of service.ports) {
+    if (servicePort.protocol !== 'TCP') continue;
+    const ready: Backend[] = [];
+    const draining: Backend[] = [];
+    for (const slice of slices) {
+      if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
+      const port = slice.ports.get(servicePort.name);
+      if (port === undefined) continue;
+      for (const endpoint of slice.endpoints) {
+        const list =
+          endpoint.ready !== false
+            ? ready
+            : endpoint.serving === true && endpoint.terminating === true
+              ? draining
+              : undefined;
+        if (list === undefined) continue;
+        for (const ip of endpoint.addresses) list.push({ ip, port });
+      }
+    }
+    const chosen = ready.length > 0 ? ready : draining;
+    const unique = new Map(chosen.map((backend) => [`${backend.ip}|${backend.port}`, backend]));
+    out.set(
+      servicePort.port,
+      [...unique.values()].sort((a, b) => compare(a.ip, b.ip) || a.port - b.port),
+    );
+  }
+  return out;
+}
+
+/**
+ * A Service as the route table sees it: a claimant shaped like a Pod (same claim rules, same
+ * reports), whose endpoints are its backends. Port names in the paths annotations become
+ * numbers; the table skips it like a Pod when it is not selected or not annotated.
+ */
+export function serviceClaimant(
+  service: ServiceInfo,
+  slices: readonly EndpointSliceInfo[],
+  pathsAnnotations: readonly string[],
+): PodInfo {
+  const annotations: Record<string, string> = { ...service.annotations };
+  for (const name of pathsAnnotations) {
+    const value = annotations[name];
+    if (value !== undefined) annotations[name] = numberPortNames(value, service);
+  }
+  const backends = serviceBackends(service, slices);
+  return {
+    namespace: service.namespace,
+    name: `${SERVICE_CLAIMANT_PREFIX}${service.name}`,
+    uid: service.uid,
+    createdAt: service.createdAt,
+    labels: service.labels,
+    annotations,
+    containerPorts: service.ports
+      .filter((port) => port.protocol === 'TCP')
+      .map((port) => port.port)
+      .sort((a, b) => a - b),
+    phase: 'Running',
+    podIP: '',
+    ready: true,
+    terminating: service.terminating,
+    service: { name: service.name, backends },
+  };
+}
+
+/** EndpointSlices by the `namespace/name` of the Service they belong to. */
+export function slicesByService(
+  slices: readonly EndpointSliceInfo[],
+): Map<string, EndpointSliceInfo[]> {
+  const out = new Map<string, EndpointSliceInfo[]>();
+  for (const slice of slices) {
+    if (slice.serviceName === '') continue;
+    const key = `${slice.namespace}/${slice.serviceName}`;
+    const list = out.get(key);
+    if (list) list.push(slice);
+    else out.set(key, [slice]);
+  }
+  return out;
+}
+
+/** Every Service of the state as a claimant (empty when the source reads no Services). */
+export function serviceClaimants(
+  state: ClusterState,
+  pathsAnnotations: readonly string[],
+): PodInfo[] {
+  if (state.services === undefined || state.services.length === 0) return [];
+  const slices = slicesByService(state.endpointSlices ?? []);
+  return state.services.map((service) =>
+    serviceClaimant(
+      service,
+      slices.get(`${service.namespace}/${service.name}`) ?? [],
+      pathsAnnotations,
+    ),
+  );
+}
+
+/** One Service's claimant by `namespace/name`, or `undefined` when it is gone. */
+export function serviceClaimantOf(
+  state: ClusterState,
+  key: string,
+  pathsAnnotations: readonly string[],
+): PodInfo | undefined {
+  const service = state.services?.find((s) => `${s.namespace}/${s.name}` === key);
+  if (service === undefined) return undefined;
+  const slices = (state.endpointSlices ?? []).filter(
+    (slice) => slice.namespace === service.namespace && slice.serviceName === service.name,
+  );
+  return serviceClaimant(service, slices, pathsAnnotations);
+}
