@@ -69,7 +69,9 @@ metadata:
 {{- end }}
 {{- $rules := list
   (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list" "watch"))
-  $secretRule }}
+  $secretRule
+  (dict "apiGroups" (list "") "resources" (list "services") "verbs" (list "list" "watch"))
+  (dict "apiGroups" (list "discovery.k8s.io") "resources" (list "endpointslices") "verbs" (list "list" "watch")) }}
 {{- if include "podrouter.isTrue" $env.POD_EVENTS }}
 {{- $rules = append $rules (dict "apiGroups" (list "events.k8s.io") "resources" (list "events") "verbs" (list "create" "patch" "get")) }}
 {{- end }}

@@ -12,7 +12,7 @@ import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
 import { FileSource } from './sources/file-source.ts';
-import { POD_EVENTS_FEATURE } from './sources/kube-access.ts';
+import { EXTERNAL_BACKENDS_FEATURE, POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
 import type { Source } from './sources/types.ts';
 
@@ -154,6 +154,15 @@ async function prepare(
       logger.warn(
         { feature: POD_EVENTS_FEATURE, user: access.user, missing },
         `Pod Events are off: this identity may not ${missing.join('; ')}. Grant them (docs/rbac.md) or set POD_EVENTS=false`,
+      );
+    }
+    const backendsMissing = access.disabled.get(EXTERNAL_BACKENDS_FEATURE);
+    features.set(EXTERNAL_BACKENDS_FEATURE, featureState(backendsMissing));
+    if (backendsMissing !== undefined) {
+      source.disableExternalBackends();
+      logger.warn(
+        { feature: EXTERNAL_BACKENDS_FEATURE, user: access.user, missing: backendsMissing },
+        `Services as backends are off: this identity may not ${backendsMissing.join('; ')}. Grant them (docs/rbac.md)`,
       );
     }
     if (config.podEvents && missing === undefined) {

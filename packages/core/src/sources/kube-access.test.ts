@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type FakeApi, startFakeApi } from '../kube/testing/fake-api.ts';
-import { accessNeeds, checkAccess, POD_EVENTS_FEATURE } from './kube-access.ts';
+import {
+  accessNeeds,
+  checkAccess,
+  EXTERNAL_BACKENDS_FEATURE,
+  POD_EVENTS_FEATURE,
+} from './kube-access.ts';
 
 /** A fake API server whose RBAC allows every verb on every resource but `denied`. */
 describe('checkAccess', () => {
@@ -41,6 +46,15 @@ describe('checkAccess', () => {
       'create events.events.k8s.io at cluster scope',
       'get events.events.k8s.io at cluster scope',
     ]);
+  });
+
+  it('turns Services as backends off without services or endpointslices', async () => {
+    denied = new Set(['watch endpointslices']);
+    const result = await checkAccess(api.connection, needs);
+    assert.deepEqual(result.disabled.get(EXTERNAL_BACKENDS_FEATURE), [
+      'watch endpointslices.discovery.k8s.io at cluster scope',
+    ]);
+    assert.equal(result.disabled.has(POD_EVENTS_FEATURE), false);
   });
 
   it('stops on a required permission, naming only the required ones', async () => {

@@ -18,6 +18,9 @@ export interface AccessNeed {
 /** The feature name of Pod Events (POD_EVENTS), as metrics and `/routes` show it. */
 export const POD_EVENTS_FEATURE = 'pod-events';
 
+/** The feature name of Services and EndpointSlices as backends (docs/rbac.md). */
+export const EXTERNAL_BACKENDS_FEATURE = 'external-backends';
+
 export interface AccessScope {
   /** Empty = all namespaces. */
   readonly namespaces: readonly string[];
@@ -37,6 +40,14 @@ export function accessNeeds(scope: AccessScope): AccessNeed[] {
     for (const verb of ['list', 'watch']) {
       needs.push({ verb, group: '', resource: 'pods', namespace });
       needs.push({ verb, group: '', resource: 'secrets', namespace, name: scope.secretName });
+    }
+    for (const verb of ['list', 'watch']) {
+      for (const [group, resource] of [
+        ['', 'services'],
+        ['discovery.k8s.io', 'endpointslices'],
+      ] as const) {
+        needs.push({ verb, group, resource, namespace, feature: EXTERNAL_BACKENDS_FEATURE });
+      }
     }
     if (scope.events) {
       for (const verb of ['create', 'patch', 'get']) {

@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import { endpointSliceFromObject, serviceFromObject } from '../backends/from-object.ts';
+import type { EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
 import { ErrorCodes, type KubeApiError, PodrouterError } from '../errors.ts';
 import { type Clock, realClock } from '../kube/clock.ts';
 import type { KubeConnection } from '../kube/connection.ts';
@@ -63,6 +65,12 @@ export class KubeSource implements Source {
   readonly #clock: Clock;
   readonly #pods: Informer<PodInfo>[] = [];
   readonly #secrets: Informer<SecretInfo>[] = [];
+  readonly #services: Informer<ServiceInfo>[] = [];
+  readonly #slices: Informer<EndpointSliceInfo>[] = [];
+  /** The Service each EndpointSlice belonged to when last seen, by slice key. */
+  readonly #sliceService = new Map<string, string>();
+  #changedServices = new Set<string>();
+  #externalBackends = true;
   /** Named TLS Secret informers, by `namespace/name`. */
   readonly #tls = new Map<string, TlsWatch>();
   /** The TLS Secret each Pod names, by Pod key, and how many Pods name each Secret. */
@@ -132,6 +140,11 @@ export class KubeSource implements Source {
     };
   }
 
+  /** Services and EndpointSlices are not watched (the identity may not read them). */
+  disableExternalBackends(): void {
+    this.#externalBackends = false;
+  }
+
   start(listener: SourceListener): void {
     const { labelSelector, secretName } = this.#options;
     const scopes = this.#options.namespaces.length === 0 ? [undefined] : this.#options.namespaces;
@@ -184,12 +197,63 @@ export class KubeSource implements Source {
           ),
         ),
       );
+      if (this.#externalBackends) this.#watchBackends(namespace, handlers);
     }
     for (const informer of this.#all()) informer.start();
   }
 
+  /**
+   * Services by the routing label selector, and every EndpointSlice in scope (a slice's
+   * Service is known only from its label, so they cannot be narrowed by the selector); a
+   * change of either marks its Service changed (`StateChanges.services`).
+   */
+  #watchBackends(
+    namespace: string | undefined,
+    handlers: <T>(
+      path: string,
+      changed: (key: string, current: T | undefined) => void,
+    ) => ConstructorParameters<typeof Informer<T>>[1],
+  ): void {
+    const common = this.#common();
+    const core = namespace ? `/api/v1/namespaces/${namespace}` : '/api/v1';
+    const discovery = namespace
+      ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}`
+      : '/apis/discovery.k8s.io/v1';
+    this.#services.push(
+      new Informer<ServiceInfo>(
+        {
+          ...common,
+          path: `${core}/services`,
+          labelSelector: this.#options.labelSelector,
+          decode: serviceFromObject,
+        },
+        handlers<ServiceInfo>(`${core}/services`, (key) => this.#changedServices.add(key)),
+      ),
+    );
+    this.#slices.push(
+      new Informer<EndpointSliceInfo>(
+        { ...common, path: `${discovery}/endpointslices`, decode: endpointSliceFromObject },
+        handlers<EndpointSliceInfo>(`${discovery}/endpointslices`, (key, slice) => {
+          const before = this.#sliceService.get(key);
+          if (before !== undefined) this.#changedServices.add(before);
+          if (slice === undefined || slice.serviceName === '') this.#sliceService.delete(key);
+          else {
+            const service = `${slice.namespace}/${slice.serviceName}`;
+            this.#sliceService.set(key, service);
+            this.#changedServices.add(service);
+          }
+        }),
+      ),
+    );
+  }
+
   #all(): Informer<unknown>[] {
-    return [...this.#pods, ...this.#secrets] as Informer<unknown>[];
+    return [
+      ...this.#pods,
+      ...this.#secrets,
+      ...this.#services,
+      ...this.#slices,
+    ] as Informer<unknown>[];
   }
 
   /** Keeps count of the TLS Secrets the Pods name (a Pod's own namespace only). */
@@ -333,18 +397,29 @@ export class KubeSource implements Source {
     for (const { informer } of this.#tls.values()) {
       for (const secret of informer.store.values()) secrets.push(secret);
     }
+    const backends: { services?: ServiceInfo[]; endpointSlices?: EndpointSliceInfo[] } = {};
+    if (this.#services.length > 0) {
+      backends.services = this.#services.flatMap((informer) => [...informer.store.values()]);
+      backends.endpointSlices = this.#slices.flatMap((informer) => [...informer.store.values()]);
+    }
     const incremental = this.#sequence > 0;
     const since = this.#sequence++;
-    const changes = { since, pods: this.#changedPods, secretNamespaces: this.#changedSecrets };
+    const changes = {
+      since,
+      pods: this.#changedPods,
+      secretNamespaces: this.#changedSecrets,
+      services: this.#changedServices,
+    };
     this.#changedPods = new Map();
     this.#changedSecrets = new Set();
+    this.#changedServices = new Set();
     const sequence = this.#sequence;
     const secretErrors =
       this.#secretErrors.size > 0 ? { secretErrors: new Map(this.#secretErrors) } : {};
     listener.onState(
       incremental
-        ? { pods, secrets, ...secretErrors, sequence, changes }
-        : { pods, secrets, ...secretErrors, sequence },
+        ? { pods, secrets, ...backends, ...secretErrors, sequence, changes }
+        : { pods, secrets, ...backends, ...secretErrors, sequence },
     );
   }
 
@@ -360,10 +435,9 @@ export class KubeSource implements Source {
 function forbiddenHint(error: KubeApiError, path: string, secretName?: string): string {
   if (!error.forbidden) return '';
   const named = secretName !== undefined ? ` named ${secretName}` : '';
-  const resource = path.endsWith('/secrets') ? `secrets${named}` : 'pods';
-  const scope = path.includes('/namespaces/')
-    ? `in namespace ${path.split('/')[4]}`
-    : 'at cluster scope';
+  const resource = path.endsWith('/secrets') ? `secrets${named}` : path.split('/').at(-1);
+  const namespace = /\/namespaces\/([^/]+)\//.exec(path)?.[1];
+  const scope = namespace !== undefined ? `in namespace ${namespace}` : 'at cluster scope';
   return `: forbidden — grant list and watch on ${resource} ${scope} (docs/rbac.md)`;
 }
 
