@@ -1,0 +1,196 @@
+// External backends on the real cluster: a selector-less Service with a hand-written
+// EndpointSlice to "machines outside the cluster" (addresses outside the Pod CIDR, added to
+// the cluster namespace's lo: the API server rejects loopback ones), reached through both
+// routers (as the ServiceAccount of examples/rbac/router.yaml) with a key; endpoints changing
+// live. Fails, never skips, when the cluster cannot be had (root needed).
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  apply,
+  createNamespace,
+  deleteNamespace,
+  ensureClusterUp,
+  runInNetns,
+  spawnInNetns,
+} from '../cluster/cluster.ts';
+import {
+  BUILDS,
+  type KubeRouter,
+  NetnsClient,
+  podOf,
+  routeAnnotations,
+  routerServiceAccount,
+  startKubeRouter,
+  waitForEvent,
+} from './support.ts';
+
+const run = randomBytes(3).toString('hex');
+const ns = `ext-${run}`;
+const host = `billing.${run}.example`;
+/** Outside 10.244.0.0/16 (Pods) and 10.96.0.0/16 (Services): "a VM next to the cluster". */
+const VM_IPS = ['10.250.15.1', '10.250.15.2'];
+const VM_PORT = 18080;
+const routers: KubeRouter[] = [];
+const vms: ChildProcess[] = [];
+let client: NetnsClient;
+
+const keys = Object.fromEntries(BUILDS.map((b) => [b.apiKeyField, `${b.tier}-ext-${run}`]));
+const keyOf = (router: KubeRouter) => ({
+  'x-routing-api-key': keys[router.build.apiKeyField] as string,
+});
+
+function slice(ips: readonly string[], extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: 'billing-manual',
+      namespace: ns,
+      labels: {
+        'kubernetes.io/service-name': 'billing',
+        'endpointslice.kubernetes.io/managed-by': 'test.podrouter.dev',
+      },
+    },
+    addressType: 'IPv4',
+    ports: [{ name: 'web', port: VM_PORT, protocol: 'TCP' }],
+    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, ...extra })),
+  };
+}
+
+async function startVm(ip: string, name: string): Promise<void> {
+  await runInNetns('ip', ['addr', 'replace', `${ip}/32`, 'dev', 'lo']);
+  const child = spawnInNetns(
+    process.execPath,
+    [join(import.meta.dirname, '../cluster/echo-server.ts')],
+    {
+      env: { PATH: process.env.PATH ?? '', POD_IP: ip, PORT: String(VM_PORT), POD_NAME: name },
+      stdio: 'ignore',
+    },
+  );
+  vms.push(child);
+}
+
+before(async () => {
+  await ensureClusterUp();
+  const kubeconfig = await routerServiceAccount();
+  await createNamespace(ns);
+  await Promise.all(VM_IPS.map((ip, index) => startVm(ip, `vm-${index + 1}`)));
+  await apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'billing',
+        namespace: ns,
+        labels: { routable: 'true' },
+        annotations: routeAnnotations(host, 'web:/'),
+      },
+      // No selector: the endpoints are the hand-written slice below.
+      spec: { ports: [{ name: 'web', port: 80, targetPort: VM_PORT }] },
+    },
+    slice([VM_IPS[0] as string]),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'routing', namespace: ns },
+      stringData: keys,
+    },
+  ]);
+  client = new NetnsClient();
+  for (const build of BUILDS) routers.push(await startKubeRouter(build, client, kubeconfig));
+});
+
+after(async () => {
+  await Promise.all(routers.map((router) => router.stop()));
+  await client?.close();
+  for (const vm of vms) {
+    const exited = once(vm, 'exit');
+    vm.kill();
+    await exited;
+  }
+  for (const ip of VM_IPS) await runInNetns('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']);
+  await deleteNamespace(ns);
+});
+
+test('a selector-less Service reaches its hand-written endpoint through both routers, with a key', async () => {
+  for (const router of routers) {
+    const answer = await router.until(
+      `${router.build.tier}: ${host} through the EndpointSlice`,
+      host,
+      '/',
+      (a) => podOf(a) === 'vm-1',
+      keyOf(router),
+    );
+    assert.equal(JSON.parse(answer.body).podIp, VM_IPS[0]);
+    const denied = await router.get(host, '/');
+    assert.equal(denied.status, 401, `${router.build.tier}: ${denied.body}`);
+  }
+});
+
+test('endpoints changing live: a new address, then a not-ready one left out', async () => {
+  await apply([slice(VM_IPS)]);
+  for (const router of routers) {
+    const seen = new Set<string | undefined>();
+    await router.until(
+      `${router.build.tier}: both VMs`,
+      host,
+      '/',
+      (a) => {
+        seen.add(podOf(a));
+        return seen.has('vm-1') && seen.has('vm-2');
+      },
+      keyOf(router),
+    );
+  }
+  await apply([
+    {
+      ...slice([]),
+      endpoints: [
+        { addresses: [VM_IPS[0]], conditions: { ready: false } },
+        { addresses: [VM_IPS[1]], conditions: { ready: true } },
+      ],
+    },
+  ]);
+  for (const router of routers) {
+    await router.until(
+      `${router.build.tier}: vm-2 only`,
+      host,
+      '/',
+      (a) => podOf(a) === 'vm-2',
+      keyOf(router),
+    );
+    for (let i = 0; i < 4; i++) {
+      assert.equal(podOf(await router.get(host, '/', keyOf(router))), 'vm-2');
+    }
+  }
+});
+
+test('a Service losing a claim to an older Pod namespace gets an Event', async () => {
+  // A second Service in the same namespace on the same host+path is the same namespace's
+  // claim; another namespace's younger Service is rejected and told so on the Service.
+  const other = `ext-b-${run}`;
+  await createNamespace(other);
+  try {
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'copycat',
+          namespace: other,
+          labels: { routable: 'true' },
+          annotations: routeAnnotations(host, 'web:/'),
+        },
+        spec: { ports: [{ name: 'web', port: 80 }] },
+      },
+    ]);
+    const event = await waitForEvent(other, 'copycat', (e) => e.regarding?.kind === 'Service');
+    assert.match(event.note ?? '', new RegExp(`already claimed by namespace ${ns}`));
+  } finally {
+    await deleteNamespace(other);
+  }
+});
