@@ -11,6 +11,7 @@ import { ConfigError, PodrouterError } from './errors.ts';
 import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
+import { ExternalNameSource } from './sources/external-names.ts';
 import { FileSource } from './sources/file-source.ts';
 import { EXTERNAL_BACKENDS_FEATURE, POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
@@ -176,7 +177,8 @@ async function prepare(
   }
   return {
     config,
-    source,
+    // ExternalName Services' DNS names resolved and kept fresh, for every source.
+    source: new ExternalNameSource(source),
     logger,
     parts,
     features,

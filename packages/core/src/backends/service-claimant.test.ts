@@ -242,6 +242,46 @@ describe('Services in the route table', () => {
   });
 });
 
+describe('ExternalName Services', () => {
+  const external = service({
+    type: 'ExternalName',
+    externalName: 'db.example',
+    ports: [{ name: 'http', port: 8443, protocol: 'TCP' }],
+  });
+
+  it('load-balances every resolved address on the Service port', () => {
+    const table = buildRouteTable(
+      {
+        pods: [],
+        secrets: [],
+        services: [external],
+        externalNames: new Map([['db.example', { addresses: ['192.0.2.2', '192.0.2.1'] }]]),
+      },
+      options(),
+    );
+    assert.deepEqual(keys(table, 'billing.example'), ['192.0.2.1:8443', '192.0.2.2:8443']);
+  });
+
+  it('reports a name that stopped resolving, and one not resolved yet', () => {
+    const failing = buildRouteTable(
+      {
+        pods: [],
+        secrets: [],
+        services: [external],
+        externalNames: new Map([['db.example', { addresses: ['192.0.2.1'], error: 'ENOTFOUND' }]]),
+      },
+      options(),
+    );
+    assert.deepEqual(keys(failing, 'billing.example'), ['192.0.2.1:8443']);
+    assert.match(
+      failing.pods[0]?.rejections[0]?.reason ?? '',
+      /db\.example does not resolve \(ENOTFOUND\); keeping the last addresses \(192\.0\.2\.1\)/,
+    );
+    const pending = buildRouteTable({ pods: [], secrets: [], services: [external] }, options());
+    assert.equal(pending.pods[0]?.notServing, 'its ExternalName db.example has no address yet');
+  });
+});
+
 describe('from objects', () => {
   it('reads a Service and an EndpointSlice as the API gives them', () => {
     const svc = serviceFromObject({

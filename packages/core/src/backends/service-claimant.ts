@@ -1,5 +1,6 @@
+import type { Rejection } from '../annotations/parse.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
-import type { Backend, EndpointSliceInfo, ServiceInfo } from './types.ts';
+import type { Backend, EndpointSliceInfo, ResolvedName, ServiceInfo } from './types.ts';
 
 /** Claimant names of Services carry this prefix: a Pod name cannot contain `:`. */
 export const SERVICE_CLAIMANT_PREFIX = 'service:';
@@ -76,13 +77,28 @@ export function serviceClaimant(
   service: ServiceInfo,
   slices: readonly EndpointSliceInfo[],
   pathsAnnotations: readonly string[],
+  externalNames: ReadonlyMap<string, ResolvedName> = new Map(),
 ): PodInfo {
   const annotations: Record<string, string> = { ...service.annotations };
   for (const name of pathsAnnotations) {
     const value = annotations[name];
     if (value !== undefined) annotations[name] = numberPortNames(value, service);
   }
-  const backends = serviceBackends(service, slices);
+  const external = service.type === 'ExternalName';
+  const resolved = external ? externalNames.get(service.externalName) : undefined;
+  const backends = external
+    ? externalBackends(service, resolved)
+    : serviceBackends(service, slices);
+  const problems: Rejection[] =
+    resolved?.error === undefined
+      ? []
+      : [
+          {
+            annotation: 'spec.externalName',
+            entry: service.externalName,
+            reason: `${service.externalName} does not resolve (${resolved.error}); ${resolved.addresses.length > 0 ? `keeping the last addresses (${resolved.addresses.join(', ')})` : 'no address to route to'}`,
+          },
+        ];
   return {
     namespace: service.namespace,
     name: `${SERVICE_CLAIMANT_PREFIX}${service.name}`,
@@ -98,8 +114,35 @@ export function serviceClaimant(
     podIP: '',
     ready: true,
     terminating: service.terminating,
-    service: { name: service.name, backends },
+    service: {
+      name: service.name,
+      backends,
+      idle: external
+        ? `its ExternalName ${service.externalName || '(empty)'} has no address${resolved === undefined ? ' yet' : ''}`
+        : 'no ready endpoint in its EndpointSlices',
+      problems,
+    },
   };
+}
+
+/**
+ * An ExternalName Service's backends: every address its name resolved to, on each Service
+ * port (there is no targetPort: clients of the name connect to the port itself).
+ */
+export function externalBackends(
+  service: ServiceInfo,
+  resolved: ResolvedName | undefined,
+): Map<number, Backend[]> {
+  const out = new Map<number, Backend[]>();
+  const addresses = [...new Set(resolved?.addresses ?? [])].sort(compare);
+  for (const { port, protocol } of service.ports) {
+    if (protocol === 'TCP')
+      out.set(
+        port,
+        addresses.map((ip) => ({ ip, port })),
+      );
+  }
+  return out;
 }
 
 /** EndpointSlices by the `namespace/name` of the Service they belong to. */
@@ -129,6 +172,7 @@ export function serviceClaimants(
       service,
       slices.get(`${service.namespace}/${service.name}`) ?? [],
       pathsAnnotations,
+      state.externalNames,
     ),
   );
 }
@@ -144,5 +188,5 @@ export function serviceClaimantOf(
   const slices = (state.endpointSlices ?? []).filter(
     (slice) => slice.namespace === service.namespace && slice.serviceName === service.name,
   );
-  return serviceClaimant(service, slices, pathsAnnotations);
+  return serviceClaimant(service, slices, pathsAnnotations, state.externalNames);
 }

@@ -49,3 +49,10 @@ export interface Backend {
   readonly ip: string;
   readonly port: number;
 }
+
+/** An ExternalName's DNS name, resolved: the last addresses, and the last failure if any. */
+export interface ResolvedName {
+  readonly addresses: readonly string[];
+  /** Set while resolving fails; the addresses are then the last ones that resolved. */
+  readonly error?: string;
+}

@@ -8,7 +8,7 @@ export function ineligibility(pod: PodInfo): string | undefined {
   if (pod.terminating) return 'terminating';
   if (pod.service !== undefined) {
     for (const backends of pod.service.backends.values()) if (backends.length > 0) return undefined;
-    return 'no ready endpoint in its EndpointSlices';
+    return pod.service.idle;
   }
   if (pod.phase !== 'Running') return `phase is ${pod.phase || 'unknown'}, not Running`;
   if (pod.podIP === '') return 'no Pod IP yet';

@@ -1,4 +1,5 @@
-import type { Backend, EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
+import type { Rejection } from '../annotations/parse.ts';
+import type { Backend, EndpointSliceInfo, ResolvedName, ServiceInfo } from '../backends/types.ts';
 
 /**
  * The router's view of the cluster: only the fields routing and policy need, normalized at
@@ -26,6 +27,10 @@ export interface PodInfo {
   readonly service?: {
     readonly name: string;
     readonly backends: ReadonlyMap<number, readonly Backend[]>;
+    /** Why it receives no traffic when no port has a backend. */
+    readonly idle: string;
+    /** Problems of the Service itself (an ExternalName that stopped resolving). */
+    readonly problems: readonly Rejection[];
   };
 }
 
@@ -45,6 +50,8 @@ export interface ClusterState {
   /** Services and EndpointSlices (external backends); only sources that read them set these. */
   readonly services?: readonly ServiceInfo[];
   readonly endpointSlices?: readonly EndpointSliceInfo[];
+  /** What the DNS names of `ExternalName` Services resolved to (`sources/external-names.ts`). */
+  readonly externalNames?: ReadonlyMap<string, ResolvedName>;
   /** Secrets a source was asked for but cannot read (e.g. forbidden), by `namespace/name`. */
   readonly secretErrors?: ReadonlyMap<string, string>;
   /** This state's number in its source's sequence, when the source numbers them. */

@@ -202,7 +202,11 @@ export function readPod(
   if (hostsValue === undefined && pathsValue === undefined) return undefined;
   const hosts = memo.hosts(options.hostsAnnotation, hostsValue);
   const paths = memo.paths(options.pathsAnnotation, pathsValue, pod.containerPorts);
-  const rejections: Rejection[] = [...hosts.rejections, ...paths.rejections];
+  const rejections: Rejection[] = [
+    ...hosts.rejections,
+    ...paths.rejections,
+    ...(pod.service?.problems ?? []),
+  ];
   if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
     rejections.push({
       annotation: options.pathsAnnotation,
