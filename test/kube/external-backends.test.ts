@@ -2,7 +2,8 @@
 // EndpointSlice to "machines outside the cluster" (addresses outside the Pod CIDR, added to
 // the cluster namespace's lo: the API server rejects loopback ones), reached through both
 // routers (as the ServiceAccount of examples/rbac/router.yaml) with a key; endpoints changing
-// live. Fails, never skips, when the cluster cannot be had (root needed).
+// live; an ExternalName Service whose name the cluster's CoreDNS resolves (to a headless
+// Service's hand-written endpoints). Fails, never skips, when the cluster cannot be had (root needed).
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -192,5 +193,61 @@ test('a Service losing a claim to an older Pod namespace gets an Event', async (
     assert.match(event.note ?? '', new RegExp(`already claimed by namespace ${ns}`));
   } finally {
     await deleteNamespace(other);
+  }
+});
+
+test('an ExternalName Service resolved by the cluster DNS, every address load-balanced', async () => {
+  const dnsHost = `billing-dns.${run}.example`;
+  await apply([
+    // A headless selector-less Service: CoreDNS answers its name with the slice's addresses.
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'vm', namespace: ns },
+      spec: { clusterIP: 'None', ports: [{ name: 'web', port: VM_PORT }] },
+    },
+    {
+      ...slice(VM_IPS),
+      metadata: {
+        name: 'vm-manual',
+        namespace: ns,
+        labels: { 'kubernetes.io/service-name': 'vm' },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'billing-dns',
+        namespace: ns,
+        labels: { routable: 'true' },
+        annotations: routeAnnotations(dnsHost, `${VM_PORT}:/`),
+      },
+      spec: {
+        type: 'ExternalName',
+        externalName: `vm.${ns}.svc.cluster.local`,
+        ports: [{ name: 'web', port: VM_PORT }],
+      },
+    },
+  ]);
+  for (const router of routers) {
+    const seen = new Set<string | undefined>();
+    await router.until(
+      `${router.build.tier}: both addresses of the ExternalName`,
+      dnsHost,
+      '/',
+      (a) => {
+        seen.add(podOf(a));
+        return seen.has('vm-1') && seen.has('vm-2');
+      },
+      keyOf(router),
+    );
+    const routes = JSON.parse((await router.admin('/routes')).body) as {
+      routes: { host: string; endpoints?: unknown[] }[];
+    };
+    assert.ok(
+      JSON.stringify(routes).includes(dnsHost),
+      `${router.build.tier}: ${dnsHost} not at /routes`,
+    );
   }
 });
