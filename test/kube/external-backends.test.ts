@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
 import {
   apply,
   createNamespace,
@@ -23,6 +25,7 @@ import {
   type KubeRouter,
   NetnsClient,
   podOf,
+  ROOT,
   routeAnnotations,
   routerServiceAccount,
   startKubeRouter,
@@ -249,5 +252,47 @@ test('an ExternalName Service resolved by the cluster DNS, every address load-ba
       JSON.stringify(routes).includes(dnsHost),
       `${router.build.tier}: ${dnsHost} not at /routes`,
     );
+  }
+});
+
+test('examples/external-service: the app outside the cluster behind a key and a per-client limit', async () => {
+  const exampleNs = `exs-${run}`;
+  const exampleHost = `billing-example.${run}.example`;
+  const dir = join(ROOT, 'examples/external-service');
+  // The example as it is, in this run's namespace and with this cluster's "VM" address.
+  const manifest = readFileSync(join(dir, 'external-service.yaml'), 'utf8')
+    .replaceAll('namespace: legacy', `namespace: ${exampleNs}`)
+    .replace('name: legacy', `name: ${exampleNs}`)
+    .replace('publicHosts: billing.example.com', `publicHosts: ${exampleHost}`)
+    .replaceAll('8080', String(VM_PORT))
+    .replace('10.250.15.1', VM_IPS[0] as string);
+  assert.ok(manifest.includes(`addresses: ["${VM_IPS[0]}"]`), manifest);
+  const values = parse(readFileSync(join(dir, 'values.yaml'), 'utf8')) as {
+    public: { env: Record<string, string> };
+  };
+  await apply(manifest);
+  const build = BUILDS.find((b) => b.tier === 'public') as (typeof BUILDS)[number];
+  const router = await startKubeRouter(build, client, await routerServiceAccount(), {
+    ...values.public.env,
+    WATCH_NAMESPACES: exampleNs,
+  });
+  try {
+    const key = { 'x-routing-api-key': 'billing-public-key' };
+    // Wait on /routes, not on requests: polling requests would spend the client's budget.
+    const deadline = Date.now() + 20_000;
+    let routes = '';
+    while (!routes.includes(`${VM_IPS[0]}:${VM_PORT}`) || !routes.includes(exampleHost)) {
+      assert.ok(Date.now() < deadline, `the example is not routed: ${routes}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      routes = (await router.admin('/routes')).body;
+    }
+    assert.equal((await router.get(exampleHost, '/')).status, 401);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await router.get(exampleHost, '/', key)).status);
+    assert.equal(statuses[0], 200, String(statuses));
+    assert.ok(statuses.includes(429), `no 429 past CLIENT_RATE_LIMIT: ${statuses}`);
+  } finally {
+    await router.stop();
+    await deleteNamespace(exampleNs);
   }
 });
