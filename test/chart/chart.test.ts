@@ -578,6 +578,10 @@ describe('helm template, TLS', () => {
       ' secrets/routing watch',
       ' secrets/web-tls list',
       ' secrets/web-tls watch',
+      ' services list',
+      ' services watch',
+      'discovery.k8s.io endpointslices list',
+      'discovery.k8s.io endpointslices watch',
       'events.k8s.io events create',
       'events.k8s.io events get',
       'events.k8s.io events patch',
@@ -719,6 +723,10 @@ describe('helm template, overrides', () => {
         ' pods watch',
         ' secrets/gateway-keys list',
         ' secrets/gateway-keys watch',
+        ' services list',
+        ' services watch',
+        'discovery.k8s.io endpointslices list',
+        'discovery.k8s.io endpointslices watch',
       ]);
       const binding = find(objects, 'RoleBinding', name, namespace);
       assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name, namespace: 'gw' }]);
