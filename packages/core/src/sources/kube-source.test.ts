@@ -254,6 +254,91 @@ describe('KubeSource', () => {
       await source.stop();
     }
   });
+
+  it('lists Services by label selector and every EndpointSlice; a slice change names its Service', async () => {
+    api.objects.set('/api/v1/pods', []);
+    api.objects.set('/api/v1/secrets', []);
+    api.objects.set('/api/v1/services', [
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'billing', namespace: 'ext', resourceVersion: '3' },
+        spec: { ports: [{ name: 'web', port: 80 }] },
+      },
+    ]);
+    const sliceObject = (ip: string, resourceVersion: string) => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: 'billing-1',
+        namespace: 'ext',
+        resourceVersion,
+        labels: { 'kubernetes.io/service-name': 'billing' },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'web', port: 8080 }],
+      endpoints: [{ addresses: [ip] }],
+    });
+    api.objects.set('/apis/discovery.k8s.io/v1/endpointslices', [sliceObject('192.0.2.1', '4')]);
+    const source = new KubeSource(
+      { namespaces: [], labelSelector: 'routable=true', secretName: 'routing', debounceMs: 1 },
+      api.connection,
+    );
+    const slicePath = '/apis/discovery.k8s.io/v1/endpointslices';
+    // Earlier tests' sources watched slices too: wait for this source's watch.
+    const earlier = api.watches.filter((w) => w.url.pathname.startsWith(slicePath)).length;
+    const seen = collector();
+    source.start(seen.listener);
+    try {
+      await seen.until(() => seen.states.length > 0);
+      assert.deepEqual(
+        seen.states[0]?.services?.map((service) => service.name),
+        ['billing'],
+      );
+      assert.ok(
+        api.lists.some(
+          (url) =>
+            url.startsWith('/api/v1/services?') && url.includes('labelSelector=routable%3Dtrue'),
+        ),
+        api.lists.join(),
+      );
+      const watch = await api.watchOpened(slicePath, earlier);
+      send(watch.res, 'MODIFIED', sliceObject('192.0.2.2', '20'));
+      await seen.until(
+        () => seen.states.at(-1)?.endpointSlices?.[0]?.endpoints[0]?.addresses[0] === '192.0.2.2',
+      );
+      assert.deepEqual([...(seen.states.at(-1)?.changes?.services ?? [])], ['ext/billing']);
+    } finally {
+      await source.stop();
+      api.objects.delete('/api/v1/services');
+      api.objects.delete('/apis/discovery.k8s.io/v1/endpointslices');
+    }
+  });
+
+  it('watches no Services or EndpointSlices when external backends are off', async () => {
+    api.objects.set('/api/v1/pods', []);
+    api.objects.set('/api/v1/secrets', []);
+    const source = new KubeSource(
+      { namespaces: [], labelSelector: 'routable=true', secretName: 'routing', debounceMs: 1 },
+      api.connection,
+    );
+    source.disableExternalBackends();
+    const lists = api.lists.length;
+    const seen = collector();
+    source.start(seen.listener);
+    try {
+      await seen.until(() => seen.states.length > 0);
+      assert.equal(seen.states[0]?.services, undefined);
+      assert.ok(
+        api.lists
+          .slice(lists)
+          .every((url) => !url.includes('services') && !url.includes('endpointslices')),
+        api.lists.slice(lists).join(),
+      );
+    } finally {
+      await source.stop();
+    }
+  });
 });
 
 describe('backoffDelay', () => {
