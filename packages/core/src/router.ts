@@ -18,6 +18,8 @@ import { RouterMetrics } from './observability/metrics.ts';
 import type { PipelineCompiler } from './pipeline/types.ts';
 import { type LabelSelector, parseLabelSelector } from './pods/label-selector.ts';
 import type { ClusterState } from './pods/types.ts';
+import type { UpstreamEngine } from './proxy/engine.ts';
+import { H2cEngine, ProtocolEngines } from './proxy/h2c-engine.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
@@ -69,7 +71,7 @@ export class Router {
   readonly #log: Logger;
   readonly metrics: RouterMetrics;
   readonly #health: EndpointHealth;
-  readonly #engine: UndiciEngine;
+  readonly #engine: UpstreamEngine;
   readonly #proxy: RouterProxy;
   readonly #server: Server;
   readonly #admin: Server;
@@ -93,12 +95,19 @@ export class Router {
     this.metrics = new RouterMetrics(config.build.tier);
     this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
     this.#selector = parseLabelSelector(config.routableLabelSelector);
-    this.#engine = new UndiciEngine({
-      connectTimeoutMs: config.connectTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      keepAliveTimeoutMs: config.upstreamKeepAliveMs,
-      maxConnectionsPerEndpoint: config.upstreamMaxConnections,
-    });
+    this.#engine = new ProtocolEngines(
+      new UndiciEngine({
+        connectTimeoutMs: config.connectTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        keepAliveTimeoutMs: config.upstreamKeepAliveMs,
+        maxConnectionsPerEndpoint: config.upstreamMaxConnections,
+      }),
+      new H2cEngine({
+        connectTimeoutMs: config.connectTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        keepAliveTimeoutMs: config.upstreamKeepAliveMs,
+      }),
+    );
     const observers = [this.metrics.observeExchange, ...(options.observers ?? [])];
     this.#proxy = new RouterProxy({
       table: () => this.#table,

@@ -18,6 +18,7 @@ const endpoint: Endpoint = {
   origin: 'http://10.244.0.7:8080',
   ip: '10.244.0.7',
   port: 8080,
+  protocol: 'http1',
   namespace: 'shop',
   podName: 'cart-7f9c-x',
 };

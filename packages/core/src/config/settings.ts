@@ -507,7 +507,8 @@ export const ROUTER_SETTINGS = [
     key: 'totalTimeoutMs',
     env: 'UPSTREAM_REQUEST_TIMEOUT',
     flag: '--upstream-request-timeout',
-    description: 'Longest whole upstream exchange; 0 = no limit.',
+    description:
+      "Longest whole upstream exchange; 0 = no limit. A gRPC call's grpc-timeout shortens it.",
     default: () => '0',
     parse: duration,
   }),

@@ -23,6 +23,7 @@ const endpoint = (n: number): Endpoint => ({
   origin: `http://10.0.0.${n}:80`,
   ip: `10.0.0.${n}`,
   port: 80,
+  protocol: 'http1',
   namespace: 'ns',
   podName: `pod-${n}`,
 });

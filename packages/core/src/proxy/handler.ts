@@ -25,6 +25,7 @@ import {
 } from './engine.ts';
 import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
+import { exchangeDeadlineMs } from './grpc.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
@@ -142,7 +143,8 @@ export class RouterProxy {
             endpoint: attempt.endpoint,
             headers: exchange.headers,
             body: exchange.body,
-            totalTimeoutMs: options.totalTimeoutMs,
+            // A gRPC caller's `grpc-timeout` shortens it: nobody waits for an answer after.
+            totalTimeoutMs: exchangeDeadlineMs(exchange.req, options.totalTimeoutMs),
             responseHeaders: exchange.context?.responseHeaders,
           },
           (outcome) => done(outcome, attempt),

@@ -52,6 +52,7 @@ function endpointOf(pod: PodInfo, port: number): Endpoint {
     port,
     namespace: pod.namespace,
     podName: pod.name,
+    protocol: pod.h2cPorts?.includes(port) ? 'h2c' : 'http1',
   };
 }
 

@@ -10,6 +10,8 @@ export interface Endpoint {
   readonly port: number;
   readonly namespace: string;
   readonly podName: string;
+  /** How the Pod port is spoken to: HTTP/1.1, or HTTP/2 cleartext (gRPC, from its name). */
+  readonly protocol: 'http1' | 'h2c';
 }
 
 export interface Route {
