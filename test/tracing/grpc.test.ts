@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import {
   type Client,
-  Metadata,
   Server,
   ServerCredentials,
   type ServerUnaryCall,
