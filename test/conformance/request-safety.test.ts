@@ -231,6 +231,16 @@ for (const build of BUILDS) {
         assert.ok(answer.ms < 2500, `closed after ${Math.round(answer.ms)} ms (timeout 1 s)`);
       });
 
+      it('answers a client that half-closed after its request, then closes', async () => {
+        const answer = await rawClient(
+          router.port,
+          ['GET /public/half HTTP/1.1\r\nHost: open.example.com\r\n\r\n'],
+          { halfClose: true, quietMs: 5000 },
+        );
+        assert.equal(statusOf(answer.text), 200);
+        assert.ok(answer.closed);
+      });
+
       it('cuts a stalled body with 408 and frees the upstream connection for others', async () => {
         reset();
         const stalled = send(

@@ -107,7 +107,7 @@ export async function startRecordingBackend(host: string): Promise<RecordingBack
 export function rawClient(
   port: number,
   chunks: readonly (string | Buffer)[],
-  options: { pauseMs?: number; quietMs?: number; host?: string } = {},
+  options: { pauseMs?: number; quietMs?: number; host?: string; halfClose?: boolean } = {},
 ): Promise<{ text: string; closed: boolean; ms: number }> {
   const started = performance.now();
   return new Promise((done) => {
@@ -135,6 +135,7 @@ export function rawClient(
         if (socket.destroyed) return;
         socket.write(chunk);
       }
+      if (options.halfClose) socket.end();
       arm();
     });
   });

@@ -150,6 +150,7 @@ export class Router {
     });
     const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
       if (this.#draining) res.setHeader('connection', 'close');
+      if (this.#tls?.intercept(req, res)) return;
       this.#proxy.handleExpectContinue(req, res);
     };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -168,6 +169,10 @@ export class Router {
       },
       onRequest,
     );
+    // A client may half-close once its request is sent (`shutdown(SHUT_WR)`, `curl
+    // --no-keepalive` through some proxies): answer it, then close. Node's default aborts
+    // the request instead.
+    (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
     // (h2c) on the plain port.
     this.#h2 = new Http2Front({
