@@ -131,6 +131,23 @@ for (const build of BUILDS) {
       assert.deepEqual(final.metadata.get('x-app-trailer'), ['relayed']);
     });
 
+    it('streams window-sized messages both ways on one bidi call, every byte in order', async () => {
+      // 64 KiB messages: each overfills a default HTTP/2 stream window, so every hop has to
+      // wait for its reader (flow control). 12 of them stay under CLIENT_MAX_BODY_SIZE (1m),
+      // which counts a request stream as a whole.
+      const messages = Array.from({ length: 12 }, (_, i) => `${i}:`.padEnd(65_536, 'x'));
+      const result = await call(client('open.grpc.test'), 'Chat', messages);
+      assert.equal(result.code, status.OK, result.details);
+      assert.equal(result.messages.length, messages.length);
+      assert.ok(result.messages.every((answer, i) => answer === `echo:${messages[i]}`));
+    });
+
+    it('cuts a request stream over CLIENT_MAX_BODY_SIZE with 8 RESOURCE_EXHAUSTED', async () => {
+      const messages = Array.from({ length: 24 }, () => 'y'.repeat(65_536));
+      const result = await call(client('open.grpc.test'), 'Collect', messages);
+      assert.equal(result.code, status.RESOURCE_EXHAUSTED);
+    });
+
     it("relays the app's own error status and message", async () => {
       const result = await call(client('open.grpc.test'), 'Fail', ['x']);
       assert.equal(result.code, status.NOT_FOUND);
