@@ -4,15 +4,20 @@
 // examples/rbac/router.yaml. Measures the first sync, the router's RSS, and the latency
 // from a Pod's status change (the API server's answer to the PATCH) to its route answering,
 // seen by a client polling through the router. Runs itself inside the cluster's network
-// namespace. Needs root. Usage: scripts/node.sh bench/kube/run.ts [--pods N] [--namespaces N]
+// namespace. Then CHURN more status changes (readiness flips of the bench Pods, 16 at a time,
+// not timed) and the RSS after them. Each --variant (Node flags for the router, ',' between
+// flags; "default" = none) is measured in turn against the same Pods. With --stream N, N other
+// status changes a second (readiness flips of bench Pods) run while the probes are timed.
+// Needs root. Usage: scripts/node.sh bench/kube/run.ts [--pods N] [--namespaces N]
+//   [--samples N] [--churn N] [--variant default] [--variant --max-semi-space-size=4]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
-import { kubeRequest } from '../../packages/core/src/sources/kube-http.ts';
+import { readKubeconfig } from '../../packages/core/src/kube/connection.ts';
+import { kubeRequest } from '../../packages/core/src/kube/request.ts';
 import {
   clusterInfo,
   ensureClusterUp,
@@ -29,6 +34,12 @@ const arg = (name: string, fallback: number) => {
 const POD_COUNT = arg('pods', 10_000);
 const NS_COUNT = arg('namespaces', 100);
 const SAMPLES = arg('samples', 200);
+const CHURN = arg('churn', 1000);
+const STREAM = arg('stream', 0);
+const variants = process.argv
+  .flatMap((value, index) => (process.argv[index - 1] === '--variant' ? [value] : []))
+  .map((value) => (value === 'default' ? [] : value.split(',')));
+if (variants.length === 0) variants.push([]);
 const BACKEND_IP = '10.244.250.1';
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -41,8 +52,8 @@ if (!insideNetns()) {
 }
 
 const info = clusterInfo();
-const admin = new KubeConfig();
-admin.loadFromFile(info.adminKubeconfig);
+const admin = readKubeconfig(info.adminKubeconfig);
+if (admin === undefined) throw new Error('the admin kubeconfig needs client-node');
 const api = async (
   method: 'GET' | 'POST' | 'PATCH',
   path: string,
@@ -207,39 +218,6 @@ const backend = spawn(process.execPath, [join(ROOT, 'test/cluster/echo-server.ts
 
 // --- router --------------------------------------------------------------------------------
 const kubeconfig = await routerServiceAccount();
-const t0 = performance.now();
-const router: ChildProcess = spawn(
-  process.execPath,
-  [join(ROOT, 'packages/public/bin/podrouter-public.js')],
-  {
-    env: {
-      PATH: process.env.PATH ?? '',
-      SOURCE: 'kube',
-      KUBECONFIG: kubeconfig,
-      PORT: '0',
-      ADMIN_PORT: '0',
-      TLS_PORT: '',
-      LISTEN_ADDRESS: '127.0.0.1',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const logs: {
-  msg?: string;
-  port?: number;
-  adminPort?: number;
-  routes?: number;
-  buildMs?: number;
-}[] = [];
-let buffered = '';
-router.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-  buffered += chunk;
-  for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
-    logs.push(JSON.parse(buffered.slice(0, nl)));
-    buffered = buffered.slice(nl + 1);
-  }
-});
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const get = (port: number, host: string, path = '/') =>
   new Promise<number>((resolve) => {
@@ -251,49 +229,125 @@ const get = (port: number, host: string, path = '/') =>
     req.end();
   });
 
-let listenedAt = 0;
-let ports = { port: 0, adminPort: 0 };
-for (;;) {
-  const listening = logs.find((line) => line.msg === 'listening');
-  if (listening) {
-    if (listenedAt === 0) {
-      listenedAt = performance.now();
-      ports = { port: listening.port ?? 0, adminPort: listening.adminPort ?? 0 };
+async function measure(flags: readonly string[]): Promise<void> {
+  await pool(probes, 16, async (probe) => {
+    await patchStatus(probe.namespace, probe.name, BACKEND_IP, false);
+  });
+  const t0 = performance.now();
+  const router: ChildProcess = spawn(
+    process.execPath,
+    [...flags, join(ROOT, 'packages/public/bin/podrouter-public.js')],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        SOURCE: 'kube',
+        KUBECONFIG: kubeconfig,
+        PORT: '0',
+        ADMIN_PORT: '0',
+        TLS_PORT: '',
+        LISTEN_ADDRESS: '127.0.0.1',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const logs: {
+    msg?: string;
+    port?: number;
+    adminPort?: number;
+    routes?: number;
+    buildMs?: number;
+  }[] = [];
+  let buffered = '';
+  router.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      logs.push(JSON.parse(buffered.slice(0, nl)));
+      buffered = buffered.slice(nl + 1);
     }
-    if ((await get(ports.adminPort, 'admin', '/readyz')) === 200) break;
-  }
-  await sleep(5);
-}
-const readyAt = performance.now();
-const firstTable = logs.find((line) => line.msg === 'route table applied');
-const routes = firstTable?.routes ?? 0;
-const rssSynced = rssMb(router.pid as number);
-
-// --- latency -------------------------------------------------------------------------------
-const latencies: number[] = [];
-for (const probe of probes) {
-  if ((await get(ports.port, probe.host)) !== 503) throw new Error(`${probe.host} not 503 before`);
-  await patchStatus(probe.namespace, probe.name, BACKEND_IP, true);
-  const committed = performance.now();
+  });
+  let listenedAt = 0;
+  let ports = { port: 0, adminPort: 0 };
   for (;;) {
-    if ((await get(ports.port, probe.host)) === 200) break;
+    const listening = logs.find((line) => line.msg === 'listening');
+    if (listening) {
+      if (listenedAt === 0) {
+        listenedAt = performance.now();
+        ports = { port: listening.port ?? 0, adminPort: listening.adminPort ?? 0 };
+      }
+      if ((await get(ports.adminPort, 'admin', '/readyz')) === 200) break;
+    }
+    await sleep(5);
   }
-  latencies.push(performance.now() - committed);
-}
-latencies.sort((a, b) => a - b);
-const rssAfter = rssMb(router.pid as number);
+  const readyAt = performance.now();
+  const firstTable = logs.find((line) => line.msg === 'route table applied');
+  const routes = firstTable?.routes ?? 0;
+  await sleep(1000);
+  const rssSynced = rssMb(router.pid as number);
 
-process.stdout.write(
-  [
-    `router start → ready (first full sync, ${routes} routes): ${Math.round(readyAt - t0)} ms (process start → listening ${Math.round(listenedAt - t0)} ms, listening → ready ${Math.round(readyAt - listenedAt)} ms; table build ${firstTable?.buildMs} ms)`,
-    `router RSS: ${rssSynced} MB after the sync, ${rssAfter} MB after ${SAMPLES} status changes`,
-    `status change committed → route answering (${SAMPLES} samples): p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`,
-    '',
-  ].join('\n'),
-);
+  // A steady stream of other changes while the probes are timed (--stream per second).
+  let streaming = STREAM > 0;
+  let streamed = 0;
+  const stream = (async () => {
+    const started = performance.now();
+    while (streaming) {
+      const pod = all[(streamed * 7919) % all.length] as (typeof all)[number];
+      await patchStatus(pod.namespace, pod.name, pod.ip, streamed % 2 === 1);
+      streamed++;
+      const due = started + (streamed * 1000) / STREAM;
+      if (due > performance.now()) await sleep(due - performance.now());
+    }
+  })();
+  const streamStarted = performance.now();
+  const latencies: number[] = [];
+  for (const probe of probes) {
+    if ((await get(ports.port, probe.host)) !== 503)
+      throw new Error(`${probe.host} not 503 before`);
+    await patchStatus(probe.namespace, probe.name, BACKEND_IP, true);
+    const committed = performance.now();
+    for (;;) {
+      if ((await get(ports.port, probe.host)) === 200) break;
+    }
+    latencies.push(performance.now() - committed);
+  }
+  streaming = false;
+  await stream;
+  const streamRate = (streamed * 1000) / (performance.now() - streamStarted);
+  latencies.sort((a, b) => a - b);
+  await sleep(1000);
+  const rssAfter = rssMb(router.pid as number);
+  const builds = logs
+    .filter((line) => line.msg === 'route table applied')
+    .slice(1)
+    .map((line) => line.buildMs ?? 0)
+    .sort((a, b) => a - b);
+  // Churn: readiness flips of bench Pods (each Pod twice: not Ready, Ready again).
+  const churned = all.slice(0, Math.ceil(CHURN / 2));
+  for (const ready of [false, true]) {
+    await pool(churned, 16, async (pod) => {
+      await patchStatus(pod.namespace, pod.name, pod.ip, ready);
+    });
+  }
+  await sleep(2000);
+  const rssChurned = rssMb(router.pid as number);
+  router.kill('SIGTERM');
+  await once(router, 'exit');
+
+  process.stdout.write(
+    [
+      `variant: node ${flags.join(' ') || '(no flags)'}`,
+      `router start → ready (first full sync, ${routes} routes): ${Math.round(readyAt - t0)} ms (process start → listening ${Math.round(listenedAt - t0)} ms, listening → ready ${Math.round(readyAt - listenedAt)} ms; table build ${firstTable?.buildMs} ms)`,
+      `router RSS: ${rssSynced} MB after the sync, ${rssAfter} MB after ${SAMPLES + streamed} status changes, ${rssChurned} MB after ${churned.length * 2} more`,
+      `status change committed → route answering (${SAMPLES} samples${STREAM > 0 ? `, under ${streamRate.toFixed(1)} other changes/s` : ''}): p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`,
+      `table apply per change (router's buildMs, ${builds.length} tables): p50 ${pct(builds, 50).toFixed(2)} ms, p99 ${pct(builds, 99).toFixed(2)} ms`,
+      '',
+    ].join('\n'),
+  );
+}
+
+for (const flags of variants) await measure(flags);
 
 // --- clean up ------------------------------------------------------------------------------
-router.kill('SIGTERM');
 backend.kill('SIGTERM');
 agent.destroy();
 await run('ip', ['addr', 'del', `${BACKEND_IP}/32`, 'dev', 'lo'], { allowFailure: true });

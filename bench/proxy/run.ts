@@ -39,7 +39,7 @@ const LOAD_CORE = '1';
 const BODY = `${'podrouter benchmark upstream '.repeat(5).slice(0, 127)}\n`;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-type TargetName = 'direct' | 'nginx' | 'podrouter' | 'node-minimal';
+type TargetName = 'direct' | 'nginx' | 'podrouter' | 'podrouter-undici' | 'node-minimal';
 
 interface Target {
   readonly name: TargetName;
@@ -525,6 +525,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
     const nginx = of('nginx');
     const podrouter = of('podrouter');
     const minimal = of('node-minimal');
+    const undici = of('podrouter-undici');
     lines.push(`### ${load.name}: ${load.describe}`, '');
     lines.push(
       '| target | req/s median (min–max) | p50 ms | p99 ms median (best) | added p50 ms | added p99 ms median (best) | proxy CPU (cores) | proxy CPU µs/req user + sys | req per proxy CPU-second | core 0 / core 1 busy | errors |',
@@ -542,7 +543,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
         a === undefined || b === undefined || b === 0 ? '–' : (a / b).toFixed(2);
       lines.push(
         '',
-        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}`,
+        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}`,
       );
     }
     lines.push('');
@@ -584,6 +585,8 @@ async function main(): Promise<void> {
       serve: { type: 'boolean', default: false },
       /** Also measure minimal-proxy.ts, the node:http + undici floor podrouter builds on. */
       minimal: { type: 'boolean', default: true },
+      /** Also measure podrouter with UPSTREAM_ENGINE=undici. */
+      undici: { type: 'boolean', default: true },
       /** Before each cell, wait up to 10 s for the machine to be less busy than this (0 = off). */
       'quiet-below': { type: 'string', default: '0.25' },
       /** nice(1) increment for every benchmark process; negative (as root) on a busy machine. */
@@ -626,6 +629,8 @@ async function main(): Promise<void> {
   const nginxPort = await freePort('127.0.0.1');
   const routerPort = await freePort('127.0.0.1');
   const adminPort = await freePort('127.0.0.1');
+  const undiciRouterPort = await freePort('127.0.0.1');
+  const undiciAdminPort = await freePort('127.0.0.1');
   const minimalPort = await freePort('127.0.0.1');
   writeFileSync(join(dir, 'upstream.conf'), upstreamConfig(dir, upstreamPort));
   writeFileSync(join(dir, 'proxy.conf'), proxyConfig(dir, nginxPort, upstreamPort));
@@ -682,6 +687,27 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'warn',
       },
     );
+    // The same build with the undici upstream engine instead of the raw-socket one (the
+    // default, docs/http1.md); --no-undici leaves it out.
+    const undiciRouter = values.undici
+      ? start(
+          'nice',
+          pinned(PROXY_CORE, [
+            join(ROOT, 'scripts/node.sh'),
+            join(ROOT, 'packages/public/bin/podrouter-public.js'),
+          ]),
+          {
+            SOURCE: 'file',
+            SOURCE_FILE: join(dir, 'pods.yaml'),
+            PORT: String(undiciRouterPort),
+            ADMIN_PORT: String(undiciAdminPort),
+            LISTEN_ADDRESS: '127.0.0.1',
+            SHUTDOWN_DELAY: '0',
+            LOG_LEVEL: 'warn',
+            UPSTREAM_ENGINE: 'undici',
+          },
+        )
+      : undefined;
     const minimal = values.minimal
       ? start(
           'nice',
@@ -698,6 +724,13 @@ async function main(): Promise<void> {
       { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, pid: nginx.pid },
       { name: 'podrouter', url: `http://127.0.0.1:${routerPort}/`, pid: router.pid },
     ];
+    if (undiciRouter) {
+      targets.push({
+        name: 'podrouter-undici',
+        url: `http://127.0.0.1:${undiciRouterPort}/`,
+        pid: undiciRouter.pid,
+      });
+    }
     if (minimal) {
       targets.push({
         name: 'node-minimal',
@@ -706,6 +739,7 @@ async function main(): Promise<void> {
       });
     }
     await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
+    if (undiciRouter) await waitFor(`http://127.0.0.1:${undiciAdminPort}/readyz`);
     for (const target of targets) {
       const body = await waitFor(target.url, HOST);
       if (body !== BODY) throw new Error(`${target.name} answered ${JSON.stringify(body)}`);
@@ -729,7 +763,7 @@ async function main(): Promise<void> {
     if (values.serve) {
       console.log(`upstream  ${targets[0]?.url}\nnginx     ${targets[1]?.url}`);
       console.log(`podrouter ${targets[2]?.url} (admin :${adminPort}); Host: ${HOST}`);
-      if (targets[3]) console.log(`minimal   ${targets[3].url}`);
+      for (const target of targets.slice(3)) console.log(`${target.name.padEnd(9)} ${target.url}`);
       console.log('Ctrl-C to stop.');
       await new Promise(() => undefined);
     }

@@ -187,6 +187,9 @@ function permissions(rules: readonly { [k: string]: string[] | undefined }[]): s
   return out.sort();
 }
 
+/** Objects Helm runs as hooks (not part of the release's manifest). */
+const isHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
+
 function exampleRules(file: string, kind: string, name: string) {
   const docs = parseAllDocuments(readFileSync(join(ROOT, 'examples/rbac', file), 'utf8')).map(
     (d) => d.toJS() as K8sObject,
@@ -226,6 +229,44 @@ describe('helm lint', () => {
       }),
     ]);
     assert.equal(overridden.code, 0, overridden.stdout + overridden.stderr);
+  });
+});
+
+describe('NOTES', () => {
+  test('say the next steps with this release’s names and settings', async () => {
+    const notes = async (values: object) => {
+      const result = await helm([
+        'install',
+        'edge',
+        CHART,
+        '--namespace',
+        'gw',
+        '--dry-run=client',
+        '-f',
+        valuesFile(values),
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.slice(result.stdout.indexOf('NOTES:'));
+    };
+    const plain = await notes({});
+    assert.match(plain, /Next steps/);
+    assert.match(plain, /kubectl -n gw get pods -l app\.kubernetes\.io\/instance=edge -w/);
+    assert.match(
+      plain,
+      /kubectl -n shop create secret generic routing \\\n\s+--from-literal=public-api-key=<public key> --from-literal=private-api-key=<private key>/,
+    );
+    assert.match(plain, /port-forward deployment\/edge-podrouter-public 9180/);
+    assert.match(plain, /post-delete hook Job edge-podrouter-cleanup/);
+    const custom = await notes({
+      public: { env: { API_KEY_SECRET_LOCATION: 'gateway-keys:public' } },
+      controller: { cleanup: { enabled: false } },
+    });
+    assert.match(custom, /create secret generic gateway-keys --from-literal=public=<public key>/);
+    assert.match(
+      custom,
+      /create secret generic routing --from-literal=private-api-key=<private key>/,
+    );
+    assert.match(custom, /the alias Services stay/);
   });
 });
 
@@ -426,9 +467,82 @@ describe('helm template, default values', () => {
       permissions(exampleRules('podrouter-controller.yaml', 'Role', 'podrouter-controller-lease')),
     );
     const kinds = objects
-      .filter((o) => /Role/.test(o.kind))
+      .filter((o) => /Role/.test(o.kind) && !isHook(o))
       .map((o) => `${o.kind}/${o.metadata.name}`);
     assert.equal(kinds.length, 8, `only the expected RBAC objects: ${kinds}`);
+  });
+
+  test('helm uninstall cleanup: a post-delete Job with its own list/delete RBAC, all hook resources', () => {
+    const hooks = defaults.objects.filter(isHook);
+    assert.deepEqual(hooks.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'ClusterRole/podrouter-cleanup',
+      'ClusterRoleBinding/podrouter-cleanup',
+      'Job/podrouter-cleanup',
+      'Role/podrouter-cleanup',
+      'Role/podrouter-cleanup-lease',
+      'RoleBinding/podrouter-cleanup',
+      'RoleBinding/podrouter-cleanup-lease',
+      'ServiceAccount/podrouter-cleanup',
+    ]);
+    for (const hook of hooks) {
+      const a = hook.metadata.annotations ?? {};
+      assert.equal(a['helm.sh/hook'], 'post-delete', `${hook.kind}: after the release is gone`);
+      assert.equal(a['helm.sh/hook-delete-policy'], 'before-hook-creation,hook-succeeded');
+      // Helm creates hooks by weight: the ServiceAccount and RBAC before the Job.
+      assert.equal(Number(a['helm.sh/hook-weight']) < 0, hook.kind !== 'Job', hook.kind);
+    }
+    assert.deepEqual(permissions(find(hooks, 'ClusterRole', 'podrouter-cleanup').rules ?? []), [
+      ' endpoints delete',
+      ' endpoints list',
+      ' services delete',
+      ' services list',
+      'discovery.k8s.io endpointslices delete',
+      'discovery.k8s.io endpointslices list',
+    ]);
+    assert.deepEqual(permissions(find(hooks, 'Role', 'podrouter-cleanup', ns).rules ?? []), [
+      ' pods list',
+    ]);
+    assert.deepEqual(permissions(find(hooks, 'Role', 'podrouter-cleanup-lease', ns).rules ?? []), [
+      'coordination.k8s.io leases/podrouter-controller delete',
+    ]);
+    for (const binding of hooks.filter((o) => o.kind.endsWith('Binding'))) {
+      assert.deepEqual(binding.subjects, [
+        { kind: 'ServiceAccount', name: 'podrouter-cleanup', namespace: ns },
+      ]);
+    }
+    const job = find(hooks, 'Job', 'podrouter-cleanup', ns);
+    const pod = job.spec.template;
+    assert.equal(pod.spec.serviceAccountName, 'podrouter-cleanup');
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    const [c] = pod.spec.containers;
+    assert.equal(c.image, 'ghcr.io/podrouter/podrouter-controller:0.1.0');
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(pod.spec.securityContext.runAsNonRoot, true);
+    const args = new Map(
+      (c.args as string[])
+        .slice(1)
+        .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+    );
+    assert.equal(c.args[0], 'cleanup');
+    assert.equal(args.get('--router-service'), `${ns}/podrouter-private`);
+    assert.equal(args.get('--controller-namespace'), ns);
+    assert.equal(args.get('--lease-namespace'), ns);
+    assert.equal(args.get('--lease-name'), 'podrouter-controller');
+    assert.equal(args.get('--wait-timeout'), '120s');
+    // The selector it waits on matches the controller's Pods, and not the Job's own Pod.
+    const selector = Object.fromEntries(
+      (args.get('--controller-selector') ?? '').split(',').map((kv) => kv.split('=')),
+    );
+    const controllerPod = find(defaults.objects, 'Deployment', 'podrouter-controller').spec
+      .template;
+    assert.deepEqual(
+      selector,
+      find(defaults.objects, 'Deployment', 'podrouter-controller').spec.selector.matchLabels,
+    );
+    const matches = (labels: Record<string, string>) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
+    assert.ok(matches(controllerPod.metadata.labels));
+    assert.ok(!matches(pod.metadata.labels), 'the Job does not wait for itself');
   });
 });
 
@@ -642,6 +756,22 @@ describe('helm template, overrides', () => {
     }
   });
 
+  test('cleanup: names follow the release; without leader election no Lease; off = no hook', async () => {
+    const job = find(objects, 'Job', 'edge-podrouter-cleanup', 'gw');
+    const [c] = job.spec.template.spec.containers;
+    assert.ok(c.args.includes('--router-service=gw/edge-podrouter-private'));
+    assert.ok(c.args.includes('--lease-name=edge-podrouter-controller'));
+    const single = await render({ controller: { replicas: 1, env: { LEADER_ELECT: 'false' } } });
+    const args: string[] = find(single, 'Job', 'podrouter-cleanup').spec.template.spec.containers[0]
+      .args;
+    assert.ok(!args.some((a) => a.startsWith('--lease')), `no Lease to delete: ${args}`);
+    assert.ok(!single.some((o) => o.metadata.name === 'podrouter-cleanup-lease'));
+    const off = await render({ controller: { cleanup: { enabled: false } } });
+    assert.deepEqual(off.filter(isHook), []);
+    const noController = await render({ controller: { enabled: false } });
+    assert.deepEqual(noController.filter(isHook), []);
+  });
+
   test('bad values fail the render with a message naming them', async () => {
     const cases: [object, RegExp][] = [
       [{ public: { env: { CLIENT_MAX_BODYSIZE: '1m' } } }, /CLIENT_MAX_BODYSIZE/],
@@ -649,6 +779,7 @@ describe('helm template, overrides', () => {
       [{ private: { env: { SHUTDOWN_DELAY: 'soon' } } }, /SHUTDOWN_DELAY/],
       [{ controller: { env: { LEADER_ELECT: 'false' } } }, /LEADER_ELECT/],
       [{ controller: { env: { ALIAS_MODE: 'vip' } } }, /ALIAS_MODE/],
+      [{ controller: { cleanup: { waitTimeout: 'a while' } } }, /waitTimeout/],
       [
         { public: { env: { REDIS_URL: 'redis://x' } }, redis: { existingSecret: 's' } },
         /REDIS_URL/,
@@ -721,19 +852,19 @@ describe('the real API server', () => {
     await dryRun(objects.filter(noCrd));
   });
 
-  test('each Deployment Pod template is admitted under Pod Security "restricted"', async () => {
+  test('each Deployment and Job Pod template is admitted under Pod Security "restricted"', async () => {
     const objects = await render({}, { release, namespace: ns });
     // The ServiceAccount admission plugin needs the Pods' ServiceAccounts to exist.
     await apply(objects.filter((o) => o.kind === 'ServiceAccount'));
     const pods = objects
-      .filter((o) => o.kind === 'Deployment')
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'Job')
       .map((d) => ({
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { ...d.spec.template.metadata, name: d.metadata.name, namespace: ns },
         spec: { ...d.spec.template.spec, nodeName: 'node-1' },
       }));
-    assert.equal(pods.length, 3);
+    assert.equal(pods.length, 4, 'three Deployments and the cleanup Job');
     const result = await kubectlRun(['create', '--dry-run=server', '-f', '-', '-o', 'name'], {
       input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }),
       allowFailure: true,
@@ -782,5 +913,26 @@ describe('the real API server', () => {
     assert.equal(await can(['update', 'leases.coordination.k8s.io', '-n', 'default']), 'no');
     assert.equal(await can(['list', 'secrets', '-n', ns]), 'no');
     assert.equal(await can(['update', 'services', '-n', ns]), 'no');
+  });
+
+  test('the cleanup hook ServiceAccount may list and delete aliases and its Lease, nothing else', async () => {
+    const sa = `system:serviceaccount:${ns}:${release}-podrouter-cleanup`;
+    const can = async (args: string[]) =>
+      (
+        await kubectlRun(['auth', 'can-i', '--as', sa, ...args], { allowFailure: true })
+      ).stdout.trim();
+    assert.equal(await can(['delete', 'services', '-n', watched[1] as string]), 'yes');
+    assert.equal(await can(['list', 'endpointslices.discovery.k8s.io', '--all-namespaces']), 'yes');
+    assert.equal(await can(['delete', 'endpoints', '-n', 'default']), 'yes');
+    assert.equal(await can(['list', 'pods', '-n', ns]), 'yes');
+    assert.equal(
+      await can(['delete', `leases.coordination.k8s.io/${release}-podrouter-controller`, '-n', ns]),
+      'yes',
+    );
+    assert.equal(await can(['delete', 'leases.coordination.k8s.io/other', '-n', ns]), 'no');
+    assert.equal(await can(['create', 'services', '-n', ns]), 'no');
+    assert.equal(await can(['patch', 'endpointslices.discovery.k8s.io', '-n', ns]), 'no');
+    assert.equal(await can(['list', 'pods', '-n', 'default']), 'no');
+    assert.equal(await can(['get', 'secrets', '-n', ns]), 'no');
   });
 });

@@ -114,10 +114,12 @@ export class RouterFleet {
         name: `podrouter-private-${this.#next++}`,
         labels: { app: 'podrouter-private' },
         port: 81,
+        // Fake Pods share the namespace's loopback, where each router's introspection
+        // listener binds (a real Pod has its own): a port of its own each.
         command: [
           'bash',
           '-c',
-          `LISTEN_ADDRESS="$POD_IP" exec "${process.execPath}" "${privateBin}"`,
+          `LISTEN_ADDRESS="$POD_IP" INTROSPECTION_PORT=0 exec "${process.execPath}" "${privateBin}"`,
         ],
         startTimeoutMs: 30_000,
       });

@@ -446,9 +446,33 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
     t.diagnostic(`${requests} requests through both routers during the roll, none failed`);
   });
 
-  test('helm uninstall removes every object of the release', async () => {
-    const removed = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
-    assert.equal(removed.code, 0, removed.stderr);
+  test('helm uninstall removes every object of the release, and the aliases its controller made', async () => {
+    const managed = ['-l', 'app.kubernetes.io/managed-by=podrouter', '-o', 'name'];
+    const aliases = async () =>
+      (await kubectl(['get', 'services,endpointslices,endpoints', '-A', ...managed]))
+        .split('\n')
+        .filter((line) => line !== '')
+        .sort();
+    // What the controller made, which Helm does not know: the alias and its endpoints, and
+    // the leader-election Lease.
+    assert.deepEqual(await aliases(), [
+      'endpointslice.discovery.k8s.io/my-app-podrouter-0',
+      'service/my-app',
+    ]);
+    const lease = ['-n', NS, 'get', 'lease', `${RELEASE}-controller`, '--ignore-not-found'];
+    assert.notEqual((await kubectl([...lease, '-o', 'name'])).trim(), '', 'the Lease exists');
+    const removed = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '5m']);
+    if (removed.code !== 0) {
+      const job = await kubectlRun(['-n', NS, 'logs', `job/${RELEASE}-cleanup`], {
+        allowFailure: true,
+      });
+      assert.fail(
+        `helm uninstall failed: ${removed.stderr}\ncleanup Job: ${job.stdout}${job.stderr}${await diagnostics()}`,
+      );
+    }
+    // The post-delete hook ran `podrouter-controller cleanup` once the controller was gone.
+    assert.deepEqual(await aliases(), [], 'no alias Service, EndpointSlice or Endpoints is left');
+    assert.equal((await kubectl([...lease, '-o', 'name'])).trim(), '', 'the Lease is gone');
     const selector = `app.kubernetes.io/instance=${RELEASE}`;
     await explained('the release gone', () =>
       waitFor("the release's Pods to be gone", 2 * MINUTE, async () => {
@@ -460,13 +484,17 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
       '-n',
       NS,
       'get',
-      'deployments,replicasets,services,serviceaccounts,poddisruptionbudgets,roles,rolebindings,leases',
+      'deployments,replicasets,jobs,services,serviceaccounts,poddisruptionbudgets,roles,rolebindings,leases',
       '-l',
       selector,
       '-o',
       'name',
     ]);
-    assert.equal(namespaced.trim(), '', 'no namespaced object of the release is left');
+    assert.equal(
+      namespaced.trim(),
+      '',
+      'no namespaced object of the release (nor of its cleanup hook) is left',
+    );
     const cluster = await kubectl([
       'get',
       'clusterroles,clusterrolebindings',

@@ -1,7 +1,7 @@
 // How the routers reach the API server: in-cluster configuration (token, CA and the
 // kubernetes Service through kube-proxy, as in a Pod) and RBAC checked at start, so a missing
-// permission stops the router with the verb and resource named instead of a silent retry
-// loop. Fails, never skips, when the cluster cannot be had (root needed).
+// required permission stops the router with the verb and resource named instead of a silent
+// retry loop, and a missing optional one (Events) turns its feature off and says so. Fails, never skips, when the cluster cannot be had (root needed).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,7 +70,7 @@ async function serviceAccountWith(name: string, rules: readonly object[]): Promi
   return serviceAccountKubeconfig(ns, name, { create: false });
 }
 
-test('a missing permission stops both builds at start, naming verb and resource', async () => {
+test('a missing required permission stops both builds at start, naming verb and resource', async () => {
   // The example's rules without `watch` on the API-key Secret, and without Events.
   const kubeconfig = await serviceAccountWith('partial', [
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
@@ -82,7 +82,8 @@ test('a missing permission stops both builds at start, naming verb and resource'
     assert.match(result.stderr, /forbidden/);
     assert.match(result.stderr, new RegExp(`system:serviceaccount:${ns}:partial`));
     assert.match(result.stderr, /watch secrets named routing at cluster scope/);
-    assert.match(result.stderr, /create events\.events\.k8s\.io at cluster scope/);
+    // Events are optional: their absence is no reason to stop.
+    assert.doesNotMatch(result.stderr, /events\.k8s\.io/);
     assert.doesNotMatch(result.stderr, /(list|watch) pods/);
     assert.match(result.stderr, /docs\/rbac\.md/);
   }
@@ -96,6 +97,44 @@ test('a missing permission stops both builds at start, naming verb and resource'
     quiet.stderr,
     new RegExp(`may not watch secrets named routing in namespace ${ns}\\.`),
   );
+});
+
+test('without Events permissions both builds run, with Pod Events off: warning, metric, /routes', async () => {
+  const kubeconfig = await serviceAccountWith('no-events', [
+    { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+    {
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['routing'],
+      verbs: ['list', 'watch'],
+    },
+  ]);
+  for (const build of BUILDS) {
+    const router = await startKubeRouter(build, client, kubeconfig, { WATCH_NAMESPACES: ns });
+    try {
+      const warning = router.logs.find((line) => String(line.msg).startsWith('Pod Events are off'));
+      assert.ok(warning, `${build.tier}: no warning in ${JSON.stringify(router.logs)}`);
+      assert.match(
+        String(warning.msg),
+        new RegExp(`create events\\.events\\.k8s\\.io in namespace ${ns}`),
+      );
+      const metrics = await router.admin('/metrics');
+      assert.match(
+        metrics.body,
+        new RegExp(`podrouter_feature_enabled\\{tier="${build.tier}",feature="pod-events"\\} 0`),
+      );
+      const routes = JSON.parse((await router.admin('/routes')).body) as {
+        features?: Record<string, { enabled: boolean; reason?: string }>;
+      };
+      assert.equal(routes.features?.['pod-events']?.enabled, false);
+      assert.match(
+        routes.features?.['pod-events']?.reason ?? '',
+        /missing RBAC permissions: create events/,
+      );
+    } finally {
+      await router.stop();
+    }
+  }
 });
 
 test('in-cluster configuration: token and CA files, the kubernetes Service', async () => {

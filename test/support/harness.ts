@@ -158,6 +158,8 @@ export async function startRouter(
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
       LOG_LEVEL: 'debug',
+      // `npm run test:conformance:undici` runs the same suite with the undici engine.
+      ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

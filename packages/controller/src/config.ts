@@ -1,11 +1,12 @@
 import {
   type BuildDefaults,
   ConfigError,
+  type ConfigOf,
   helpText,
   loadSettings,
   PRIVATE_DEFAULTS,
   parsers,
-  type Setting,
+  setting,
 } from '@podrouter/core';
 
 export type AliasMode = 'endpointslice' | 'externalname' | 'cluster-ip';
@@ -15,29 +16,6 @@ export const ALIAS_MODES: readonly AliasMode[] = ['endpointslice', 'externalname
 export interface AllowRule {
   readonly from: string;
   readonly to: string;
-}
-
-export interface ControllerConfig {
-  readonly aliasMode: AliasMode;
-  readonly routerService: { readonly namespace: string; readonly name: string };
-  readonly clusterDomain: string;
-  readonly aliasGracePeriodMs: number;
-  readonly allowCrossNamespace: readonly AllowRule[];
-  readonly leaderElect: boolean;
-  readonly leaseNamespace: string;
-  readonly leaseName: string;
-  readonly leaseDurationMs: number;
-  readonly leaseRenewDeadlineMs: number;
-  readonly leaseRetryPeriodMs: number;
-  readonly identity: string;
-  readonly adminPort: number;
-  readonly listenAddress: string;
-  readonly routableLabelSelector: string;
-  readonly hostsAnnotation: string;
-  readonly kubeconfig: string;
-  readonly watchNamespaces: readonly string[];
-  readonly resyncPeriodMs: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
 /** The controller is no router build; it shares the private build's annotation defaults. */
@@ -76,7 +54,7 @@ const allowRules = (raw: string, name: string): AllowRule[] =>
         : fail(name, `"${rule}" is not FROM_NAMESPACE/TO_NAMESPACE (either may be *)`);
     });
 
-const s = (setting: Setting) => setting;
+const s = setting;
 
 export const CONTROLLER_SETTINGS = [
   s({
@@ -244,6 +222,9 @@ export const CONTROLLER_SETTINGS = [
   }),
 ] as const;
 
+/** The controller's configuration: the type comes from the settings' parsers. */
+export type ControllerConfig = ConfigOf<typeof CONTROLLER_SETTINGS>;
+
 export type ConfigRequest =
   | { kind: 'help' }
   | { kind: 'version' }
@@ -253,23 +234,17 @@ export function loadControllerConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ConfigRequest {
-  const result = loadSettings<ControllerConfig>(
-    CONTROLLER_SETTINGS,
-    CONTROLLER_BUILD,
-    argv,
-    env,
-    (values) => {
-      const duration = values.leaseDurationMs as number;
-      const renew = values.leaseRenewDeadlineMs as number;
-      const retry = values.leaseRetryPeriodMs as number;
-      if (values.leaderElect && !(retry < renew && renew < duration)) {
-        throw new ConfigError(
-          'LEASE_RENEW_DEADLINE (--lease-renew-deadline)',
-          'needs LEASE_RETRY_PERIOD < LEASE_RENEW_DEADLINE < LEASE_DURATION',
-        );
-      }
-    },
-  );
+  const result = loadSettings(CONTROLLER_SETTINGS, CONTROLLER_BUILD, argv, env, (values) => {
+    const duration = values.leaseDurationMs;
+    const renew = values.leaseRenewDeadlineMs;
+    const retry = values.leaseRetryPeriodMs;
+    if (values.leaderElect && !(retry < renew && renew < duration)) {
+      throw new ConfigError(
+        'LEASE_RENEW_DEADLINE (--lease-renew-deadline)',
+        'needs LEASE_RETRY_PERIOD < LEASE_RENEW_DEADLINE < LEASE_DURATION',
+      );
+    }
+  });
   return result.kind === 'run' ? { kind: 'run', config: result.values } : result;
 }
 

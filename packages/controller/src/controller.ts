@@ -1,54 +1,30 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  Watch,
-} from '@kubernetes/client-node';
-import { type Logger, type PodInfo, parseLabelSelector, podFromObject } from '@podrouter/core';
+  EventRecorder,
+  type InformerHandlers,
+  type KubeConnection,
+  kubeConfigConnection,
+  type Logger,
+  parseLabelSelector,
+} from '@podrouter/core';
 import { ControllerMetrics } from './admin/metrics.ts';
 import { createAdminServer } from './admin/server.ts';
-import { type AliasWriter, applyActions } from './alias/apply.ts';
-import { desiredAliases, isManaged } from './alias/desired.ts';
-import { type ActualObjects, diffAlias } from './alias/diff.ts';
-import {
-  type AliasInputs,
-  type AliasOptions,
-  type DesiredState,
-  type KubeObject,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  type NamespaceInfo,
-  type RouterTarget,
-  SERVICE_NAME_LABEL,
-  SLICE_MANAGED_BY_LABEL,
-  SLICE_MANAGED_BY_VALUE,
-} from './alias/types.ts';
+import type { AliasWriter } from './alias/apply.ts';
+import { isManaged } from './alias/desired.ts';
+import type { AliasOptions, KubeObject, NamespaceInfo } from './alias/types.ts';
 import type { ControllerConfig } from './config.ts';
-import { routerEndpointsFromSlices } from './endpoints/slices.ts';
-import {
-  EVENT_REASONS,
-  type EventSink,
-  kubeEventSink,
-  ProblemReporter,
-} from './events/recorder.ts';
-import { Informer } from './kube/informer.ts';
+import { type EventSink, ProblemReporter, recorderSink } from './events/recorder.ts';
+import { type CacheName, type Caches, createCaches } from './kube/caches.ts';
 import { kubeLeaseClient } from './kube/lease-client.ts';
 import { KubeAliasWriter, NotLeaderError } from './kube/writer.ts';
 import { LeaderElector, type LeaseClient } from './leader/lease.ts';
 import { WorkQueue } from './queue/work-queue.ts';
-
-/** The alias (`namespace/service`) an alias object belongs to. */
-const aliasKeyOf = (object: KubeObject): string =>
-  `${object.metadata.namespace}/${
-    object.kind === 'EndpointSlice'
-      ? (object.metadata.labels?.[SERVICE_NAME_LABEL] ?? '')
-      : object.metadata.name
-  }`;
+import { ClaimsIndex } from './reconcile/claims-index.ts';
+import { AliasReconciler } from './reconcile/reconciler.ts';
+import { type AliasStore, aliasKeyOf, cacheStore } from './reconcile/store.ts';
 
 export interface ControllerOptions {
   readonly config: ControllerConfig;
@@ -59,45 +35,31 @@ export interface ControllerOptions {
   readonly events?: EventSink;
   readonly leaseClient?: LeaseClient;
   readonly workers?: number;
+  /** Defaults to one from `kubeConfig`. */
+  readonly connection?: KubeConnection;
 }
 
-type List = () => Promise<KubernetesListObject<KubernetesObject>>;
-
-const asList = (promise: Promise<unknown>) =>
-  promise as Promise<KubernetesListObject<KubernetesObject>>;
-
 /**
- * The alias controller: informers fill caches; any change schedules a pass that recomputes
- * the desired aliases (pure) and queues every alias whose objects differ; workers diff and
- * apply one alias at a time. Only the Lease holder writes; the other replica keeps warm
- * caches and writes nothing.
+ * The alias controller, in controller-runtime's shape: informers fill caches; each change
+ * is mapped to the aliases (`namespace/service` keys) it can affect, and those keys are
+ * queued; workers reconcile one key at a time (reconcile/reconciler.ts). Only the Lease
+ * holder writes; the other replica keeps warm caches and writes nothing.
  */
 export class AliasController {
   readonly metrics = new ControllerMetrics();
   readonly #config: ControllerConfig;
   readonly #log: Logger;
   readonly #queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
-  readonly #writer: AliasWriter;
-  readonly #reporter: ProblemReporter;
   readonly #elector: LeaderElector | undefined;
-  readonly #options: AliasOptions;
-  readonly #pods: Informer[] = [];
-  readonly #namespaces: Informer;
-  readonly #services: Informer;
-  readonly #aliasSlices: Informer;
-  readonly #routerSlices: Informer;
-  readonly #endpoints: Informer;
-  readonly #all: Informer[];
+  readonly #caches: Caches;
+  readonly #claims: ClaimsIndex;
+  readonly #store: AliasStore;
+  readonly #reconciler: AliasReconciler;
+  readonly #recorder: EventRecorder | undefined;
   readonly #admin: Server;
   readonly #workers: number;
   #synced = false;
   #leading: boolean;
-  #inputsVersion = 0;
-  #actualVersion = 0;
-  #actualCache: { version: number; actual: ActualObjects } | undefined;
-  #snapshot: { version: number; state: DesiredState } | undefined;
-  #passTimer: NodeJS.Timeout | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
   #reporting: Promise<unknown> = Promise.resolve();
   #running: Promise<void>[] = [];
@@ -110,12 +72,25 @@ export class AliasController {
     this.#workers = options.workers ?? 8;
     this.#leading = !config.leaderElect;
     this.metrics.leader.set(this.#leading ? 1 : 0);
-    this.#writer =
+    const writer =
       options.writer ?? new KubeAliasWriter(kubeConfig, () => this.#leading && !this.#stopping);
-    this.#reporter = new ProblemReporter(
-      options.events ?? kubeEventSink(kubeConfig, config.identity),
-    );
-    this.#options = {
+    const connection =
+      options.connection ??
+      kubeConfigConnection(kubeConfig, (url) => new RequestContext(url, HttpMethod.GET));
+    if (options.events === undefined) {
+      this.#recorder = new EventRecorder({
+        connection,
+        controller: 'podrouter.dev/controller',
+        instance: config.identity,
+        logger,
+        onError: (error) => {
+          this.metrics.errors.inc({ stage: 'event' });
+          this.#log.warn({ err: error }, 'writing an Event failed');
+        },
+        onCreated: () => this.metrics.writes.inc({ kind: 'Event', verb: 'create' }),
+      });
+    }
+    const aliasOptions: AliasOptions = {
       hostsAnnotation: config.hostsAnnotation,
       selector: parseLabelSelector(config.routableLabelSelector),
       clusterDomain: config.clusterDomain,
@@ -137,7 +112,7 @@ export class AliasController {
           this.#leading = true;
           this.metrics.leader.set(1);
           this.#log.info({ identity: config.identity }, 'leading: this replica writes aliases');
-          this.#schedulePass(0);
+          this.#resync();
         },
         onStoppedLeading: () => {
           this.#leading = false;
@@ -151,113 +126,43 @@ export class AliasController {
       });
     }
 
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
-    const watch = new Watch(kubeConfig);
-    /**
-     * `inputs`: whether a change can change the desired state (then a pass recomputes it);
-     * otherwise only the alias the object belongs to is re-checked.
-     */
-    const informer = (
-      path: string,
-      apiVersion: string,
-      kind: string,
-      list: List,
-      inputs: boolean | ((object: KubeObject) => boolean),
-      labelSelector?: string,
-    ) =>
-      new Informer(watch, {
-        path,
-        apiVersion,
-        kind,
-        list,
-        ...(labelSelector !== undefined ? { labelSelector } : {}),
-        onChange: (object) => this.#changed(object, inputs),
-        onError: (error, at) => {
-          this.metrics.errors.inc({ stage: 'watch' });
-          this.#log.warn({ err: error, path: at }, 'watch failed; retrying');
+    this.#claims = new ClaimsIndex(aliasOptions);
+    let pendingSyncs = 0;
+    const handlers = <T>(name: CacheName): InformerHandlers<T> => {
+      pendingSyncs++;
+      return {
+        onChange: (key, current, previous) =>
+          this.#changed(name, key, (current ?? previous) as unknown, current === undefined),
+        onList: (first) => {
+          if (first && --pendingSyncs === 0) this.#onSynced();
         },
-      });
-    const podSelector = config.routableLabelSelector;
-    const podScopes = config.watchNamespaces.length === 0 ? [undefined] : config.watchNamespaces;
-    for (const namespace of podScopes) {
-      this.#pods.push(
-        informer(
-          namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods',
-          'v1',
-          'Pod',
-          () =>
-            asList(
-              namespace
-                ? core.listNamespacedPod({ namespace, labelSelector: podSelector })
-                : core.listPodForAllNamespaces({ labelSelector: podSelector }),
-            ),
-          true,
-          podSelector,
-        ),
-      );
-    }
-    this.#namespaces = informer(
-      '/api/v1/namespaces',
-      'v1',
-      'Namespace',
-      () => asList(core.listNamespace()),
-      true,
-    );
-    this.#services = informer(
-      '/api/v1/services',
-      'v1',
-      'Service',
-      () => asList(core.listServiceForAllNamespaces()),
-      true,
-    );
-    const sliceSelector = `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY_VALUE}`;
-    this.#aliasSlices = informer(
-      '/apis/discovery.k8s.io/v1/endpointslices',
-      'discovery.k8s.io/v1',
-      'EndpointSlice',
-      () => asList(discovery.listEndpointSliceForAllNamespaces({ labelSelector: sliceSelector })),
-      false,
-      sliceSelector,
-    );
-    const router = config.routerService;
-    const routerSelector = `${SERVICE_NAME_LABEL}=${router.name}`;
-    this.#routerSlices = informer(
-      `/apis/discovery.k8s.io/v1/namespaces/${router.namespace}/endpointslices`,
-      'discovery.k8s.io/v1',
-      'EndpointSlice',
-      () =>
-        asList(
-          discovery.listNamespacedEndpointSlice({
-            namespace: router.namespace,
-            labelSelector: routerSelector,
-          }),
-        ),
-      true,
-      routerSelector,
-    );
-    const endpointsSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
-    this.#endpoints = informer(
-      '/api/v1/endpoints',
-      'v1',
-      'Endpoints',
-      () => asList(core.listEndpointsForAllNamespaces({ labelSelector: endpointsSelector })),
-      false,
-      endpointsSelector,
-    );
-    this.#all = [
-      ...this.#pods,
-      this.#namespaces,
-      this.#services,
-      this.#aliasSlices,
-      this.#routerSlices,
-      this.#endpoints,
-    ];
+        onError: (error, retryInMs) => {
+          this.metrics.errors.inc({ stage: 'watch' });
+          this.#log.warn({ err: error, retryInMs }, 'watch failed; retrying');
+        },
+      };
+    };
+    this.#caches = createCaches(connection, config, handlers);
+    this.#store = cacheStore(this.#caches, this.#claims, config);
+    this.#reconciler = new AliasReconciler({
+      store: this.#store,
+      writer,
+      reporter: new ProblemReporter(
+        options.events ?? recorderSink(this.#recorder as EventRecorder),
+      ),
+      options: aliasOptions,
+      metrics: this.metrics,
+      logger,
+      leading: () => this.#leading && !this.#stopping,
+    });
     this.#admin = createAdminServer(
       {
         ready: () => this.#synced && !this.#stopping,
         aliases: () => this.#view(),
-        beforeMetrics: () => this.metrics.queueDepth.set(this.#queue.length),
+        beforeMetrics: () => {
+          this.metrics.queueDepth.set(this.#queue.length);
+          this.#reconciler.updateGauges(this.#podProblems());
+        },
       },
       this.metrics,
     );
@@ -270,15 +175,9 @@ export class AliasController {
   async start(): Promise<{ adminPort: number }> {
     this.#admin.listen(this.#config.adminPort, this.#config.listenAddress);
     await once(this.#admin, 'listening');
-    for (const informer of this.#all) informer.start();
+    for (const informer of this.#caches.all) informer.start();
     for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
-    Promise.all(this.#all.map((informer) => informer.synced)).then(() => {
-      this.#synced = true;
-      this.#log.info('caches synced');
-      this.#elector?.start();
-      this.#schedulePass(0);
-    });
-    this.#resyncTimer = setInterval(() => this.#schedulePass(0), this.#config.resyncPeriodMs);
+    this.#resyncTimer = setInterval(() => this.#resync(), this.#config.resyncPeriodMs);
     this.#resyncTimer.unref();
     const adminPort = (this.#admin.address() as AddressInfo).port;
     this.#log.info(
@@ -294,182 +193,82 @@ export class AliasController {
     return { adminPort };
   }
 
-  #changed(
-    object: KubeObject | undefined,
-    inputs: boolean | ((object: KubeObject) => boolean),
-  ): void {
-    this.#actualVersion++;
-    const affectsDesired =
-      object === undefined || (typeof inputs === 'function' ? inputs(object) : inputs);
-    if (affectsDesired) {
-      this.#inputsVersion++;
-      this.#schedulePass(20);
-      return;
-    }
-    if (this.#synced && this.#leading && !this.#stopping) this.#queue.add(aliasKeyOf(object));
+  #onSynced(): void {
+    this.#synced = true;
+    this.#log.info('caches synced');
+    this.#elector?.start();
+    this.#resync();
   }
 
-  #schedulePass(delayMs: number): void {
+  /** Maps a cache change to the aliases it can affect (controller-runtime's handlers). */
+  #changed(name: CacheName, key: string, value: unknown, deleted: boolean): void {
+    switch (name) {
+      case 'pods': {
+        for (const alias of this.#claims.update(key, deleted ? undefined : (value as never))) {
+          this.#enqueue(alias);
+        }
+        this.#reportPod(key);
+        return;
+      }
+      case 'namespaces': {
+        const namespace = (value as NamespaceInfo).name;
+        for (const alias of this.#keys())
+          if (alias.startsWith(`${namespace}/`)) this.#enqueue(alias);
+        return;
+      }
+      case 'services': {
+        const { namespace, name: service } = this.#config.routerService;
+        if (key === `${namespace}/${service}`) this.#enqueueAll();
+        else this.#enqueue(key);
+        return;
+      }
+      case 'routerSlices':
+        this.#enqueueAll();
+        return;
+      case 'aliasSlices':
+        this.#enqueue(aliasKeyOf(value as KubeObject));
+        return;
+      case 'endpoints':
+        this.#enqueue(key);
+        return;
+    }
+  }
+
+  #enqueue(key: string): void {
+    if (this.#synced && !this.#stopping) this.#queue.add(key);
+  }
+
+  /** Every alias that exists or should: claimed ones and every podrouter object. */
+  #keys(): Set<string> {
+    const keys = new Set<string>(this.#claims.keys());
+    for (const [key, service] of this.#caches.services.store.entries()) {
+      if (isManaged(service)) keys.add(key);
+    }
+    for (const slice of this.#caches.aliasSlices.store.values()) keys.add(aliasKeyOf(slice));
+    for (const key of this.#caches.endpoints.store.entries()) keys.add(key[0]);
+    for (const key of this.#reconciler.results.keys()) keys.add(key);
+    return keys;
+  }
+
+  #enqueueAll(): void {
+    for (const key of this.#keys()) this.#enqueue(key);
+  }
+
+  /** Everything again (after the first sync, on becoming leader, every resync period). */
+  #resync(): void {
     if (!this.#synced || this.#stopping) return;
-    if (this.#passTimer !== undefined) {
-      if (delayMs > 0) return;
-      clearTimeout(this.#passTimer);
-    }
-    this.#passTimer = setTimeout(() => {
-      this.#passTimer = undefined;
-      this.#pass();
-    }, delayMs);
+    this.#enqueueAll();
+    for (const [key] of this.#claims.podProblems()) this.#reportPod(key);
   }
 
-  #inputs(): AliasInputs {
-    const pods: PodInfo[] = [];
-    for (const informer of this.#pods) {
-      for (const object of informer.store.values()) {
-        const pod = podFromObject(object);
-        if (pod) pods.push(pod);
-      }
-    }
-    const namespaces = new Map<string, NamespaceInfo>();
-    for (const object of this.#namespaces.store.values()) {
-      namespaces.set(object.metadata.name, {
-        name: object.metadata.name,
-        annotations: object.metadata.annotations ?? {},
-      });
-    }
-    const services = new Map<string, KubeObject>();
-    for (const object of this.#services.store.values()) {
-      services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
-    }
-    return { pods, namespaces, services, router: this.#router(services), now: Date.now() };
+  #reportPod(key: string): void {
+    if (!this.#synced || !this.#leading) return;
+    const problems = this.#claims.problems(key);
+    this.#reporting = this.#reporting.then(() => this.#reconciler.report(`pod:${key}`, problems));
   }
 
-  #router(services: ReadonlyMap<string, KubeObject>): RouterTarget | undefined {
-    const { namespace, name } = this.#config.routerService;
-    const service = services.get(`${namespace}/${name}`);
-    if (service === undefined) return undefined;
-    const spec = (service.spec ?? {}) as {
-      clusterIP?: string;
-      ports?: { name?: string; port?: number; targetPort?: number | string }[];
-    };
-    const ports = spec.ports ?? [];
-    const port = ports.find((candidate) => candidate.name === 'http') ?? ports[0];
-    if (port?.port === undefined) return undefined;
-    const { endpoints, targetPort } = routerEndpointsFromSlices(
-      [...this.#routerSlices.store.values()],
-      port.name ?? '',
-    );
-    return {
-      namespace,
-      name,
-      clusterIP: spec.clusterIP === 'None' ? '' : (spec.clusterIP ?? ''),
-      servicePort: port.port,
-      targetPort: targetPort || (typeof port.targetPort === 'number' ? port.targetPort : 0),
-      endpoints,
-    };
-  }
-
-  #actual(): ActualObjects {
-    if (this.#actualCache?.version !== this.#actualVersion) {
-      this.#actualCache = { version: this.#actualVersion, actual: this.#buildActual() };
-    }
-    return this.#actualCache.actual;
-  }
-
-  #buildActual(): ActualObjects {
-    const services = new Map<string, KubeObject>();
-    for (const object of this.#services.store.values()) {
-      services.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
-    }
-    const slices = new Map<string, KubeObject[]>();
-    for (const object of this.#aliasSlices.store.values()) {
-      const key = `${object.metadata.namespace}/${object.metadata.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
-      const list = slices.get(key);
-      if (list) list.push(object);
-      else slices.set(key, [object]);
-    }
-    const endpoints = new Map<string, KubeObject>();
-    for (const object of this.#endpoints.store.values()) {
-      endpoints.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
-    }
-    return { services, slices, endpoints };
-  }
-
-  /** The desired state for the current caches, recomputed only when an input changed. */
-  #desired(): DesiredState {
-    if (
-      this.#snapshot?.version !== this.#inputsVersion ||
-      this.#snapshot.state.nextExpiry !== undefined
-    ) {
-      this.#snapshot = {
-        version: this.#inputsVersion,
-        state: desiredAliases(this.#inputs(), this.#options),
-      };
-    }
-    return this.#snapshot.state;
-  }
-
-  #pass(): void {
-    const desired = this.#desired();
-    const actual = this.#actual();
-    this.metrics.aliases.reset();
-    for (const alias of desired.aliases.values()) this.metrics.aliases.inc({ mode: alias.mode });
-    this.metrics.problems.reset();
-    for (const kind of ['refused', 'clash'] as const) {
-      this.metrics.problems.set(
-        { kind },
-        desired.problems.filter((problem) => problem.kind === kind).length,
-      );
-    }
-    if (desired.pending.length > 0) {
-      this.#log.warn(
-        { pending: desired.pending.length, router: this.#config.routerService },
-        'router Service or its endpoints not seen yet; those aliases wait',
-      );
-    }
-    if (this.#leading) {
-      const keys = new Set<string>([
-        ...desired.aliases.keys(),
-        ...[...actual.services.entries()].filter(([, s]) => isManaged(s)).map(([key]) => key),
-        ...actual.slices.keys(),
-        ...actual.endpoints.keys(),
-      ]);
-      for (const key of desired.pending) keys.delete(key);
-      for (const key of keys) {
-        if (diffAlias(key, desired.aliases.get(key), actual).length > 0) this.#queue.add(key);
-      }
-      this.#reportProblems(desired);
-    }
-    this.metrics.queueDepth.set(this.#queue.length);
-    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
-    if (desired.nextExpiry !== undefined) {
-      this.#expiryTimer = setTimeout(
-        () => this.#schedulePass(0),
-        Math.max(0, desired.nextExpiry - Date.now()) + 10,
-      );
-      this.#expiryTimer.unref();
-    }
-  }
-
-  #reportProblems(desired: DesiredState): void {
-    this.#reporting = this.#reporting.then(async () => {
-      if (!this.#leading) return;
-      const fresh = await this.#reporter.report(desired.problems, (error) => {
-        this.metrics.errors.inc({ stage: 'event' });
-        this.#log.warn({ err: error }, 'writing an Event failed');
-      });
-      for (const problem of fresh) {
-        this.metrics.events.inc({ reason: EVENT_REASONS[problem.kind] });
-        this.metrics.writes.inc({ kind: 'Event', verb: 'create' });
-        this.#log.warn(
-          {
-            pod: `${problem.pod.namespace}/${problem.pod.name}`,
-            host: problem.host,
-            kind: problem.kind,
-          },
-          problem.reason,
-        );
-      }
-    });
+  *#podProblems() {
+    for (const [, problems] of this.#claims.podProblems()) yield* problems;
   }
 
   async #work(): Promise<void> {
@@ -477,8 +276,9 @@ export class AliasController {
       const key = await this.#queue.get();
       if (key === undefined) return;
       try {
-        await this.#reconcile(key);
+        const result = await this.#reconciler.reconcile(key);
         this.#queue.forget(key);
+        if (result.requeueAfterMs !== undefined) this.#queue.addAfter(key, result.requeueAfterMs);
       } catch (error) {
         if (error instanceof NotLeaderError) {
           this.#queue.forget(key);
@@ -494,65 +294,30 @@ export class AliasController {
     }
   }
 
-  async #reconcile(key: string): Promise<void> {
-    if (!this.#leading || this.#stopping) return;
-    const desired = this.#desired();
-    if (desired.pending.includes(key)) return;
-    const alias = desired.aliases.get(key);
-    const actions = diffAlias(key, alias, this.#actual());
-    if (actions.length === 0) {
-      this.metrics.reconciles.inc({ result: 'unchanged' });
-      return;
-    }
-    await applyActions(actions, this.#writer, {
-      write: (kind, verb) => this.metrics.writes.inc({ kind, verb }),
-      written: (object, ref) => {
-        const store = (kind: string) =>
-          kind === 'Service'
-            ? this.#services.store
-            : kind === 'EndpointSlice'
-              ? this.#aliasSlices.store
-              : this.#endpoints.store;
-        if (object !== undefined) store(object.kind).upsert(object);
-        else if (ref !== undefined) store(ref.kind).delete(`${ref.namespace}/${ref.name}`, ref.uid);
-        this.#actualVersion++;
-      },
-    });
-    this.metrics.reconciles.inc({ result: 'changed' });
-    this.#log.info(
-      {
-        alias: key,
-        mode: alias?.mode,
-        writes: actions.map((action) =>
-          action.verb === 'delete'
-            ? `delete ${action.ref.kind}/${action.ref.name}`
-            : `${action.verb} ${action.object.kind}/${action.object.metadata.name}`,
-        ),
-      },
-      alias === undefined ? 'alias removed' : 'alias reconciled',
-    );
-  }
-
   #view() {
-    const state = this.#snapshot?.state;
+    const results = [...this.#reconciler.results].sort(([a], [b]) => (a < b ? -1 : 1));
     return {
       leading: this.#leading,
       synced: this.#synced,
-      aliases: [...(state?.aliases.values() ?? [])].map((alias) => ({
-        alias: `${alias.namespace}/${alias.name}`,
-        mode: alias.mode,
-        claimedBy: alias.claimedBy,
-      })),
-      pending: state?.pending ?? [],
-      problems: state?.problems ?? [],
+      aliases: results.flatMap(([, result]) =>
+        result.alias
+          ? [
+              {
+                alias: `${result.alias.namespace}/${result.alias.name}`,
+                mode: result.alias.mode,
+                claimedBy: result.alias.claimedBy,
+              },
+            ]
+          : [],
+      ),
+      pending: results.filter(([, result]) => result.pending).map(([key]) => key),
+      problems: [...this.#podProblems(), ...results.flatMap(([, result]) => result.problems)],
     };
   }
 
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    clearTimeout(this.#passTimer);
-    clearTimeout(this.#expiryTimer);
     clearInterval(this.#resyncTimer);
     this.#queue.shutdown();
     await Promise.all(this.#running);
@@ -562,7 +327,8 @@ export class AliasController {
     } catch (error) {
       this.#log.warn({ err: error }, 'releasing the lease failed');
     }
-    await Promise.all(this.#all.map((informer) => informer.stop()));
+    await this.#recorder?.close();
+    await Promise.all(this.#caches.all.map((informer) => informer.stop()));
     this.#admin.closeAllConnections();
     await new Promise<void>((done) => this.#admin.close(() => done()));
     this.#log.info('stopped');

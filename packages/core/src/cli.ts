@@ -1,15 +1,18 @@
 import type { Registry } from 'prom-client';
-import { helpText, loadRouterConfig } from './config/load.ts';
+import { collect, helpText, loadRouterConfig } from './config/load.ts';
 import {
   type BuildDefaults,
+  type ConfigOf,
   ROUTER_SETTINGS,
   type RouterConfig,
   type Setting,
 } from './config/settings.ts';
 import { ConfigError, PodrouterError } from './errors.ts';
+import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
 import { FileSource } from './sources/file-source.ts';
+import { POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
 import type { Source } from './sources/types.ts';
 
@@ -22,22 +25,24 @@ const SUMMARY = {
     'podrouter private router: routes traffic between apps to Pods annotated with privateHosts/privatePaths.',
 };
 
-export function createSource(config: RouterConfig): Source {
+export async function createSource(config: RouterConfig): Promise<Source> {
   if (config.source === 'file') return new FileSource(config.sourceFile);
   try {
-    return new KubeSource({
-      kubeconfig: config.kubeconfig,
-      namespaces: config.watchNamespaces,
-      labelSelector: config.routableLabelSelector,
-      secretName: config.apiKeySecretLocation.secretName,
-      silenceTimeoutMs: config.watchSilenceTimeoutMs,
-      ...(config.tlsPort !== undefined
-        ? {
-            tlsSecretAnnotation: config.tlsSecretAnnotation,
-            ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
-          }
-        : {}),
-    });
+    return new KubeSource(
+      {
+        namespaces: config.watchNamespaces,
+        labelSelector: config.routableLabelSelector,
+        secretName: config.apiKeySecretLocation.secretName,
+        silenceTimeoutMs: config.watchSilenceTimeoutMs,
+        ...(config.tlsPort !== undefined
+          ? {
+              tlsSecretAnnotation: config.tlsSecretAnnotation,
+              ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
+            }
+          : {}),
+      },
+      await loadKubeConnection(config.kubeconfig),
+    );
   } catch (error) {
     throw new ConfigError(
       'KUBECONFIG (--kubeconfig)',
@@ -49,16 +54,39 @@ export function createSource(config: RouterConfig): Source {
 /**
  * What a build plugs into the core (policy, tracing): its own settings, which join `--help`
  * and the flag/env parsing, and what it adds to the router. The core knows none of them.
+ * Declare one with `defineExtension`, which types `values` from the settings.
  */
 export interface Extension {
   readonly name: string;
   readonly settings: readonly Setting[];
   configure(context: {
     readonly config: RouterConfig;
-    /** This extension's settings, parsed, by `Setting.key`. */
-    readonly values: Readonly<Record<string, unknown>>;
+    /** Every setting's parsed value (this extension's are read through `collect`). */
+    readonly values: ReadonlyMap<Setting, unknown>;
     readonly logger: Logger;
   }): ExtensionParts | Promise<ExtensionParts>;
+}
+
+/** An extension whose `configure` gets its own settings' values, typed from their parsers. */
+export function defineExtension<const S extends readonly Setting[]>(extension: {
+  readonly name: string;
+  readonly settings: S;
+  configure(context: {
+    readonly config: RouterConfig;
+    readonly values: ConfigOf<S>;
+    readonly logger: Logger;
+  }): ExtensionParts | Promise<ExtensionParts>;
+}): Extension {
+  return {
+    name: extension.name,
+    settings: extension.settings,
+    configure: ({ config, values, logger }) =>
+      extension.configure({
+        config,
+        values: collect(extension.settings, (setting) => values.get(setting)),
+        logger,
+      }),
+  };
 }
 
 export interface ExtensionParts {
@@ -88,6 +116,7 @@ interface Prepared {
   readonly source: Source;
   readonly logger: Logger;
   readonly parts: readonly ExtensionParts[];
+  readonly features: ReadonlyMap<string, FeatureState>;
   readonly onTableApplied?: RouterOptions['onTableApplied'];
 }
 
@@ -111,27 +140,51 @@ async function prepare(
     process.stdout.write(`${build.name} ${VERSION}\n`);
     return undefined;
   }
-  const { config, extra } = request;
-  const source = createSource(config);
+  const { config, values } = request;
+  const source = await createSource(config);
   const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
   let onTableApplied: RouterOptions['onTableApplied'];
+  const features = new Map<string, FeatureState>();
   if (source instanceof KubeSource) {
-    await source.checkAccess(config.podEvents);
-    if (config.podEvents) {
+    const access = await source.checkAccess(config.podEvents);
+    const missing = access.disabled.get(POD_EVENTS_FEATURE);
+    if (config.podEvents) features.set(POD_EVENTS_FEATURE, featureState(missing));
+    if (missing !== undefined) {
+      logger.warn(
+        { feature: POD_EVENTS_FEATURE, user: access.user, missing },
+        `Pod Events are off: this identity may not ${missing.join('; ')}. Grant them (docs/rbac.md) or set POD_EVENTS=false`,
+      );
+    }
+    if (config.podEvents && missing === undefined) {
       const recorder = source.eventRecorder(build.name, logger);
       onTableApplied = (table, state) => recorder.observe(table, state);
       parts.push({ close: () => recorder.close() });
     }
   }
   for (const extension of extensions) {
-    const values = Object.fromEntries(
-      extension.settings.map((setting) => [setting.key, extra[setting.key]]),
-    );
     parts.push(await extension.configure({ config, values, logger }));
   }
-  return { config, source, logger, parts, ...(onTableApplied ? { onTableApplied } : {}) };
+  return {
+    config,
+    source,
+    logger,
+    parts,
+    features,
+    ...(onTableApplied ? { onTableApplied } : {}),
+  };
 }
+
+/** An optional feature, on or off and why: a metric and a line at the admin `/routes`. */
+interface FeatureState {
+  readonly enabled: boolean;
+  readonly reason?: string;
+}
+
+const featureState = (missing: readonly string[] | undefined): FeatureState =>
+  missing === undefined
+    ? { enabled: true }
+    : { enabled: false, reason: `missing RBAC permissions: ${missing.join('; ')}` };
 
 /** Entry point shared by both builds. Exit status: 0 clean stop, 2 bad configuration, 1 otherwise. */
 export async function runCli(
@@ -148,7 +201,7 @@ export async function runCli(
     return;
   }
   if (prepared === undefined) return;
-  const { config, source, logger, parts, onTableApplied } = prepared;
+  const { config, source, logger, parts, features, onTableApplied } = prepared;
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
   const router = new Router({
@@ -159,15 +212,18 @@ export async function runCli(
     observers: parts.flatMap((part) => part.observers ?? []),
     identityHeaders: parts.flatMap((part) => part.identityHeaders ?? []),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
-    status: () =>
-      Object.fromEntries(
+    status: () => ({
+      ...(features.size > 0 ? { features: Object.fromEntries(features) } : {}),
+      ...Object.fromEntries(
         extensions.flatMap((extension, index) => {
           const status = parts[index]?.status;
           return status ? [[extension.name, status()]] : [];
         }),
       ),
+    }),
     ...(onTableApplied ? { onTableApplied } : {}),
   });
+  for (const [name, state] of features) router.metrics.feature(name, state.enabled);
   try {
     await router.start();
   } catch (error) {

@@ -9,12 +9,55 @@ export {
 } from './annotations/parse.ts';
 export { EndpointHealth } from './balancer/endpoint-health.ts';
 export { RoundRobin } from './balancer/round-robin.ts';
-export { createSource, type Extension, type ExtensionParts, runCli, VERSION } from './cli.ts';
-export { helpText, loadRouterConfig, loadSettings } from './config/load.ts';
-export type { BuildDefaults, RouterConfig, Setting } from './config/settings.ts';
-export { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, parsers, ROUTER_SETTINGS } from './config/settings.ts';
+export {
+  createSource,
+  defineExtension,
+  type Extension,
+  type ExtensionParts,
+  runCli,
+  VERSION,
+} from './cli.ts';
+export {
+  checkSettings,
+  collect,
+  helpText,
+  loadRouterConfig,
+  loadSettings,
+} from './config/load.ts';
+export type { BuildDefaults, ConfigOf, RouterConfig, Setting } from './config/settings.ts';
+export {
+  PRIVATE_DEFAULTS,
+  PUBLIC_DEFAULTS,
+  parsers,
+  ROUTER_SETTINGS,
+  setting,
+} from './config/settings.ts';
 export { parseDuration, parseSize } from './config/units.ts';
-export { ConfigError, ErrorCodes, PodrouterError } from './errors.ts';
+export { ConfigError, ErrorCodes, KubeApiError, PodrouterError } from './errors.ts';
+export { type Clock, ManualClock, realClock } from './kube/clock.ts';
+export {
+  connectionFromKubeConfig,
+  type KubeConnection,
+  kubeConfigConnection,
+  loadKubeConnection,
+  readKubeconfig,
+} from './kube/connection.ts';
+export {
+  EventRecorder,
+  type EventRecorderOptions,
+  type EventSpec,
+  eventName,
+  microTime,
+} from './kube/event-recorder.ts';
+export {
+  Informer,
+  type InformerHandlers,
+  type InformerOptions,
+  type RawObject,
+} from './kube/informer.ts';
+export { METADATA_SHAPE, project, type Shape } from './kube/project.ts';
+export { apiError, type KubeResponse, kubeRequest, statusMessage } from './kube/request.ts';
+export { ObjectStore } from './kube/store.ts';
 export {
   type ChannelMessages,
   channels,
@@ -34,7 +77,7 @@ export type {
 } from './pipeline/types.ts';
 export { podFromObject, secretFromObject } from './pods/from-object.ts';
 export { matchesSelector, parseLabelSelector } from './pods/label-selector.ts';
-export type { ClusterState, PodInfo, SecretInfo } from './pods/types.ts';
+export type { ClusterState, PodInfo, SecretInfo, StateChanges } from './pods/types.ts';
 export type { ExchangeObserver, ExchangeRecord } from './proxy/handler.ts';
 export { Router, type RouterOptions } from './router.ts';
 export {
@@ -46,7 +89,6 @@ export { buildRouteTable } from './routes/build-table.ts';
 export { hostOf, matchRoute } from './routes/match.ts';
 export type { Endpoint, PodReport, Route, RouteTable } from './routes/types.ts';
 export { FileSource } from './sources/file-source.ts';
-export { microTime } from './sources/kube-events.ts';
 export { KubeSource } from './sources/kube-source.ts';
 export { parseObjects } from './sources/parse-objects.ts';
 export { shareDispatcher } from './sources/shared-dispatcher.ts';

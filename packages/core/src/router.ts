@@ -22,8 +22,9 @@ import type { UpstreamEngine } from './proxy/engine.ts';
 import { H2cEngine, ProtocolEngines } from './proxy/h2c-engine.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
+import { RawEngine } from './proxy/raw-engine.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
-import { buildRouteTable } from './routes/build-table.ts';
+import { IncrementalTable } from './routes/incremental-table.ts';
 import type { RouteTable } from './routes/types.ts';
 import type { Source } from './sources/types.ts';
 import { TlsTermination } from './tls/termination.ts';
@@ -76,8 +77,8 @@ export class Router {
   readonly #server: Server;
   readonly #admin: Server;
   readonly #introspection: Server;
-  readonly #memo = new AnnotationMemo();
   readonly #selector: LabelSelector;
+  readonly #tables: IncrementalTable;
   readonly #tls: TlsTermination | undefined;
   readonly #h2: Http2Front;
   #table: RouteTable = EMPTY_TABLE;
@@ -95,18 +96,26 @@ export class Router {
     this.metrics = new RouterMetrics(config.build.tier);
     this.#health = new EndpointHealth({ ejectionMs: config.ejectionMs });
     this.#selector = parseLabelSelector(config.routableLabelSelector);
+    this.#tables = new IncrementalTable({
+      hostsAnnotation: config.hostsAnnotation,
+      pathsAnnotation: config.pathsAnnotation,
+      selector: this.#selector,
+      health: this.#health,
+      memo: new AnnotationMemo(),
+      ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
+    });
+    const engineOptions = {
+      connectTimeoutMs: config.connectTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      keepAliveTimeoutMs: config.upstreamKeepAliveMs,
+      maxConnectionsPerEndpoint: config.upstreamMaxConnections,
+    };
     this.#engine = new ProtocolEngines(
-      new UndiciEngine({
-        connectTimeoutMs: config.connectTimeoutMs,
-        idleTimeoutMs: config.idleTimeoutMs,
-        keepAliveTimeoutMs: config.upstreamKeepAliveMs,
-        maxConnectionsPerEndpoint: config.upstreamMaxConnections,
-      }),
-      new H2cEngine({
-        connectTimeoutMs: config.connectTimeoutMs,
-        idleTimeoutMs: config.idleTimeoutMs,
-        keepAliveTimeoutMs: config.upstreamKeepAliveMs,
-      }),
+      config.upstreamEngine === 'raw'
+        ? new RawEngine({ ...engineOptions, maxHeadBytes: config.maxHeaderSize })
+        : new UndiciEngine(engineOptions),
+      // Pod ports named for HTTP/2 (gRPC) are spoken to over h2c whichever engine is chosen.
+      new H2cEngine(engineOptions),
     );
     const observers = [this.metrics.observeExchange, ...(options.observers ?? [])];
     this.#proxy = new RouterProxy({
@@ -261,29 +270,21 @@ export class Router {
     return this.#table;
   }
 
-  /** Applies a new cluster state: build a fresh table and swap it in. */
+  /** Applies a new cluster state: patch (or build) a new table and swap it in. */
   applyState(state: ClusterState): RouteTable {
-    const { config } = this.#options;
     const started = performance.now();
     const compilePipeline = this.#options.policies?.(state);
-    const built = buildRouteTable(state, {
-      hostsAnnotation: config.hostsAnnotation,
-      pathsAnnotation: config.pathsAnnotation,
-      selector: this.#selector,
-      health: this.#health,
-      memo: this.#memo,
+    const built = this.#tables.apply(state, {
       version: this.#table.version + 1,
+      now: Date.now(),
       ...(compilePipeline ? { compilePipeline } : {}),
-      ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     this.#lastState = state;
     const table = this.#tls ? this.#tls.apply(state, built) : built;
     this.#table = table;
     this.#synced = true;
     this.#sourceError = undefined;
-    this.#engine.retainOnly(
-      new Set(table.routes.flatMap((route) => route.balancer.endpoints.map((e) => e.origin))),
-    );
+    this.#engine.retainOnly(this.#tables.origins);
     this.metrics.tableApplied(table);
     this.#log.info(
       {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import {
   type ClusterState,
   ConfigError,
+  defineExtension,
   type Extension,
   type Logger,
   type RouterConfig,
@@ -179,11 +180,10 @@ export function credentialsOf(
  * quotas in Redis, custom hooks, composed per route in explicit order (request hooks 100+,
  * authenticate 200, rate-limit 300, before-proxy hooks 400+).
  */
-export const policyExtension: Extension = {
+export const policyExtension: Extension = defineExtension({
   name: 'policy',
   settings: POLICY_SETTINGS,
-  async configure({ config, values, logger }) {
-    const settings = values as unknown as PolicySettings;
+  async configure({ config, values: settings, logger }) {
     const tier = config.build.tier;
     const metrics = new PolicyMetrics(tier);
     const jwtOn = settings.jwtJwksUrl !== '' || settings.jwtJwksField !== '';
@@ -282,4 +282,4 @@ export const policyExtension: Extension = {
       },
     };
   },
-};
+});

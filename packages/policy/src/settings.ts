@@ -1,4 +1,4 @@
-import { ConfigError, parsers, type Setting } from '@podrouter/core';
+import { ConfigError, type ConfigOf, parsers, setting } from '@podrouter/core';
 
 /**
  * The policy settings. They join the router's own in `--help` and in flag/env parsing;
@@ -32,7 +32,7 @@ const url = (raw: string, name: string) => {
   }
 };
 
-const s = (setting: Setting) => setting;
+const s = setting;
 
 export const POLICY_SETTINGS = [
   s({
@@ -241,29 +241,5 @@ export const POLICY_SETTINGS = [
   }),
 ] as const;
 
-export interface PolicySettings {
-  readonly apiKeyBase64Compat: boolean;
-  readonly keyIdHeader: string;
-  readonly rateLimits: string;
-  readonly rateLimitsFile: string;
-  readonly rateLimitMode: 'remote' | 'local-first';
-  readonly rateLimitLease: number;
-  readonly rateLimitLeaseTtlMs: number;
-  readonly rateLimitFailureMode: 'open' | 'closed';
-  readonly redisUrl: string;
-  readonly redisSentinels: readonly { host: string; port: number }[];
-  readonly redisSentinelMaster: string;
-  readonly redisClusterNodes: readonly { host: string; port: number }[];
-  readonly redisPassword: string;
-  readonly redisTimeoutMs: number;
-  readonly jwtJwksUrl: string;
-  readonly jwtJwksField: string;
-  readonly jwtIssuer: readonly string[];
-  readonly jwtAudience: readonly string[];
-  readonly jwtClockSkewMs: number;
-  readonly jwtPlanClaim: string;
-  readonly jwtRequiredNamespaces: readonly string[];
-  readonly jwtJwksCooldownMs: number;
-  readonly jwtJwksCacheMaxAgeMs: number;
-  readonly hooksModule: string;
-}
+/** The policy's settings, parsed: the type comes from the parsers above. */
+export type PolicySettings = ConfigOf<typeof POLICY_SETTINGS>;

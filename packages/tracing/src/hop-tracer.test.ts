@@ -7,7 +7,14 @@ import {
   SimpleSpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { Endpoint, ExchangeRecord, Logger, Route } from '@podrouter/core';
+import {
+  type Endpoint,
+  type ExchangeRecord,
+  type Logger,
+  loadSettings,
+  PUBLIC_DEFAULTS,
+  type Route,
+} from '@podrouter/core';
 import { AccessLog, inboundTraceIds } from './access-log.ts';
 import { Attr, HopTracer, POLICY_DENIED_EVENT } from './hop-tracer.ts';
 import { createPropagator, createSampler } from './index.ts';
@@ -159,16 +166,11 @@ describe('HopTracer', () => {
 });
 
 describe('settings', () => {
-  const defaults = (env: Record<string, string>) =>
-    Object.fromEntries(
-      TRACING_SETTINGS.map((s) => [
-        s.key,
-        s.parse(
-          env[s.env] ?? s.default({ name: 'podrouter-public' } as Parameters<typeof s.default>[0]),
-          s.env,
-        ),
-      ]),
-    );
+  const defaults = (env: Record<string, string>) => {
+    const result = loadSettings(TRACING_SETTINGS, PUBLIC_DEFAULTS, [], env);
+    if (result.kind !== 'run') throw new Error(`no values: ${result.kind}`);
+    return result.values;
+  };
 
   it('leaves tracing off unless an endpoint or an exporter is set', () => {
     assert.equal(tracingConfig(defaults({})).exporter, 'off');

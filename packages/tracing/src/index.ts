@@ -21,6 +21,7 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import {
   type ChannelMessages,
   channels,
+  defineExtension,
   type Extension,
   type ExtensionParts,
   type Logger,
@@ -117,7 +118,7 @@ function routeDiagnostics(logger: Logger): void {
  * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing off nothing subscribes
  * to the core's channels for it, so the request path does no tracing work at all.
  */
-export const tracingExtension: Extension = {
+export const tracingExtension: Extension = defineExtension({
   name: 'tracing',
   settings: TRACING_SETTINGS,
   configure({ config, values, logger }): ExtensionParts {
@@ -175,4 +176,4 @@ export const tracingExtension: Extension = {
       },
     };
   },
-};
+});

@@ -1,4 +1,4 @@
-import { ConfigError, parsers, type Setting } from '@podrouter/core';
+import { ConfigError, type ConfigOf, parsers, setting } from '@podrouter/core';
 
 /**
  * Tracing and access-log settings. The tracing ones are the standard OpenTelemetry
@@ -42,7 +42,7 @@ export type SamplerName = (typeof SAMPLERS)[number];
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 
-const s = (setting: Setting) => setting;
+const s = setting;
 
 export const TRACING_SETTINGS = [
   s({
@@ -165,6 +165,9 @@ export const TRACING_SETTINGS = [
   }),
 ] as const;
 
+/** The tracing and access-log settings, parsed: the type comes from the parsers above. */
+export type TracingSettings = ConfigOf<typeof TRACING_SETTINGS>;
+
 export interface TracingConfig {
   /** Where spans go; `off` when tracing is disabled. */
   readonly exporter: 'otlp' | 'off';
@@ -196,13 +199,13 @@ const DEFAULT_OTLP_GRPC = 'http://localhost:4317';
  * (The OTel SDK default would export to localhost:4318 — a router should not send spans
  * nowhere by default, nor pay for them.)
  */
-export function tracingConfig(values: Readonly<Record<string, unknown>>): TracingConfig {
-  const explicit = values.tracesExporter as '' | 'otlp' | 'none';
-  const endpoint = values.otlpEndpoint as string;
-  const tracesEndpoint = values.otlpTracesEndpoint as string;
+export function tracingConfig(values: TracingSettings): TracingConfig {
+  const explicit = values.tracesExporter;
+  const endpoint = values.otlpEndpoint;
+  const tracesEndpoint = values.otlpTracesEndpoint;
   const chosen = explicit === '' ? (endpoint || tracesEndpoint ? 'otlp' : 'none') : explicit;
   const base = endpoint || DEFAULT_OTLP_BASE;
-  const protocol = values.otlpProtocol as OtlpProtocol;
+  const protocol = values.otlpProtocol;
   return {
     exporter: chosen === 'none' ? 'off' : chosen,
     protocol,
@@ -211,22 +214,24 @@ export function tracingConfig(values: Readonly<Record<string, unknown>>): Tracin
       protocol === 'grpc'
         ? tracesEndpoint || endpoint || DEFAULT_OTLP_GRPC
         : tracesEndpoint || new URL('v1/traces', base.endsWith('/') ? base : `${base}/`).href,
-    serviceName: values.serviceName as string,
-    sampler: values.sampler as SamplerName,
-    samplerArg: values.samplerArg as number,
+    serviceName: values.serviceName,
+    sampler: values.sampler,
+    samplerArg: values.samplerArg,
     batch: {
-      scheduledDelayMillis: values.bspScheduleDelayMs as number,
-      maxQueueSize: values.bspMaxQueueSize as number,
-      maxExportBatchSize: values.bspMaxExportBatchSize as number,
-      exportTimeoutMillis: values.bspExportTimeoutMs as number,
+      scheduledDelayMillis: values.bspScheduleDelayMs,
+      maxQueueSize: values.bspMaxQueueSize,
+      maxExportBatchSize: values.bspMaxExportBatchSize,
+      exportTimeoutMillis: values.bspExportTimeoutMs,
     },
   };
 }
 
-export function accessLogConfig(values: Readonly<Record<string, unknown>>): AccessLogConfig {
+export function accessLogConfig(
+  values: Pick<TracingSettings, 'accessLog' | 'accessLogSample' | 'accessLogLevel'>,
+): AccessLogConfig {
   return {
-    enabled: values.accessLog as boolean,
-    sample: values.accessLogSample as number,
-    level: values.accessLogLevel as AccessLogConfig['level'],
+    enabled: values.accessLog,
+    sample: values.accessLogSample,
+    level: values.accessLogLevel,
   };
 }

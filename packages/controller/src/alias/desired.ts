@@ -5,6 +5,7 @@ import { chunkEndpoints } from '../endpoints/slices.ts';
 import {
   ALLOW_FROM_ANNOTATION,
   type AliasInputs,
+  type AliasLookups,
   type AliasOptions,
   CLAIMED_BY_ANNOTATION,
   type ClaimProblem,
@@ -68,95 +69,127 @@ function claimedByValue(claimants: readonly string[]): string {
   return more > 0 ? `${named} (+${more} more)` : named;
 }
 
+/** One alias host of a Pod: the alias key (`namespace/service`) it claims. */
+export interface AliasClaim {
+  readonly key: string;
+  readonly host: string;
+}
+
 /**
- * Caches → the alias objects that should exist. Pure: the same inputs give the same
- * objects, in the same order, whatever order the Pods arrived in.
+ * The aliases a Pod's hosts claim, and the problems of hosts that are no alias at all
+ * (invalid entries, names not of the `<service>.<namespace>[.svc[.<domain>]]` form). Whether
+ * the namespace exists and accepts the claim is the alias's business (`desiredAlias`).
+ * Nothing for a Pod that is not selected or holds no claims.
+ */
+export function podAliasClaims(
+  pod: PodInfo,
+  options: AliasOptions,
+): { claims: AliasClaim[]; problems: ClaimProblem[] } {
+  const claims: AliasClaim[] = [];
+  const problems: ClaimProblem[] = [];
+  if (!holdsClaims(pod) || !matchesSelector(options.selector, pod.labels)) {
+    return { claims, problems };
+  }
+  const value = pod.annotations[options.hostsAnnotation];
+  if (value === undefined) return { claims, problems };
+  const parsed = parseHosts(options.hostsAnnotation, value);
+  for (const rejection of parsed.rejections) {
+    problems.push({
+      pod: podRef(pod),
+      host: rejection.entry,
+      kind: 'refused',
+      reason: rejection.reason,
+    });
+  }
+  for (const host of parsed.hosts) {
+    const result = parseAliasHost(host, options.clusterDomain);
+    if ('reason' in result) {
+      problems.push({ pod: podRef(pod), host, kind: 'refused', reason: result.reason });
+      continue;
+    }
+    claims.push({ key: `${result.alias.namespace}/${result.alias.service}`, host });
+  }
+  return { claims, problems };
+}
+
+/** What one alias should be, from the Pods that claim it and the caches. */
+export interface AliasResult {
+  /** Undefined: no alias objects should exist (or they cannot be computed: `pending`). */
+  readonly alias: DesiredAlias | undefined;
+  /** Refused and clashing claims on this alias. */
+  readonly problems: readonly ClaimProblem[];
+  /** The router Service is not known yet: leave the alias as it is. */
+  readonly pending: boolean;
+  /** While unclaimed and in its grace period: when that ends (ms since the epoch). */
+  readonly expiresAt: number | undefined;
+}
+
+const byPodName = (a: PodInfo, b: PodInfo) =>
+  a.namespace < b.namespace
+    ? -1
+    : a.namespace > b.namespace
+      ? 1
+      : a.name < b.name
+        ? -1
+        : a.name > b.name
+          ? 1
+          : 0;
+
+/**
+ * One alias (`namespace/service`) from the Pods claiming it (`claims`: each Pod with the host
+ * it claims it by). Pure: the same inputs give the same objects, in the same order, whatever
+ * order the Pods came in.
  *
- * - Each `<service>.<namespace>[.svc[.<domain>]]` host of a routable Pod claims the alias
- *   Service `<service>` in `<namespace>`; other hosts, invalid names, missing namespaces and
- *   cross-namespace claims nobody allowed are reported as problems.
+ * - A claim into a namespace that does not exist, or that does not accept claims from the
+ *   Pod's namespace, is refused.
  * - Several namespaces claiming one alias: the one whose oldest claiming Pod is oldest wins
  *   (ties by namespace name); a Service of that name not managed by podrouter wins always.
  * - An alias nobody claims keeps its objects, marked with the time it lost its last claim,
  *   until the grace period is over; then it is no longer desired.
  */
-export function desiredAliases(inputs: AliasInputs, options: AliasOptions): DesiredState {
+export function desiredAlias(
+  key: string,
+  claims: readonly { readonly pod: PodInfo; readonly host: string }[],
+  inputs: AliasLookups,
+  options: AliasOptions,
+): AliasResult {
+  const [namespace = '', name = ''] = key.split('/');
   const problems: ClaimProblem[] = [];
-  const claims = new Map<string, Map<string, NamespaceClaim>>();
-  const pods = [...inputs.pods].sort((a, b) =>
-    a.namespace < b.namespace
-      ? -1
-      : a.namespace > b.namespace
-        ? 1
-        : a.name < b.name
-          ? -1
-          : a.name > b.name
-            ? 1
-            : 0,
-  );
-  for (const pod of pods) {
-    if (!holdsClaims(pod) || !matchesSelector(options.selector, pod.labels)) continue;
-    const value = pod.annotations[options.hostsAnnotation];
-    if (value === undefined) continue;
-    const parsed = parseHosts(options.hostsAnnotation, value);
-    for (const rejection of parsed.rejections) {
+  const byNamespace = new Map<string, NamespaceClaim>();
+  const target = inputs.namespaces.get(namespace);
+  for (const { pod, host } of [...claims].sort((a, b) => byPodName(a.pod, b.pod))) {
+    if (target === undefined) {
       problems.push({
         pod: podRef(pod),
-        host: rejection.entry,
+        host,
         kind: 'refused',
-        reason: rejection.reason,
+        reason: `namespace ${namespace} does not exist`,
       });
+      continue;
     }
-    for (const host of parsed.hosts) {
-      const result = parseAliasHost(host, options.clusterDomain);
-      if ('reason' in result) {
-        problems.push({ pod: podRef(pod), host, kind: 'refused', reason: result.reason });
-        continue;
-      }
-      const { service, namespace } = result.alias;
-      const target = inputs.namespaces.get(namespace);
-      if (target === undefined) {
-        problems.push({
-          pod: podRef(pod),
-          host,
-          kind: 'refused',
-          reason: `namespace ${namespace} does not exist`,
-        });
-        continue;
-      }
-      if (!mayClaim(pod.namespace, target, options.allow)) {
-        problems.push({
-          pod: podRef(pod),
-          host,
-          kind: 'refused',
-          reason: `namespace ${namespace} does not accept aliases claimed from namespace ${pod.namespace} (annotation ${ALLOW_FROM_ANNOTATION} on namespace ${namespace}, or --allow-cross-namespace-aliases)`,
-        });
-        continue;
-      }
-      const key = `${namespace}/${service}`;
-      let byNamespace = claims.get(key);
-      if (byNamespace === undefined) {
-        byNamespace = new Map();
-        claims.set(key, byNamespace);
-      }
-      let claim = byNamespace.get(pod.namespace);
-      if (claim === undefined) {
-        claim = { namespace: pod.namespace, claimedAt: pod.createdAt, pods: [] };
-        byNamespace.set(pod.namespace, claim);
-      }
-      claim.claimedAt = Math.min(claim.claimedAt, pod.createdAt);
-      if (!claim.pods.includes(pod)) claim.pods.push(pod);
+    if (!mayClaim(pod.namespace, target, options.allow)) {
+      problems.push({
+        pod: podRef(pod),
+        host,
+        kind: 'refused',
+        reason: `namespace ${namespace} does not accept aliases claimed from namespace ${pod.namespace} (annotation ${ALLOW_FROM_ANNOTATION} on namespace ${namespace}, or --allow-cross-namespace-aliases)`,
+      });
+      continue;
     }
+    let claim = byNamespace.get(pod.namespace);
+    if (claim === undefined) {
+      claim = { namespace: pod.namespace, claimedAt: pod.createdAt, pods: [] };
+      byNamespace.set(pod.namespace, claim);
+    }
+    claim.claimedAt = Math.min(claim.claimedAt, pod.createdAt);
+    if (!claim.pods.includes(pod)) claim.pods.push(pod);
   }
-
-  const aliases = new Map<string, DesiredAlias>();
-  const pending: string[] = [];
-  for (const key of [...claims.keys()].sort()) {
-    const [namespace = '', name = ''] = key.split('/');
-    const contenders = [...(claims.get(key)?.values() ?? [])].sort(
+  const existing = inputs.services.get(key);
+  const none = { alias: undefined, problems, pending: false, expiresAt: undefined };
+  if (byNamespace.size > 0) {
+    const contenders = [...byNamespace.values()].sort(
       (a, b) => a.claimedAt - b.claimedAt || (a.namespace < b.namespace ? -1 : 1),
     );
-    const existing = inputs.services.get(key);
     if (existing !== undefined && !isManaged(existing)) {
       for (const contender of contenders) {
         for (const pod of contender.pods) {
@@ -168,7 +201,7 @@ export function desiredAliases(inputs: AliasInputs, options: AliasOptions): Desi
           });
         }
       }
-      continue;
+      return none;
     }
     const winner = contenders[0] as NamespaceClaim;
     for (const loser of contenders.slice(1)) {
@@ -183,30 +216,49 @@ export function desiredAliases(inputs: AliasInputs, options: AliasOptions): Desi
     }
     const claimedBy = winner.pods.map((pod) => `${pod.namespace}/${pod.name}`).sort();
     const alias = buildAlias(namespace, name, claimedBy, undefined, inputs, options);
-    if (alias === undefined) pending.push(key);
-    else aliases.set(key, alias);
+    return { alias, problems, pending: alias === undefined, expiresAt: undefined };
   }
+  if (existing === undefined || !isManaged(existing)) return none;
+  const marked = Date.parse(existing.metadata.annotations?.[UNCLAIMED_SINCE_ANNOTATION] ?? '');
+  const since = Number.isNaN(marked) ? inputs.now : marked;
+  const expiresAt = since + options.graceMs;
+  if (inputs.now >= expiresAt) return none;
+  const alias = buildAlias(namespace, name, [], since, inputs, options);
+  return { alias, problems, pending: alias === undefined, expiresAt };
+}
 
+/**
+ * Caches → every alias that should exist: `podAliasClaims` for each Pod, then
+ * `desiredAlias` for every claimed alias and every podrouter Service. The controller
+ * reconciles one alias at a time with the same two functions; this whole-state form is
+ * what the tests and the admin view read.
+ */
+export function desiredAliases(inputs: AliasInputs, options: AliasOptions): DesiredState {
+  const problems: ClaimProblem[] = [];
+  const claimsByKey = new Map<string, { pod: PodInfo; host: string }[]>();
+  for (const pod of [...inputs.pods].sort(byPodName)) {
+    const read = podAliasClaims(pod, options);
+    problems.push(...read.problems);
+    for (const { key, host } of read.claims) {
+      const list = claimsByKey.get(key);
+      if (list) list.push({ pod, host });
+      else claimsByKey.set(key, [{ pod, host }]);
+    }
+  }
+  const keys = new Set(claimsByKey.keys());
+  for (const [key, service] of inputs.services) if (isManaged(service)) keys.add(key);
+  const aliases = new Map<string, DesiredAlias>();
+  const pending: string[] = [];
   let nextExpiry: number | undefined;
-  for (const [key, service] of [...inputs.services.entries()].sort(([a], [b]) =>
-    a < b ? -1 : 1,
-  )) {
-    if (!isManaged(service) || aliases.has(key) || pending.includes(key)) continue;
-    const marked = Date.parse(service.metadata.annotations?.[UNCLAIMED_SINCE_ANNOTATION] ?? '');
-    const since = Number.isNaN(marked) ? inputs.now : marked;
-    const expiry = since + options.graceMs;
-    if (inputs.now >= expiry) continue;
-    nextExpiry = nextExpiry === undefined ? expiry : Math.min(nextExpiry, expiry);
-    const alias = buildAlias(
-      service.metadata.namespace,
-      service.metadata.name,
-      [],
-      since,
-      inputs,
-      options,
-    );
-    if (alias === undefined) pending.push(key);
-    else aliases.set(key, alias);
+  for (const key of [...keys].sort()) {
+    const result = desiredAlias(key, claimsByKey.get(key) ?? [], inputs, options);
+    problems.push(...result.problems);
+    if (result.pending) pending.push(key);
+    if (result.alias !== undefined) aliases.set(key, result.alias);
+    if (result.expiresAt !== undefined) {
+      nextExpiry =
+        nextExpiry === undefined ? result.expiresAt : Math.min(nextExpiry, result.expiresAt);
+    }
   }
   return { aliases, problems, pending, nextExpiry };
 }
@@ -216,7 +268,7 @@ function buildAlias(
   name: string,
   claimedBy: readonly string[],
   unclaimedSince: number | undefined,
-  inputs: AliasInputs,
+  inputs: AliasLookups,
   options: AliasOptions,
 ): DesiredAlias | undefined {
   const mode = modeOf(inputs.namespaces.get(namespace), options.mode);

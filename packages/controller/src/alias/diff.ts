@@ -1,14 +1,14 @@
 import { isManaged } from './desired.ts';
-import type { DesiredAlias, KubeObject, ObjectKind } from './types.ts';
+import type { DesiredAlias, KubeObject, Lookup, ObjectKind } from './types.ts';
 
 /** The alias objects that exist, as the caches see them. */
 export interface ActualObjects {
   /** Every Service by `namespace/name`. */
-  readonly services: ReadonlyMap<string, KubeObject>;
+  readonly services: Lookup<KubeObject>;
   /** podrouter's EndpointSlices by `namespace/<service-name label>`. */
-  readonly slices: ReadonlyMap<string, readonly KubeObject[]>;
+  readonly slices: Lookup<readonly KubeObject[]>;
   /** podrouter's v1 Endpoints by `namespace/name`. */
-  readonly endpoints: ReadonlyMap<string, KubeObject>;
+  readonly endpoints: Lookup<KubeObject>;
 }
 
 export interface ObjectRef {

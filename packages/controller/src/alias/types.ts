@@ -54,6 +54,20 @@ export interface RouterTarget {
   readonly endpoints: readonly RouterEndpoint[];
 }
 
+/** A keyed read of a cache (a Map, or a view over an informer's store). */
+export interface Lookup<V> {
+  get(key: string): V | undefined;
+}
+
+/** What one alias is computed from, besides the Pods claiming it. */
+export interface AliasLookups {
+  readonly namespaces: Lookup<NamespaceInfo>;
+  /** Every Service of the cluster by `namespace/name` (user-owned ones decide clashes). */
+  readonly services: Lookup<KubeObject>;
+  readonly router: RouterTarget | undefined;
+  readonly now: number;
+}
+
 /** Everything desired state is computed from: the caches at one moment. */
 export interface AliasInputs {
   readonly pods: readonly PodInfo[];

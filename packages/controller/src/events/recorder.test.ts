@@ -13,10 +13,10 @@ const problem = (name: string, reason = 'r'): ClaimProblem => ({
 test('each problem is reported once while it lasts, again when it comes back', async () => {
   const sent: string[] = [];
   const reporter = new ProblemReporter({ emit: async (p) => void sent.push(p.pod.name) });
-  await reporter.report([problem('a'), problem('b')], () => assert.fail());
-  await reporter.report([problem('a'), problem('b')], () => assert.fail());
-  await reporter.report([problem('a')], () => assert.fail());
-  await reporter.report([problem('a'), problem('b')], () => assert.fail());
+  await reporter.report('s', [problem('a'), problem('b')], () => assert.fail());
+  await reporter.report('s', [problem('a'), problem('b')], () => assert.fail());
+  await reporter.report('s', [problem('a')], () => assert.fail());
+  await reporter.report('s', [problem('a'), problem('b')], () => assert.fail());
   assert.deepEqual(sent, ['a', 'b', 'b']);
 });
 
@@ -30,9 +30,18 @@ test('a failed Event is tried again on the next pass', async () => {
       sent.push(p.pod.name);
     },
   });
-  await reporter.report([problem('a')], (e) => errors.push(e));
+  await reporter.report('s', [problem('a')], (e) => errors.push(e));
   fail = false;
-  await reporter.report([problem('a')], (e) => errors.push(e));
+  await reporter.report('s', [problem('a')], (e) => errors.push(e));
   assert.equal(errors.length, 1);
+  assert.deepEqual(sent, ['a']);
+});
+
+test('scopes are independent: a report clears only its own scope', async () => {
+  const sent: string[] = [];
+  const reporter = new ProblemReporter({ emit: async (p) => void sent.push(p.pod.name) });
+  await reporter.report('alias:a', [problem('a')], () => assert.fail());
+  await reporter.report('alias:b', [], () => assert.fail());
+  await reporter.report('alias:a', [problem('a')], () => assert.fail());
   assert.deepEqual(sent, ['a']);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../errors.ts';
-import { helpText, loadRouterConfig } from './load.ts';
+import { checkSettings, helpText, loadRouterConfig } from './load.ts';
 import { PRIVATE_DEFAULTS, PUBLIC_DEFAULTS, ROUTER_SETTINGS } from './settings.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -144,5 +144,22 @@ describe('loadRouterConfig', () => {
       assert.ok(help.includes(setting.flag) && help.includes(`env ${setting.env},`), setting.env);
     }
     assert.equal(loadRouterConfig(PUBLIC_DEFAULTS, ['--help'], {}).kind, 'help');
+  });
+});
+
+describe('checkSettings', () => {
+  const base = ROUTER_SETTINGS[0];
+  it('fails at start when two settings share an environment variable, a flag or a key', () => {
+    const twin = { ...base, key: 'other', flag: '--other' };
+    assert.throws(
+      () => loadRouterConfig(PUBLIC_DEFAULTS, [], {}, [...ROUTER_SETTINGS, twin]),
+      /environment variable PORT is declared twice \(settings "port" and "other"\)/,
+    );
+    const flag = { ...base, key: 'other', env: 'OTHER' };
+    assert.throws(() => checkSettings([base, flag]), /flag --port is declared twice/);
+    const key = { ...base, env: 'OTHER', flag: '--other' };
+    assert.throws(() => checkSettings([base, key]), /key port is declared twice/);
+    // --help lists the settings: it fails the same way rather than print a lie.
+    assert.throws(() => loadRouterConfig(PUBLIC_DEFAULTS, ['--help'], {}, [base, twin]), /twice/);
   });
 });

@@ -1,23 +1,71 @@
 import { ConfigError } from '../errors.ts';
-import type { Setting } from './settings.ts';
-import { type BuildDefaults, ROUTER_SETTINGS, type RouterConfig } from './settings.ts';
+import {
+  type BuildDefaults,
+  type ConfigOf,
+  ROUTER_SETTINGS,
+  type RouterConfig,
+  type Setting,
+} from './settings.ts';
 
 export type CliRequest =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; config: RouterConfig; extra: Record<string, unknown> };
+  | {
+      kind: 'run';
+      config: RouterConfig;
+      /** Every setting's parsed value, extensions' included (see `collect`). */
+      values: ReadonlyMap<Setting, unknown>;
+    };
+
+/**
+ * Fails when two settings share an environment variable, a flag or a key: the settings of
+ * the core and of every extension share one namespace, and a collision would let one
+ * silently take the other's value.
+ */
+export function checkSettings(settings: readonly Setting[]): void {
+  for (const field of ['env', 'flag', 'key'] as const) {
+    const seen = new Map<string, Setting>();
+    for (const setting of settings) {
+      const other = seen.get(setting[field]);
+      if (other !== undefined) {
+        throw new ConfigError(
+          `${setting.env} (${setting.flag})`,
+          `${field === 'env' ? 'environment variable' : field} ${setting[field]} is declared twice (settings "${other.key}" and "${setting.key}"); rename one`,
+        );
+      }
+      seen.set(setting[field], setting);
+    }
+  }
+}
+
+/** The typed values of `settings`, each from `value` (its parsed value). */
+export function collect<const S extends readonly Setting[]>(
+  settings: S,
+  value: (setting: Setting) => unknown,
+): ConfigOf<S> {
+  const values: Record<string, unknown> = {};
+  for (const setting of settings) values[setting.key] = value(setting);
+  // Every key was set by its own setting's parser: exactly the shape ConfigOf<S> derives.
+  return values as ConfigOf<S>;
+}
+
+type Parsed =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; values: Map<Setting, unknown> };
 
 /**
  * Resolves every setting from, in order of precedence: flag, environment variable, build
- * default. Throws `ConfigError` naming the setting for anything invalid or unknown.
+ * default. Throws `ConfigError` naming the setting for anything invalid or unknown, and for
+ * two settings declared with the same name.
  */
-export function loadSettings<T>(
+function parseAll(
   settings: readonly Setting[],
   build: BuildDefaults,
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-  validate?: (values: Record<string, unknown>) => void,
-): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; values: T } {
+): Parsed {
+  checkSettings(settings);
   const byFlag = new Map(settings.map((setting) => [setting.flag, setting]));
   const fromFlags = new Map<Setting, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -37,39 +85,49 @@ export function loadSettings<T>(
       fromFlags.set(setting, value);
     }
   }
-  const values: Record<string, unknown> = {};
+  const values = new Map<Setting, unknown>();
   for (const setting of settings) {
     const raw = fromFlags.get(setting) ?? env[setting.env] ?? setting.default(build);
-    values[setting.key] = setting.parse(raw, `${setting.env} (${setting.flag})`);
+    values.set(setting, setting.parse(raw, `${setting.env} (${setting.flag})`));
   }
-  validate?.(values);
-  return { kind: 'run', values: values as T };
+  return { kind: 'run', values };
 }
 
-/** Router settings plus any extension settings (returned apart, in `extra`). */
+/** `settings` resolved and typed (see `parseAll`), then checked together by `validate`. */
+export function loadSettings<const S extends readonly Setting[]>(
+  settings: S,
+  build: BuildDefaults,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  validate?: (values: ConfigOf<S>) => void,
+): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; values: ConfigOf<S> } {
+  const parsed = parseAll(settings, build, argv, env);
+  if (parsed.kind !== 'run') return parsed;
+  const values = collect(settings, (setting) => parsed.values.get(setting));
+  validate?.(values);
+  return { kind: 'run', values };
+}
+
+/** Router settings plus any extension settings (their values stay in `values`). */
 export function loadRouterConfig(
   build: BuildDefaults,
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   settings: readonly Setting[] = ROUTER_SETTINGS,
 ): CliRequest {
-  const result = loadSettings<Record<string, unknown>>(settings, build, argv, env, (values) => {
-    if (values.source === 'file' && values.sourceFile === '') {
-      throw new ConfigError('SOURCE_FILE (--file)', 'required when SOURCE is file');
-    }
-    if (values.tlsPort !== undefined && values.tlsPort !== 0 && values.tlsPort === values.port) {
-      throw new ConfigError('TLS_PORT (--tls-port)', 'must differ from PORT');
-    }
-  });
-  if (result.kind !== 'run') return result;
-  const routerKeys = new Set<string>(ROUTER_SETTINGS.map((setting) => setting.key));
-  const config: Record<string, unknown> = { build };
-  const extra: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(result.values)) {
-    if (routerKeys.has(key)) config[key] = value;
-    else extra[key] = value;
+  const parsed = parseAll(settings, build, argv, env);
+  if (parsed.kind !== 'run') return parsed;
+  const config: RouterConfig = {
+    ...collect(ROUTER_SETTINGS, (setting) => parsed.values.get(setting)),
+    build,
+  };
+  if (config.source === 'file' && config.sourceFile === '') {
+    throw new ConfigError('SOURCE_FILE (--file)', 'required when SOURCE is file');
   }
-  return { kind: 'run', config: config as unknown as RouterConfig, extra };
+  if (config.tlsPort !== undefined && config.tlsPort !== 0 && config.tlsPort === config.port) {
+    throw new ConfigError('TLS_PORT (--tls-port)', 'must differ from PORT');
+  }
+  return { kind: 'run', config, values: parsed.values };
 }
 
 export function helpText(

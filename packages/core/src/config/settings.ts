@@ -44,16 +44,29 @@ export const PRIVATE_DEFAULTS: BuildDefaults = {
   apiKeySecretLocation: 'routing:private-api-key',
 };
 
-export interface Setting {
-  readonly key: string;
+/**
+ * One setting as data. Its value type is its parser's return type, and the config type of a
+ * list of settings is derived from them (`ConfigOf`): nothing is declared twice.
+ */
+export interface Setting<K extends string = string, V = unknown> {
+  readonly key: K;
   readonly env: string;
   readonly flag: string;
   readonly description: string;
   readonly default: (build: BuildDefaults) => string;
-  readonly parse: (raw: string, name: string) => unknown;
+  readonly parse: (raw: string, name: string) => V;
   /** A flag that takes no value (`--flag` means true). */
   readonly boolean?: boolean;
 }
+
+/** The parsed values of a list of settings, by key, typed by each parser. */
+export type ConfigOf<S extends readonly Setting[]> = {
+  readonly [E in S[number] as E['key']]: ReturnType<E['parse']>;
+};
+
+/** Declares a setting, keeping its key literal and its value type. */
+export const setting = <const K extends string, V>(definition: Setting<K, V>): Setting<K, V> =>
+  definition;
 
 const fail = (name: string, message: string): never => {
   throw new ConfigError(name, message);
@@ -173,7 +186,7 @@ const rate = (raw: string, name: string): { readonly perSecond: number } => {
   return { perSecond: match[2] === 's' ? value : value / 60 };
 };
 
-const s = (setting: Setting) => setting;
+const s = setting;
 
 export const ROUTER_SETTINGS = [
   s({
@@ -310,7 +323,7 @@ export const ROUTER_SETTINGS = [
     env: 'POD_EVENTS',
     flag: '--pod-events',
     description:
-      'With --source kube: write a Kubernetes Event on each Pod whose annotation entries are rejected (needs create/patch/get on events.k8s.io events).',
+      'With --source kube: write a Kubernetes Event on each Pod whose annotation entries are rejected (needs create/patch/get on events.k8s.io events; without them Pod Events are turned off at start, with a warning).',
     default: () => 'true',
     parse: bool,
   }),
@@ -529,6 +542,15 @@ export const ROUTER_SETTINGS = [
     parse: count,
   }),
   s({
+    key: 'upstreamEngine',
+    env: 'UPSTREAM_ENGINE',
+    flag: '--upstream-engine',
+    description:
+      "HTTP client to Pods: raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md) or undici.",
+    default: () => 'raw',
+    parse: oneOf('raw', 'undici'),
+  }),
+  s({
     key: 'clientKeepAliveMs',
     env: 'CLIENT_KEEPALIVE_TIMEOUT',
     flag: '--client-keepalive-timeout',
@@ -588,58 +610,8 @@ export const ROUTER_SETTINGS = [
   }),
 ] as const;
 
-export interface RouterConfig {
-  readonly build: BuildDefaults;
-  readonly port: number;
-  readonly listenAddress: string;
-  readonly adminPort: number;
-  /** Absent: no TLS listener. */
-  readonly tlsPort: number | undefined;
-  readonly tlsSecretAnnotation: string;
-  readonly defaultTlsSecret: { readonly namespace: string; readonly name: string } | undefined;
-  readonly httpsRedirect: boolean;
-  readonly hstsMaxAgeMs: number;
-  readonly introspectionAddress: string;
-  readonly introspectionPort: number;
-  readonly source: 'kube' | 'file';
-  readonly sourceFile: string;
-  readonly kubeconfig: string;
-  readonly watchNamespaces: readonly string[];
-  readonly watchSilenceTimeoutMs: number;
-  readonly podEvents: boolean;
-  readonly hostsAnnotation: string;
-  readonly pathsAnnotation: string;
-  readonly routableLabelSelector: string;
-  readonly aliasHosts: boolean;
-  readonly clusterDomain: string;
-  readonly apiKeySecretLocation: { readonly secretName: string; readonly field: string };
-  readonly apiKeyHeader: string;
-  readonly clientMaxBodySize: number;
-  readonly maxHeaderSize: number;
-  readonly allowedMethods: MethodPolicy;
-  readonly mergeSlashes: boolean;
-  readonly escapedSlashes: 'reject' | 'keep';
-  readonly underscoresInHeaders: boolean;
-  readonly upgradeProtocols: ReadonlySet<string>;
-  readonly notFoundResponse: 'problem' | 'close';
-  readonly trustForwardedHeaders: boolean;
-  readonly trustedProxies: readonly string[];
-  readonly clientRateLimit: { readonly perSecond: number };
-  readonly clientRateBurst: number;
-  readonly clientMaxConcurrent: number;
-  readonly connectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly totalTimeoutMs: number;
-  readonly upstreamKeepAliveMs: number;
-  readonly upstreamMaxConnections: number;
-  readonly clientKeepAliveMs: number;
-  readonly clientHeaderTimeoutMs: number;
-  readonly clientBodyTimeoutMs: number;
-  readonly ejectionMs: number;
-  readonly shutdownDelayMs: number;
-  readonly shutdownTimeoutMs: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
-}
+/** The router's configuration: every router setting's value, and the build it runs as. */
+export type RouterConfig = ConfigOf<typeof ROUTER_SETTINGS> & { readonly build: BuildDefaults };
 
 /** Value parsers for extension settings, so every setting fails the same way. */
 export const parsers = {

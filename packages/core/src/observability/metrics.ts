@@ -16,6 +16,7 @@ export class RouterMetrics {
   readonly #reloads: Counter<'tier' | 'result'>;
   readonly #tunnels: Gauge<'tier'>;
   readonly #retries: Counter<'tier'>;
+  readonly #features: Gauge<'tier' | 'feature'>;
   readonly #tier: string;
   readonly #requestChildren = new Map<string, Map<number, { inc(): void }>>();
   readonly #upstreamChild: { observe(seconds: number): void };
@@ -73,6 +74,12 @@ export class RouterMetrics {
       labelNames: ['tier'],
       registers,
     });
+    this.#features = new Gauge({
+      name: 'podrouter_feature_enabled',
+      help: 'Optional features (1 on, 0 off): a feature whose RBAC permissions are missing is turned off at start.',
+      labelNames: ['tier', 'feature'],
+      registers,
+    });
     for (const result of ['applied', 'error']) this.#reloads.labels(tier, result).inc(0);
     this.#upstreamChild = this.#upstreamSeconds.labels(tier);
   }
@@ -100,6 +107,10 @@ export class RouterMetrics {
       byStatus.set(status, child);
     }
     return child;
+  }
+
+  feature(name: string, enabled: boolean): void {
+    this.#features.labels(this.#tier, name).set(enabled ? 1 : 0);
   }
 
   tableApplied(table: RouteTable): void {

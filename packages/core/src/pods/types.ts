@@ -38,4 +38,17 @@ export interface ClusterState {
   readonly secrets: readonly SecretInfo[];
   /** Secrets a source was asked for but cannot read (e.g. forbidden), by `namespace/name`. */
   readonly secretErrors?: ReadonlyMap<string, string>;
+  /** This state's number in its source's sequence, when the source numbers them. */
+  readonly sequence?: number;
+  /** What changed since the state before, when the source knows (lets a table be patched). */
+  readonly changes?: StateChanges;
+}
+
+export interface StateChanges {
+  /** The `sequence` of the state these changes are relative to. */
+  readonly since: number;
+  /** Pods added, changed or removed, by `namespace/name`: the Pod now, `undefined` = gone. */
+  readonly pods: ReadonlyMap<string, PodInfo | undefined>;
+  /** Namespaces whose Secrets were added, changed or removed. */
+  readonly secretNamespaces: ReadonlySet<string>;
 }

@@ -38,7 +38,9 @@ function connectionTokens(value: string | undefined): Set<string> | null {
   if (!value) return null;
   const tokens = new Set<string>();
   for (const token of value.split(',')) {
-    const name = token.trim().toLowerCase();
+    // Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); String.trim() would also
+    // drop NBSP and make `\xA0host` name Host.
+    const name = token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
     if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade')
       tokens.add(name);
   }

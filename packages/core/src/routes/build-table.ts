@@ -1,5 +1,5 @@
 import { AnnotationMemo } from '../annotations/memo.ts';
-import type { Rejection } from '../annotations/parse.ts';
+import type { PathSpec, Rejection } from '../annotations/parse.ts';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
 import type { Pipeline, PipelineCompiler } from '../pipeline/types.ts';
@@ -23,7 +23,7 @@ export interface TableOptions {
   readonly memo?: AnnotationMemo;
 }
 
-interface RouteClaims {
+export interface RouteClaims {
   readonly host: string;
   readonly path: string;
   readonly byNamespace: Map<string, NamespaceClaims>;
@@ -89,61 +89,17 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
   };
 
   for (const pod of state.pods) {
-    if (!matchesSelector(options.selector, pod.labels)) continue;
-    const hostsValue = pod.annotations[options.hostsAnnotation];
-    const pathsValue = pod.annotations[options.pathsAnnotation];
-    if (hostsValue === undefined && pathsValue === undefined) continue;
-    const hosts = memo.hosts(options.hostsAnnotation, hostsValue);
-    const paths = memo.paths(options.pathsAnnotation, pathsValue, pod.containerPorts);
-    for (const rejection of hosts.rejections) reject(pod, rejection);
-    for (const rejection of paths.rejections) reject(pod, rejection);
-    if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
-      reject(pod, {
-        annotation: options.pathsAnnotation,
-        entry: '',
-        reason: `${options.hostsAnnotation} is set but there is no PORT:PATH to route`,
-      });
-    }
-    if (paths.paths.length > 0 && hosts.hosts.length === 0 && hosts.rejections.length === 0) {
-      reject(pod, {
-        annotation: options.hostsAnnotation,
-        entry: '',
-        reason: `${options.pathsAnnotation} is set but there is no host to route`,
-      });
-    }
-    if (!holdsClaims(pod)) continue;
-    const notServing = ineligibility(pod);
-    if (notServing !== undefined) notServingByPod.set(podKey(pod), notServing);
-    const claimedHosts =
-      options.aliasDomain === undefined
-        ? hosts.hosts
-        : [
-            ...new Set(
-              hosts.hosts.map(
-                (host) => canonicalAliasHost(host, options.aliasDomain ?? '') ?? host,
-              ),
-            ),
-          ];
-    for (const host of claimedHosts) {
+    const read = readPod(pod, options, memo);
+    if (read === undefined) continue;
+    for (const rejection of read.rejections) reject(pod, rejection);
+    if (read.notServing !== undefined) notServingByPod.set(podKey(pod), read.notServing);
+    for (const host of read.hosts) {
       let byPath = claimsByHost.get(host);
       if (!byPath) {
         byPath = new Map();
         claimsByHost.set(host, byPath);
       }
-      for (const { path, port } of paths.paths) {
-        let entry = byPath.get(path);
-        if (!entry) {
-          entry = { host, path, byNamespace: new Map() };
-          byPath.set(path, entry);
-        }
-        let claims = entry.byNamespace.get(pod.namespace);
-        if (!claims) {
-          claims = { namespace: pod.namespace, claimedAt: pod.createdAt, claims: [] };
-          entry.byNamespace.set(pod.namespace, claims);
-        }
-        claims.claimedAt = Math.min(claims.claimedAt, pod.createdAt);
-        claims.claims.push({ pod, port, serving: notServing === undefined });
-      }
+      addClaims(byPath, host, read);
     }
   }
 
@@ -155,55 +111,15 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     for (const path of [...byPath.keys()].sort(compare))
       ordered.push(byPath.get(path) as RouteClaims);
   }
-  for (const { host, path, byNamespace } of ordered) {
-    const contenders = [...byNamespace.values()].sort(
-      (a, b) => a.claimedAt - b.claimedAt || (a.namespace < b.namespace ? -1 : 1),
-    );
-    const winner = contenders[0] as NamespaceClaims;
-    for (const loser of contenders.slice(1)) {
-      for (const claim of loser.claims) {
-        reject(claim.pod, {
-          annotation: options.hostsAnnotation,
-          entry: `${host}${path}`,
-          reason: `${host}${path} is already claimed by namespace ${winner.namespace} since ${new Date(winner.claimedAt).toISOString()} (the oldest claim wins)`,
-        });
-      }
-    }
-    const endpoints = winner.claims
-      .filter((claim) => claim.serving)
-      .map((claim) => endpointOf(claim.pod, claim.port))
-      // Pod name breaks ties: which Pod a shared ip:port is reported under must not depend
-      // on the order the Pods arrived in.
-      .sort((a, b) => compare(a.key, b.key) || compare(a.podName, b.podName));
-    const unique = endpoints.filter(
-      (endpoint, index) => index === 0 || endpoints[index - 1]?.key !== endpoint.key,
-    );
-    const draft = {
-      host,
-      path,
-      namespace: winner.namespace,
-      claimedAt: winner.claimedAt,
-      balancer: new RoundRobin(unique, options.health),
-    };
-    let pipeline: Route['pipeline'] = null;
-    try {
-      pipeline = options.compilePipeline?.(draft) ?? null;
-    } catch (error) {
-      // A policy that cannot be built (a hook whose appliesTo throws) closes its own route
-      // alone, reported on the Pods that claim it; every other route ships.
-      pipeline = CLOSED_PIPELINE;
-      const reason = `the policy of ${host}${path} could not be built (${(error as Error)?.message ?? String(error)}); the route answers 503 until it is fixed`;
-      for (const claim of winner.claims)
-        reject(claim.pod, { annotation: options.hostsAnnotation, entry: `${host}${path}`, reason });
-    }
-    const route: Route = { ...draft, pipeline };
+  for (const claims of ordered) {
+    const route = resolveRoute(claims, options, reject);
     routes.push(route);
-    let paths = hosts.get(host);
+    let paths = hosts.get(claims.host);
     if (!paths) {
       paths = new Map();
-      hosts.set(host, paths);
+      hosts.set(claims.host, paths);
     }
-    paths.set(path, route);
+    paths.set(claims.path, route);
   }
 
   const pods: PodReport[] = [];
@@ -224,18 +140,19 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
     pods,
     rejectedEntries,
     ...(options.aliasDomain !== undefined
-      ? { aliases: aliasIndex(options.aliasDomain, hosts, state.pods) }
+      ? { aliases: aliasIndex(options.aliasDomain, hosts.keys(), state.pods) }
       : {}),
   };
 }
 
-function aliasIndex(
+/** `hosts` in sorted order: the namespaces of a service are listed in that order. */
+export function aliasIndex(
   clusterDomain: string,
-  hosts: ReadonlyMap<string, unknown>,
-  pods: readonly PodInfo[],
+  hosts: Iterable<string>,
+  pods: Iterable<PodInfo>,
 ): AliasIndex {
   const namespacesByService = new Map<string, string[]>();
-  for (const host of hosts.keys()) {
+  for (const host of hosts) {
     if (canonicalAliasHost(host, clusterDomain) !== host) continue;
     const [service = '', namespace = ''] = host.split('.');
     const list = namespacesByService.get(service);
@@ -245,4 +162,134 @@ function aliasIndex(
   const namespaceByPodIp = new Map<string, string>();
   for (const pod of pods) if (pod.podIP !== '') namespaceByPodIp.set(pod.podIP, pod.namespace);
   return { clusterDomain, namespacesByService, namespaceByPodIp };
+}
+
+/** What one Pod contributes to a table, read once per Pod version. */
+export interface PodClaims {
+  readonly pod: PodInfo;
+  /** Rejections of its own annotation entries (not the claims it loses to others). */
+  readonly rejections: readonly Rejection[];
+  /** Why it receives no traffic, when it holds claims but cannot serve. */
+  readonly notServing: string | undefined;
+  /** Hosts it claims (canonical alias form when aliases are on); empty if it holds none. */
+  readonly hosts: readonly string[];
+  readonly paths: readonly PathSpec[];
+}
+
+/** A Pod's claims, or `undefined` when it is not selected or carries neither annotation. */
+export function readPod(
+  pod: PodInfo,
+  options: TableOptions,
+  memo: AnnotationMemo,
+): PodClaims | undefined {
+  if (!matchesSelector(options.selector, pod.labels)) return undefined;
+  const hostsValue = pod.annotations[options.hostsAnnotation];
+  const pathsValue = pod.annotations[options.pathsAnnotation];
+  if (hostsValue === undefined && pathsValue === undefined) return undefined;
+  const hosts = memo.hosts(options.hostsAnnotation, hostsValue);
+  const paths = memo.paths(options.pathsAnnotation, pathsValue, pod.containerPorts);
+  const rejections: Rejection[] = [...hosts.rejections, ...paths.rejections];
+  if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
+    rejections.push({
+      annotation: options.pathsAnnotation,
+      entry: '',
+      reason: `${options.hostsAnnotation} is set but there is no PORT:PATH to route`,
+    });
+  }
+  if (paths.paths.length > 0 && hosts.hosts.length === 0 && hosts.rejections.length === 0) {
+    rejections.push({
+      annotation: options.hostsAnnotation,
+      entry: '',
+      reason: `${options.pathsAnnotation} is set but there is no host to route`,
+    });
+  }
+  if (!holdsClaims(pod)) {
+    return { pod, rejections, notServing: undefined, hosts: [], paths: paths.paths };
+  }
+  const claimedHosts =
+    options.aliasDomain === undefined
+      ? hosts.hosts
+      : [
+          ...new Set(
+            hosts.hosts.map((host) => canonicalAliasHost(host, options.aliasDomain ?? '') ?? host),
+          ),
+        ];
+  return {
+    pod,
+    rejections,
+    notServing: ineligibility(pod),
+    hosts: claimedHosts,
+    paths: paths.paths,
+  };
+}
+
+/** Adds a Pod's claims on `host` to that host's claims by path. */
+export function addClaims(byPath: Map<string, RouteClaims>, host: string, read: PodClaims): void {
+  const { pod } = read;
+  for (const { path, port } of read.paths) {
+    let entry = byPath.get(path);
+    if (!entry) {
+      entry = { host, path, byNamespace: new Map() };
+      byPath.set(path, entry);
+    }
+    let claims = entry.byNamespace.get(pod.namespace);
+    if (!claims) {
+      claims = { namespace: pod.namespace, claimedAt: pod.createdAt, claims: [] };
+      entry.byNamespace.set(pod.namespace, claims);
+    }
+    claims.claimedAt = Math.min(claims.claimedAt, pod.createdAt);
+    claims.claims.push({ pod, port, serving: read.notServing === undefined });
+  }
+}
+
+/**
+ * One host+path: the oldest claiming namespace wins (ties by namespace name), the Pods of the
+ * others get a rejection; the winner's serving Pods are the endpoints.
+ */
+export function resolveRoute(
+  { host, path, byNamespace }: RouteClaims,
+  options: TableOptions,
+  reject: (pod: PodInfo, rejection: Rejection) => void,
+): Route {
+  const contenders = [...byNamespace.values()].sort(
+    (a, b) => a.claimedAt - b.claimedAt || (a.namespace < b.namespace ? -1 : 1),
+  );
+  const winner = contenders[0] as NamespaceClaims;
+  for (const loser of contenders.slice(1)) {
+    for (const claim of loser.claims) {
+      reject(claim.pod, {
+        annotation: options.hostsAnnotation,
+        entry: `${host}${path}`,
+        reason: `${host}${path} is already claimed by namespace ${winner.namespace} since ${new Date(winner.claimedAt).toISOString()} (the oldest claim wins)`,
+      });
+    }
+  }
+  const endpoints = winner.claims
+    .filter((claim) => claim.serving)
+    .map((claim) => endpointOf(claim.pod, claim.port))
+    // Pod name breaks ties: which Pod a shared ip:port is reported under must not depend
+    // on the order the Pods arrived in.
+    .sort((a, b) => compare(a.key, b.key) || compare(a.podName, b.podName));
+  const unique = endpoints.filter(
+    (endpoint, index) => index === 0 || endpoints[index - 1]?.key !== endpoint.key,
+  );
+  const draft = {
+    host,
+    path,
+    namespace: winner.namespace,
+    claimedAt: winner.claimedAt,
+    balancer: new RoundRobin(unique, options.health),
+  };
+  let pipeline: Route['pipeline'] = null;
+  try {
+    pipeline = options.compilePipeline?.(draft) ?? null;
+  } catch (error) {
+    // A policy that cannot be built (a hook whose appliesTo throws) closes its own route
+    // alone, reported on the Pods that claim it; every other route ships.
+    pipeline = CLOSED_PIPELINE;
+    const reason = `the policy of ${host}${path} could not be built (${(error as Error)?.message ?? String(error)}); the route answers 503 until it is fixed`;
+    for (const claim of winner.claims)
+      reject(claim.pod, { annotation: options.hostsAnnotation, entry: `${host}${path}`, reason });
+  }
+  return { ...draft, pipeline };
 }

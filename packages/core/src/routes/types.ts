@@ -37,7 +37,8 @@ export interface PodReport {
 export interface RouteTable {
   readonly version: number;
   readonly builtAt: number;
-  /** host → path → route. Lookup cost depends on the path depth, not on the table size. */
+  /** host → path → route. Lookup cost depends on the path depth, not on the table size.
+   * For lookups only: the order of hosts is unspecified (`routes` is the ordered list). */
   readonly hosts: ReadonlyMap<string, ReadonlyMap<string, Route>>;
   readonly routes: readonly Route[];
   readonly pods: readonly PodReport[];

@@ -1,6 +1,6 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCodes, PodrouterError } from '../errors.ts';
-import { kubeRequest, statusMessage } from './kube-http.ts';
+import type { KubeConnection } from '../kube/connection.ts';
+import { kubeRequest, statusMessage } from '../kube/request.ts';
 
 /** One permission the router needs, as a SelfSubjectAccessReview asks for it. */
 export interface AccessNeed {
@@ -11,7 +11,12 @@ export interface AccessNeed {
   readonly namespace: string;
   /** Set when RBAC may restrict the grant to this name (list/watch with a name field selector). */
   readonly name?: string;
+  /** The optional feature that needs it (turned off without it); absent = the router needs it. */
+  readonly feature?: string;
 }
+
+/** The feature name of Pod Events (POD_EVENTS), as metrics and `/routes` show it. */
+export const POD_EVENTS_FEATURE = 'pod-events';
 
 export interface AccessScope {
   /** Empty = all namespaces. */
@@ -35,7 +40,13 @@ export function accessNeeds(scope: AccessScope): AccessNeed[] {
     }
     if (scope.events) {
       for (const verb of ['create', 'patch', 'get']) {
-        needs.push({ verb, group: 'events.k8s.io', resource: 'events', namespace });
+        needs.push({
+          verb,
+          group: 'events.k8s.io',
+          resource: 'events',
+          namespace,
+          feature: POD_EVENTS_FEATURE,
+        });
       }
     }
   }
@@ -55,17 +66,26 @@ export function describeNeed(need: AccessNeed): string {
   return `${need.verb} ${resource}${named} ${scope}`;
 }
 
+export interface AccessResult {
+  /** false: the API server could not answer; nothing is known. */
+  readonly checked: boolean;
+  readonly user?: string;
+  /** Optional features to turn off, with what they lack (described). */
+  readonly disabled: ReadonlyMap<string, readonly string[]>;
+}
+
 /**
  * Asks the API server, before the first list, whether this identity may do everything in
- * `needs` (SelfSubjectAccessReview, which every authenticated identity may create). A denial
- * is a PodrouterError naming each missing verb and resource: the router cannot work, and
- * retrying would only hide the cause. When the API server cannot answer (down, or reviews not
- * allowed) the check is skipped: the watches retry and report on their own.
+ * `needs` (SelfSubjectAccessReview, which every authenticated identity may create). A denied
+ * required need is a PodrouterError naming each missing verb and resource: the router cannot
+ * work, and retrying would only hide the cause. A denied optional need turns its feature off
+ * (`disabled`), for the caller to say so. When the API server cannot answer (down, or reviews
+ * not allowed) the check is skipped: the watches retry and report on their own.
  */
 export async function checkAccess(
-  config: KubeConfig,
+  config: KubeConnection,
   needs: readonly AccessNeed[],
-): Promise<{ checked: boolean; user?: string }> {
+): Promise<AccessResult> {
   let denied: AccessNeed[];
   try {
     const answers = await Promise.all(
@@ -97,19 +117,27 @@ export async function checkAccess(
     );
     denied = answers.filter((answer) => !answer.allowed).map((answer) => answer.need);
   } catch {
-    return { checked: false };
+    return { checked: false, disabled: new Map() };
   }
-  const user = await whoAmI(config);
-  if (denied.length === 0) return { checked: true, ...(user ? { user } : {}) };
+  const user = denied.length > 0 ? await whoAmI(config) : undefined;
+  const required = denied.filter((need) => need.feature === undefined);
+  const disabled = new Map<string, string[]>();
+  for (const need of denied) {
+    if (need.feature === undefined) continue;
+    const list = disabled.get(need.feature);
+    if (list) list.push(describeNeed(need));
+    else disabled.set(need.feature, [describeNeed(need)]);
+  }
+  if (required.length === 0) return { checked: true, ...(user ? { user } : {}), disabled };
   throw new PodrouterError(
     ErrorCodes.SOURCE_KUBE_FAILED,
-    `forbidden: ${user ?? 'this identity'} may not ${denied.map(describeNeed).join('; ')}. ` +
+    `forbidden: ${user ?? 'this identity'} may not ${required.map(describeNeed).join('; ')}. ` +
       'Grant them (docs/rbac.md, examples/rbac/router.yaml) or narrow WATCH_NAMESPACES.',
   );
 }
 
 /** The authenticated user name (SelfSubjectReview), for messages; undefined if unknown. */
-async function whoAmI(config: KubeConfig): Promise<string | undefined> {
+async function whoAmI(config: KubeConnection): Promise<string | undefined> {
   try {
     const response = await kubeRequest(
       config,

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { realClock } from '../kube/clock.ts';
+import type { KubeConnection } from '../kube/connection.ts';
+import type { KubeResponse } from '../kube/request.ts';
 import { createLogger } from '../observability/log.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
 import type { RouteTable } from '../routes/types.ts';
 import { eventName, microTime, PodEventRecorder } from './kube-events.ts';
-import type { KubeResponse } from './kube-http.ts';
 
 /** An API server's Event store, shared by several recorders (router replicas). */
 function fakeEventApi() {
   const events = new Map<string, Record<string, unknown>>();
   const calls: string[] = [];
   const request = async (
-    _config: KubeConfig,
+    _connection: KubeConnection,
     method: string,
     path: string,
     body?: unknown,
@@ -82,12 +83,12 @@ const table = (reasons: readonly string[]): RouteTable => ({
 
 function recorder(api: ReturnType<typeof fakeEventApi>, clock: { now: number }, extra = {}) {
   return new PodEventRecorder({
-    config: new KubeConfig(),
+    connection: { server: 'http://unused', authorize: () => assert.fail('no requests') },
     controller: 'podrouter.dev/podrouter-public',
     instance: 'replica',
     logger: createLogger('test', 'error'),
     request: api.request,
-    now: () => clock.now,
+    clock: { ...realClock, now: () => clock.now },
     minIntervalMs: 1000,
     dedupeWindowMs: 500,
     ...extra,

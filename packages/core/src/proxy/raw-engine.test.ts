@@ -1,0 +1,485 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import type { Endpoint } from '../routes/types.ts';
+import type { UpstreamOutcome } from './engine.ts';
+import { RawEngine, type RawEngineOptions } from './raw-engine.ts';
+
+/**
+ * The raw engine between a real node:http front server and real loopback upstreams that
+ * answer with exact bytes, so framing, reuse and failures are seen on the wire.
+ */
+
+interface Upstream {
+  readonly endpoint: Endpoint;
+  /** Every connection the upstream accepted, with the bytes it received. */
+  readonly connections: Array<{ socket: Socket; received: Buffer[] }>;
+  close(): Promise<void>;
+}
+
+/** An upstream that calls `answer` with each connection's accumulated bytes. */
+async function upstream(
+  answer: (socket: Socket, received: Buffer, connection: number) => void,
+): Promise<Upstream> {
+  const connections: Upstream['connections'] = [];
+  const server = createServer((socket) => {
+    const entry = { socket, received: [] as Buffer[] };
+    connections.push(entry);
+    const index = connections.length - 1;
+    socket.on('data', (chunk) => {
+      entry.received.push(chunk);
+      answer(socket, Buffer.concat(entry.received), index);
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: {
+      key: `127.0.0.1:${port}`,
+      origin: `http://127.0.0.1:${port}`,
+      ip: '127.0.0.1',
+      port,
+      namespace: 'test',
+      podName: 'pod',
+      protocol: 'http1',
+    },
+    connections,
+    close: async () => {
+      for (const { socket } of connections) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+/** Answers each complete request head (no request bodies) with `reply`. */
+function perRequest(reply: (request: string, n: number) => string) {
+  const seen = new WeakMap<Socket, number>();
+  return (socket: Socket, received: Buffer) => {
+    const text = received.toString('latin1');
+    const heads = text.split('\r\n\r\n').length - 1;
+    const done = seen.get(socket) ?? 0;
+    for (let n = done; n < heads; n++) socket.write(reply(text, n), 'latin1');
+    seen.set(socket, heads);
+  };
+}
+
+interface Front {
+  readonly port: number;
+  readonly outcomes: UpstreamOutcome[];
+  /** The client connections the front server holds. */
+  sockets(): Socket[];
+  close(): Promise<void>;
+}
+
+/** A node:http server that forwards every request through `engine` to `target()`. */
+async function front(engine: RawEngine, target: () => Endpoint): Promise<Front> {
+  const outcomes: UpstreamOutcome[] = [];
+  const server: Server = createHttpServer((req, res) => {
+    const headers: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i] as string;
+      if (!/^(connection|transfer-encoding|keep-alive)$/i.test(name))
+        headers.push(name, req.rawHeaders[i + 1] as string);
+    }
+    const bodyless =
+      req.headers['content-length'] === undefined && !req.headers['transfer-encoding'];
+    engine.forward(
+      {
+        req,
+        res,
+        endpoint: target(),
+        headers,
+        body: bodyless || req.headers['content-length'] === '0' ? null : req,
+        totalTimeoutMs: 0,
+      },
+      (outcome) => {
+        outcomes.push(outcome);
+        if (outcome.failure && !res.headersSent) {
+          res.writeHead(502, { 'x-failure': outcome.failure.kind });
+          res.end();
+        } else if (outcome.failure) res.destroy();
+      },
+    );
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    outcomes,
+    sockets: () => [...sockets],
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+  readonly trailers: Record<string, string | undefined>;
+}
+
+function fetchVia(
+  port: number,
+  options: { method?: string; path?: string; body?: Buffer; chunked?: boolean } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (options.body && !options.chunked) headers['content-length'] = String(options.body.length);
+    const req = httpRequest(
+      {
+        port,
+        host: '127.0.0.1',
+        method: options.method ?? 'GET',
+        path: options.path ?? '/',
+        headers,
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => parts.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(parts),
+            trailers: res.trailers,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (options.body && options.chunked) {
+      // Two writes without a length: node:http sends them chunked.
+      req.write(options.body.subarray(0, options.body.length >> 1));
+      req.end(options.body.subarray(options.body.length >> 1));
+    } else req.end(options.body);
+  });
+}
+
+/** Polls `condition` every 10 ms, at most 1 000 times: a bounded wait for another socket's event. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail(`gave up waiting until ${what}`);
+}
+
+const OPTIONS: RawEngineOptions = {
+  connectTimeoutMs: 2000,
+  idleTimeoutMs: 2000,
+  keepAliveTimeoutMs: 10_000,
+  maxConnectionsPerEndpoint: 0,
+};
+
+describe('RawEngine', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  async function setup(
+    answer: Parameters<typeof upstream>[0],
+    options: Partial<RawEngineOptions> = {},
+  ) {
+    const up = await upstream(answer);
+    const engine = new RawEngine({ ...OPTIONS, ...options });
+    const fr = await front(engine, () => up.endpoint);
+    cleanups.push(async () => {
+      await fr.close();
+      await engine.close();
+      await up.close();
+    });
+    return { up, engine, fr };
+  }
+
+  it('reuses one keep-alive connection and writes a strict request head', async () => {
+    const { up, fr } = await setup(
+      perRequest((_text, n) => `HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-N: ${n}\r\n\r\nok`),
+    );
+    for (let i = 0; i < 3; i++) {
+      const answer = await fetchVia(fr.port, { path: `/p${i}?q=1` });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.toString(), 'ok');
+      assert.equal(answer.headers['x-n'], String(i));
+    }
+    assert.equal(up.connections.length, 1);
+    const sent = Buffer.concat(up.connections[0]?.received ?? []).toString('latin1');
+    assert.match(sent, /^GET \/p0\?q=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\n\r\n/);
+    assert.deepEqual(
+      fr.outcomes.map((o) => o.status),
+      [200, 200, 200],
+    );
+  });
+
+  it('reads no body after HEAD, 204 and 304, and skips interim 1xx answers', async () => {
+    const { up, fr } = await setup(
+      perRequest((text, n) => {
+        const method = text.split('\r\n\r\n')[n]?.split(' ')[0];
+        if (method === 'HEAD') return 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n';
+        if (n === 1) return 'HTTP/1.1 204 No Content\r\n\r\n';
+        if (n === 2) return 'HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n';
+        return 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal';
+      }),
+    );
+    assert.equal((await fetchVia(fr.port, { method: 'HEAD' })).headers['content-length'], '100');
+    assert.equal((await fetchVia(fr.port)).status, 204);
+    assert.equal((await fetchVia(fr.port)).status, 304);
+    const last = await fetchVia(fr.port);
+    assert.equal(last.status, 200);
+    assert.equal(last.body.toString(), 'final');
+    assert.equal(up.connections.length, 1, 'every response was framed right: one connection');
+  });
+
+  it('decodes a chunked response and passes its trailers on', async () => {
+    const { fr } = await setup(
+      perRequest(
+        () =>
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\nContent-Length: 99\r\n\r\n',
+      ),
+    );
+    const answer = await fetchVia(fr.port);
+    assert.equal(answer.body.toString(), 'hello world');
+    assert.equal(answer.trailers['x-checksum'], 'abc');
+    assert.equal(answer.trailers['content-length'], undefined, 'framing fields are not trailers');
+  });
+
+  it('refuses an ambiguous response (502) and never reuses its connection', async () => {
+    let answered = 0;
+    const { up, fr } = await setup(
+      perRequest(() =>
+        answered++ === 0
+          ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+      ),
+    );
+    const bad = await fetchVia(fr.port);
+    assert.equal(bad.status, 502);
+    assert.equal(bad.headers['x-failure'], 'connection-lost');
+    assert.equal((await fetchVia(fr.port)).status, 200);
+    assert.equal(up.connections.length, 2);
+  });
+
+  it('drops a connection whose Pod sent bytes after the response', async () => {
+    const { up, fr } = await setup(
+      perRequest(() => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n'),
+    );
+    assert.equal((await fetchVia(fr.port)).body.toString(), 'x');
+    assert.equal((await fetchVia(fr.port)).body.toString(), 'x');
+    assert.equal(up.connections.length, 2);
+  });
+
+  it('refuses a 101 nobody asked for', async () => {
+    const { fr } = await setup(perRequest(() => 'HTTP/1.1 101 Switching Protocols\r\n\r\n'));
+    assert.equal((await fetchVia(fr.port)).status, 502);
+  });
+
+  it('reads a body without length until the Pod closes, then does not reuse', async () => {
+    const { up, fr } = await setup((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\n\r\nuntil close');
+    });
+    assert.equal((await fetchVia(fr.port)).body.toString(), 'until close');
+    assert.equal((await fetchVia(fr.port)).body.toString(), 'until close');
+    assert.equal(up.connections.length, 2);
+  });
+
+  it('skips an idle connection the Pod closed, without failing the next request', async () => {
+    const { up, fr } = await setup(
+      perRequest(() => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx'),
+    );
+    assert.equal((await fetchVia(fr.port)).status, 200);
+    const first = up.connections[0]?.socket as Socket;
+    first.end();
+    await once(first, 'close');
+    assert.equal((await fetchVia(fr.port)).status, 200);
+    assert.equal(up.connections.length, 2);
+    assert.ok(fr.outcomes.every((o) => o.failure === undefined));
+  });
+
+  it('streams request bodies with their framing: Content-Length as is, chunked as chunked', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024, 'ab');
+    const { up, fr } = await setup((socket, received) => {
+      const text = received.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = text.slice(0, end);
+      const rest = received.subarray(end + 4);
+      const length = /content-length: (\d+)/i.exec(head);
+      const complete = length
+        ? rest.length >= Number(length[1])
+        : rest.subarray(-5).toString() === '0\r\n\r\n';
+      if (!complete || socket.writableEnded) return;
+      const digest = length
+        ? createHash('sha256').update(rest).digest('hex')
+        : `chunked:${/transfer-encoding: chunked/i.test(head)}`;
+      socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${digest.length}\r\n\r\n${digest}`);
+    });
+    const sized = await fetchVia(fr.port, { method: 'POST', body });
+    assert.equal(sized.body.toString(), createHash('sha256').update(body).digest('hex'));
+    const chunked = await fetchVia(fr.port, { method: 'POST', body, chunked: true });
+    assert.equal(chunked.body.toString(), 'chunked:true');
+    assert.equal(up.connections.length, 2);
+  });
+
+  it('streams a large response to the client intact', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const { fr } = await setup((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+    });
+    const answer = await fetchVia(fr.port);
+    assert.equal(answer.body.length, body.length);
+    assert.ok(answer.body.equals(body));
+  });
+
+  it('holds requests beyond the connection limit until a connection is free', async () => {
+    let open = 0;
+    let most = 0;
+    const { up, fr } = await setup(
+      (socket, received) => {
+        if (!received.toString('latin1').endsWith('\r\n\r\n')) return;
+        open++;
+        most = Math.max(most, open);
+        setImmediate(() => {
+          open--;
+          socket.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx');
+        });
+      },
+      { maxConnectionsPerEndpoint: 1 },
+    );
+    const answers = await Promise.all([1, 2, 3, 4].map(() => fetchVia(fr.port)));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200],
+    );
+    assert.equal(most, 1);
+    assert.equal(up.connections.length, 4);
+  });
+
+  it('reports a refused connection, a silent Pod and a broken response by kind', async () => {
+    const dead = await upstream(() => undefined);
+    const endpoint = dead.endpoint;
+    await dead.close();
+    const engine = new RawEngine({ ...OPTIONS, idleTimeoutMs: 200 });
+    const refused = await front(engine, () => endpoint);
+    cleanups.push(refused.close);
+    assert.equal((await fetchVia(refused.port)).headers['x-failure'], 'connect-refused');
+
+    const { fr: silent } = await setup(() => undefined, { idleTimeoutMs: 200 });
+    assert.equal((await fetchVia(silent.port)).headers['x-failure'], 'timeout');
+
+    const { fr: cut } = await setup((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+    });
+    await assert.rejects(fetchVia(cut.port));
+    assert.equal(cut.outcomes[0]?.failure?.kind, 'connection-lost');
+    assert.equal(cut.outcomes[0]?.failure?.responseStarted, true);
+  });
+
+  it('cuts the Pod connection when the client goes, and drops a waiting exchange unsent', async () => {
+    const pending: Socket[] = [];
+    let requests = 0;
+    const { up, fr } = await setup(
+      (socket, received) => {
+        if (!received.toString('latin1').endsWith('\r\n\r\n')) return;
+        requests++;
+        pending.push(socket);
+      },
+      { maxConnectionsPerEndpoint: 1 },
+    );
+    const abortAfterSent = (path: string) =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest({ port: fr.port, host: '127.0.0.1', path });
+        req.on('error', () => resolve());
+        req.end();
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+    // The first holds the only connection; the second waits for it and its client leaves.
+    const first = httpRequest({ port: fr.port, host: '127.0.0.1', path: '/first' });
+    const firstAnswer = new Promise<number>((resolve) => {
+      first.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    first.on('error', () => undefined);
+    first.end();
+    await until(() => pending.length > 0, 'the Pod has the first request');
+    await abortAfterSent('/second');
+    // The front server has seen that client leave (the engine cannot know before it does).
+    await until(
+      () => fr.outcomes.some((o) => o.failure?.kind === 'client-gone'),
+      'the second exchange ended',
+    );
+    (pending[0] as Socket).write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    assert.equal(await firstAnswer, 200);
+    // The third is served on the same connection; the second never reached the Pod.
+    const third = fetchVia(fr.port, { path: '/third' }).catch(() => undefined);
+    await until(() => requests >= 2, 'the Pod has the third request');
+    const sent = Buffer.concat(up.connections[0]?.received ?? []).toString('latin1');
+    assert.doesNotMatch(sent, /\/second/);
+    assert.match(sent, /\/third/);
+    // Now the third's client leaves while the Pod is silent: the engine closes that connection.
+    const closed = once(up.connections[0]?.socket as Socket, 'close');
+    for (const socket of fr.sockets()) socket.destroy();
+    await closed;
+    await third;
+    await until(
+      () => fr.outcomes.filter((o) => o.failure?.kind === 'client-gone').length === 2,
+      'the third exchange ended as client-gone',
+    );
+  });
+
+  it('writes nothing when a header value could split the request', async () => {
+    const up = await upstream(() => undefined);
+    const engine = new RawEngine(OPTIONS);
+    const server = createHttpServer((req, res) => {
+      engine.forward(
+        {
+          req,
+          res,
+          endpoint: up.endpoint,
+          headers: ['x-evil', 'a\r\nX-Smuggled: 1'],
+          body: null,
+          totalTimeoutMs: 0,
+        },
+        (outcome) => {
+          res.writeHead(502, { 'x-failure': outcome.failure?.kind ?? 'none' });
+          res.end();
+        },
+      );
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      server.close();
+      await engine.close();
+      await up.close();
+    });
+    const answer = await fetchVia((server.address() as AddressInfo).port);
+    assert.equal(answer.headers['x-failure'], 'request-body');
+    assert.equal(
+      up.connections.reduce((sum, c) => sum + c.received.length, 0),
+      0,
+    );
+  });
+});
