@@ -121,7 +121,14 @@ function moveGrpcStatus(fields: string[], trailers: Record<string, string>): str
   return kept;
 }
 
-function classify(error: Error, requestBodyFailed: boolean): FailureKind {
+function classify(failure: Error, requestBodyFailed: boolean): FailureKind {
+  // A stream queued on a session that never connected fails with a cancel whose cause is
+  // why the session failed (refused, timed out).
+  const error =
+    (failure as { code?: string }).code === 'ERR_HTTP2_STREAM_CANCEL' &&
+    failure.cause instanceof Error
+      ? failure.cause
+      : failure;
   if (error instanceof ClientGoneError) return 'client-gone';
   if (error instanceof RequestBodyTooLargeError || requestBodyFailed) return 'request-body';
   if (error instanceof TotalTimeoutError || error instanceof IdleTimeoutError) return 'timeout';
