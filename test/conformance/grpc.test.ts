@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { type Client, Metadata, status } from '@grpc/grpc-js';
+import { TestCa, tlsSecret } from '../support/certs.ts';
 import {
   call,
   ECHO_SERVICE,
@@ -252,6 +253,56 @@ for (const build of BUILDS) {
       await router.setState(items(build));
       const back = await call(client('open.grpc.test'), 'Echo', ['x']);
       assert.equal(back.code, status.OK, back.details);
+    });
+  });
+
+  describe(`gRPC over TLS (${build.tier} build)`, () => {
+    let router: RunningRouter;
+    let ca: TestCa;
+    const clients: Client[] = [];
+
+    before(async () => {
+      ca = new TestCa();
+      router = await startRouter(
+        build,
+        [
+          pod(build, {
+            name: 'secure',
+            namespace: 'secure',
+            ip: APP_IP,
+            ports: [app.port],
+            portNames: { [app.port]: 'grpc' },
+            hosts: 'secure.grpc.test',
+            paths: `${app.port}:/`,
+            extraAnnotations: { [`${build.tier}TlsSecret`]: 'grpc-tls' },
+          }),
+          tlsSecret('secure', 'grpc-tls', ca.issue({ names: ['secure.grpc.test'] })),
+        ],
+        { TLS_PORT: '0' },
+      );
+    });
+
+    after(async () => {
+      for (const made of clients) made.close();
+      await router.stop();
+      ca.close();
+    });
+
+    it('serves a gRPC client over TLS (ALPN h2) with the certificate of the host', async () => {
+      const secure = echoClient(`127.0.0.1:${router.tlsPort}`, 'secure.grpc.test', ca.cert);
+      clients.push(secure);
+      const result = await call(secure, 'Count', ['3']);
+      assert.equal(result.code, status.OK, result.details);
+      assert.deepEqual(result.messages, ['0', '1', '2']);
+      assert.equal(result.trailers['x-app-trailer'], 'relayed');
+    });
+
+    it('tells a cleartext gRPC client of a TLS host to use TLS: 9 FAILED_PRECONDITION', async () => {
+      const plain = echoClient(`127.0.0.1:${router.port}`, 'secure.grpc.test');
+      clients.push(plain);
+      const result = await call(plain, 'Echo', ['x']);
+      assert.equal(result.code, status.FAILED_PRECONDITION);
+      assert.match(result.details, /TLS only/);
     });
   });
 

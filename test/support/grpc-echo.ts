@@ -138,10 +138,18 @@ export async function startGrpcEcho(host: string): Promise<GrpcEcho> {
 
 const EchoClient = makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
 
-/** A client of the echo service at `address`, calling it as `authority` (the route host). */
-export function echoClient(address: string, authority: string): Client {
-  return new EchoClient(address, credentials.createInsecure(), {
+/**
+ * A client of the echo service at `address`, calling it as `authority` (the route host):
+ * h2c, or TLS (ALPN h2) checked against `ca` with `authority` as the server name.
+ */
+export function echoClient(address: string, authority: string, ca?: string): Client {
+  if (ca === undefined)
+    return new EchoClient(address, credentials.createInsecure(), {
+      'grpc.default_authority': authority,
+    });
+  return new EchoClient(address, credentials.createSsl(Buffer.from(ca)), {
     'grpc.default_authority': authority,
+    'grpc.ssl_target_name_override': authority,
   });
 }
 

@@ -52,10 +52,9 @@ describe('exchangeDeadlineMs', () => {
 
 describe('grpcStatusFor', () => {
   it('maps the router answers the issue names, and the rest by the gRPC spec', () => {
-    const table = [401, 403, 429, 413, 503, 502, 504, 408, 404, 400, 500, 418].map((status) => [
-      status,
-      grpcStatusFor(status),
-    ]);
+    const table = [401, 403, 429, 413, 503, 502, 504, 408, 404, 400, 500, 308, 418].map(
+      (status) => [status, grpcStatusFor(status)],
+    );
     assert.deepEqual(table, [
       [401, 16],
       [403, 7],
@@ -68,6 +67,7 @@ describe('grpcStatusFor', () => {
       [404, 12],
       [400, 13],
       [500, 13],
+      [308, 9],
       [418, 2],
     ]);
   });

@@ -54,6 +54,7 @@ export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  FAILED_PRECONDITION: 9,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
@@ -65,10 +66,14 @@ export const GrpcStatus = {
 /**
  * The gRPC status for an HTTP status the router answers with. Follows the gRPC spec's
  * HTTP→gRPC table, except where the router knows more than the status says: a limit (429,
- * 413) is RESOURCE_EXHAUSTED and a timeout (504, 408) DEADLINE_EXCEEDED.
+ * 413) is RESOURCE_EXHAUSTED, a timeout (504, 408) DEADLINE_EXCEEDED, and the HTTPS
+ * redirect (308) FAILED_PRECONDITION.
  */
 export function grpcStatusFor(httpStatus: number): number {
   switch (httpStatus) {
+    // The HTTPS redirect: the call must be made again over TLS, not retried as it is.
+    case 308:
+      return GrpcStatus.FAILED_PRECONDITION;
     case 400:
       return GrpcStatus.INTERNAL;
     case 401:
