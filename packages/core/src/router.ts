@@ -103,6 +103,7 @@ export class Router {
       selector: this.#selector,
       health: this.#health,
       memo: new AnnotationMemo(),
+      access: { allowFrom: config.allowFromAnnotation, denyFrom: config.denyFromAnnotation },
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     const engineOptions = {
@@ -179,10 +180,6 @@ export class Router {
       },
       onRequest,
     );
-    // A client may half-close once its request is sent (`shutdown(SHUT_WR)`, `curl
-    // --no-keepalive` through some proxies): answer it, then close. Node's default aborts
-    // the request instead.
-    (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
     // (h2c) on the plain port.
     this.#h2 = new Http2Front({

@@ -40,6 +40,7 @@ function exchangeFor(endpoints: Endpoint[], retryable = true): Exchange {
     namespace: 'ns',
     claimedAt: 0,
     balancer: new RoundRobin(endpoints, new EndpointHealth({ ejectionMs: 1000 })),
+    access: null,
     pipeline: null,
   } satisfies Route;
   exchange.retryable = retryable;

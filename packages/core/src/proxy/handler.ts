@@ -6,6 +6,7 @@ import type { ClientAddressResolver } from '../guards/client-address.ts';
 import type { ClientLimits } from '../guards/client-limits.ts';
 import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
+import { permits } from '../routes/access-rules.ts';
 import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
 import {
@@ -233,6 +234,10 @@ export class RouterProxy {
       return;
     }
     exchange.route = route;
+    if (route.access !== null && !permits(route.access, exchange.clientAddress)) {
+      this.#answer(exchange, Problems.clientForbidden);
+      return;
+    }
     const { maxBodyBytes } = this.#options;
     if (maxBodyBytes > 0 && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
       this.#answer(exchange, {

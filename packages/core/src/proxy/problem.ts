@@ -99,6 +99,11 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
+  clientForbidden: {
+    status: 403,
+    title: 'Client not allowed',
+    detail: 'This route does not accept requests from this client address.',
+  },
   bodyTimeout: {
     status: 408,
     title: 'Request body timeout',
