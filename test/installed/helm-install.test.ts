@@ -447,9 +447,9 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
   });
 
   test('helm uninstall removes every object of the release, and the aliases its controller made', async () => {
-    // This release's aliases: other suites on the same cluster leave aliases of their own
-    // routers, which this release must neither count nor delete.
-    const ours = `${NS}/${RELEASE}-private`;
+    // This release's aliases, in the namespaces of the example: other suites on the same
+    // cluster leave aliases of their own routers elsewhere.
+    const ours = new Set(['my-ns', 'my-consumer', NS]);
     const aliases = async () => {
       const list = JSON.parse(
         await kubectl([
@@ -465,11 +465,11 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
         items: {
           kind: string;
           apiVersion: string;
-          metadata: { name: string; annotations?: Record<string, string> };
+          metadata: { name: string; namespace: string };
         }[];
       };
       return list.items
-        .filter((item) => item.metadata.annotations?.['podrouter.dev/router-service'] === ours)
+        .filter((item) => ours.has(item.metadata.namespace))
         .map((item) =>
           item.kind === 'EndpointSlice'
             ? `endpointslice.discovery.k8s.io/${item.metadata.name}`
