@@ -191,8 +191,17 @@ export async function createNamespace(name: string, timeoutMs = 30_000): Promise
   });
 }
 
-export async function deleteNamespace(name: string): Promise<void> {
-  await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
+export async function deleteNamespace(
+  name: string,
+  options: { wait?: boolean } = {},
+): Promise<void> {
+  await kubectl([
+    'delete',
+    'namespace',
+    name,
+    '--ignore-not-found',
+    options.wait ? '--timeout=60s' : '--wait=false',
+  ]);
 }
 
 export interface ServiceAccountKubeconfigOptions {

@@ -31,6 +31,27 @@ for (const build of BUILDS) {
             hosts: 'guarded.example.com',
             paths: `${backend.port}:/`,
           }),
+          pod(build, {
+            name: 'office',
+            namespace: 'office',
+            ip: backend.host,
+            ports: [backend.port],
+            hosts: 'office.example.com',
+            paths: `${backend.port}:/`,
+            extraAnnotations: {
+              [`${build.tier}AllowFrom`]: '203.0.113.0/24',
+              [`${build.tier}DenyFrom`]: '203.0.113.66',
+            },
+          }),
+          pod(build, {
+            name: 'typo',
+            namespace: 'typo',
+            ip: backend.host,
+            ports: [backend.port],
+            hosts: 'typo.example.com',
+            paths: `${backend.port}:/`,
+            extraAnnotations: { [`${build.tier}DenyFrom`]: '203.0.113.0/33' },
+          }),
         ],
         {
           CLIENT_RATE_LIMIT: '1/s',
@@ -64,6 +85,24 @@ for (const build of BUILDS) {
         backend.requests[0]?.headers.includes('x-forwarded-for: 6.6.6.6, 198.51.100.1, 127.0.0.1'),
         backend.requests[0]?.headers.join('\n'),
       );
+    });
+
+    it("applies a host's allow and deny CIDRs to the client address; a malformed list closes it", async () => {
+      const call = (host: string, client: string) =>
+        rawClient(router.port, [
+          `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: ${client}\r\nConnection: close\r\n\r\n`,
+        ]);
+      backend.reset();
+      assert.equal(statusOf((await call('office.example.com', '203.0.113.5')).text), 200);
+      assert.equal(statusOf((await call('office.example.com', '203.0.113.66')).text), 403);
+      assert.equal(statusOf((await call('office.example.com', '198.51.100.77')).text), 403);
+      assert.equal(statusOf((await call('typo.example.com', '203.0.113.5')).text), 403);
+      assert.equal(backend.requests.length, 1, 'refused requests never reach the Pod');
+      const routes = (await router.admin('/routes')).json<{
+        pods: { name: string; rejections: { reason: string }[] }[];
+      }>();
+      const typo = routes.pods.find((p) => p.name === 'typo');
+      assert.match(typo?.rejections[0]?.reason ?? '', /203\.0\.113\.0\/33/);
     });
 
     it('answers 503 to a second request in flight, and frees the slot when the first ends', async () => {

@@ -64,7 +64,7 @@ for (const build of BUILDS) {
         const run = spawnSync(process.execPath, [build.bin, ...args], {
           encoding: 'utf8',
           env: { PATH: process.env.PATH ?? '', ...env },
-          timeout: 10_000,
+          timeout: 30_000,
         });
         assert.equal(run.status, 2, `${JSON.stringify(env)} ${args.join(' ')}: ${run.stderr}`);
         assert.match(run.stderr, message);

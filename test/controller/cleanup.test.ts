@@ -154,7 +154,9 @@ after(async () => {
     { allowFailure: true },
   );
   for (const name of clusterScoped) await kubectl(['delete', name, '--ignore-not-found']);
-  for (const ns of [system, otherSystem, apps]) await deleteNamespace(ns);
+  // Wait until they are gone: a later suite's controller must not meet their aliases while
+  // the namespaces terminate.
+  for (const ns of [system, otherSystem, apps]) await deleteNamespace(ns, { wait: true });
 });
 
 test('deletes one installation’s aliases and Lease once its controller Pods are gone, nothing else', async () => {

@@ -78,6 +78,7 @@ const front = createHttpServer((req, res) => {
         port: upstreamPort,
         namespace: 'test',
         podName: 'pod',
+        protocol: 'http1',
       },
       headers: ['host', 'pod.example'],
       body: null,

@@ -447,12 +447,36 @@ describe('podrouter installed with helm on a real node', { timeout: 90 * MINUTE 
   });
 
   test('helm uninstall removes every object of the release, and the aliases its controller made', async () => {
-    const managed = ['-l', 'app.kubernetes.io/managed-by=podrouter', '-o', 'name'];
-    const aliases = async () =>
-      (await kubectl(['get', 'services,endpointslices,endpoints', '-A', ...managed]))
-        .split('\n')
-        .filter((line) => line !== '')
+    // This release's aliases, in the namespaces of the example: other suites on the same
+    // cluster leave aliases of their own routers elsewhere.
+    const ours = new Set(['my-ns', 'my-consumer', NS]);
+    const aliases = async () => {
+      const list = JSON.parse(
+        await kubectl([
+          'get',
+          'services,endpointslices,endpoints',
+          '-A',
+          '-l',
+          'app.kubernetes.io/managed-by=podrouter',
+          '-o',
+          'json',
+        ]),
+      ) as {
+        items: {
+          kind: string;
+          apiVersion: string;
+          metadata: { name: string; namespace: string };
+        }[];
+      };
+      return list.items
+        .filter((item) => ours.has(item.metadata.namespace))
+        .map((item) =>
+          item.kind === 'EndpointSlice'
+            ? `endpointslice.discovery.k8s.io/${item.metadata.name}`
+            : `${item.kind.toLowerCase()}/${item.metadata.name}`,
+        )
         .sort();
+    };
     // What the controller made, which Helm does not know: the alias and its endpoints, and
     // the leader-election Lease.
     assert.deepEqual(await aliases(), [

@@ -43,6 +43,8 @@ export interface PodOptions {
   readonly namespace?: string;
   readonly ip: string;
   readonly ports: readonly number[];
+  /** `containerPort` names by port (`grpc` makes the router speak h2c to it). */
+  readonly portNames?: Readonly<Record<number, string>>;
   readonly hosts?: string;
   readonly paths?: string;
   readonly createdAt?: string;
@@ -71,7 +73,13 @@ export function pod(build: BuildUnderTest, options: PodOptions): Record<string, 
     },
     spec: {
       containers: [
-        { name: 'app', ports: options.ports.map((containerPort) => ({ containerPort })) },
+        {
+          name: 'app',
+          ports: options.ports.map((containerPort) => {
+            const name = options.portNames?.[containerPort];
+            return name === undefined ? { containerPort } : { name, containerPort };
+          }),
+        },
       ],
     },
     status: {

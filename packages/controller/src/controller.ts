@@ -282,6 +282,11 @@ export class AliasController {
       } catch (error) {
         if (error instanceof NotLeaderError) {
           this.#queue.forget(key);
+        } else if (isNamespaceTerminating(error)) {
+          // The namespace is being deleted: nothing may be created in it, and its aliases go
+          // with it. Not an error, and nothing to retry.
+          this.#queue.forget(key);
+          this.#log.debug({ alias: key }, 'alias namespace is terminating; nothing to write');
         } else {
           this.metrics.reconciles.inc({ result: 'error' });
           this.metrics.errors.inc({ stage: 'reconcile' });
@@ -333,4 +338,10 @@ export class AliasController {
     await new Promise<void>((done) => this.#admin.close(() => done()));
     this.#log.info('stopped');
   }
+}
+
+/** The API server's 403 for a write into a namespace that is being deleted. */
+function isNamespaceTerminating(error: unknown): boolean {
+  const { code, body } = error as { code?: unknown; body?: unknown };
+  return code === 403 && typeof body === 'string' && body.includes('"NamespaceTerminating"');
 }

@@ -19,8 +19,10 @@ import type { PipelineCompiler } from './pipeline/types.ts';
 import { type LabelSelector, parseLabelSelector } from './pods/label-selector.ts';
 import type { ClusterState } from './pods/types.ts';
 import type { UpstreamEngine } from './proxy/engine.ts';
+import { H2cEngine } from './proxy/h2c-engine.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
 import { writeRawProblem } from './proxy/problem.ts';
+import { ProtocolEngines } from './proxy/protocol-engines.ts';
 import { RawEngine } from './proxy/raw-engine.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
 import { IncrementalTable } from './routes/incremental-table.ts';
@@ -101,6 +103,7 @@ export class Router {
       selector: this.#selector,
       health: this.#health,
       memo: new AnnotationMemo(),
+      access: { allowFrom: config.allowFromAnnotation, denyFrom: config.denyFromAnnotation },
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     const engineOptions = {
@@ -109,10 +112,13 @@ export class Router {
       keepAliveTimeoutMs: config.upstreamKeepAliveMs,
       maxConnectionsPerEndpoint: config.upstreamMaxConnections,
     };
-    this.#engine =
+    this.#engine = new ProtocolEngines(
       config.upstreamEngine === 'raw'
         ? new RawEngine({ ...engineOptions, maxHeadBytes: config.maxHeaderSize })
-        : new UndiciEngine(engineOptions);
+        : new UndiciEngine(engineOptions),
+      // Pod ports named for HTTP/2 (gRPC) are spoken to over h2c whichever engine is chosen.
+      new H2cEngine(engineOptions),
+    );
     const observers = [this.metrics.observeExchange, ...(options.observers ?? [])];
     this.#proxy = new RouterProxy({
       table: () => this.#table,
@@ -174,10 +180,6 @@ export class Router {
       },
       onRequest,
     );
-    // A client may half-close once its request is sent (`shutdown(SHUT_WR)`, `curl
-    // --no-keepalive` through some proxies): answer it, then close. Node's default aborts
-    // the request instead.
-    (this.#server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
     // (h2c) on the plain port.
     this.#h2 = new Http2Front({

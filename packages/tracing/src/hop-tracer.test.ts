@@ -25,6 +25,7 @@ const endpoint: Endpoint = {
   origin: 'http://10.244.0.7:8080',
   ip: '10.244.0.7',
   port: 8080,
+  protocol: 'http1',
   namespace: 'shop',
   podName: 'cart-7f9c-x',
 };
@@ -186,10 +187,34 @@ describe('settings', () => {
     assert.equal(tracingConfig(none).exporter, 'off');
   });
 
+  it('takes the three OTLP protocols; over grpc the endpoint is used as given, 4317 by default', () => {
+    const json = tracingConfig(
+      defaults({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      }),
+    );
+    assert.equal(json.protocol, 'http/json');
+    assert.equal(json.tracesUrl, 'http://otel:4318/v1/traces');
+    const grpc = tracingConfig(
+      defaults({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4317',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'GRPC',
+      }),
+    );
+    assert.equal(grpc.protocol, 'grpc');
+    assert.equal(grpc.tracesUrl, 'http://otel:4317/');
+    const local = tracingConfig(
+      defaults({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    );
+    assert.equal(local.tracesUrl, 'http://localhost:4317');
+    assert.equal(tracingConfig(defaults({})).protocol, 'http/protobuf');
+  });
+
   it('rejects bad values naming the variable', () => {
     assert.throws(() => defaults({ OTEL_TRACES_SAMPLER_ARG: '1.5' }), /OTEL_TRACES_SAMPLER_ARG/);
     assert.throws(() => defaults({ OTEL_TRACES_SAMPLER: 'sometimes' }), /OTEL_TRACES_SAMPLER/);
-    assert.throws(() => defaults({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /PROTOCOL/);
+    assert.throws(() => defaults({ OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' }), /PROTOCOL/);
     assert.throws(() => defaults({ ACCESS_LOG_SAMPLE: 'half' }), /ACCESS_LOG_SAMPLE/);
   });
 });

@@ -29,6 +29,7 @@ import {
 } from '@podrouter/core';
 import { AccessLog, inboundTraceIds, type TraceIds } from './access-log.ts';
 import { HopTracer } from './hop-tracer.ts';
+import { OtlpGrpcExporter, OtlpJsonExporter, otlpHeaders } from './otlp-exporters.ts';
 import {
   accessLogConfig,
   type SamplerName,
@@ -57,10 +58,27 @@ export function createPropagator(): TextMapPropagator {
   });
 }
 
+/** The exporter for OTEL_EXPORTER_OTLP_PROTOCOL. */
+export function createExporter(config: TracingConfig): SpanExporter {
+  const options = {
+    url: config.tracesUrl,
+    timeoutMs: config.batch.exportTimeoutMillis,
+    headers: otlpHeaders(process.env),
+  };
+  switch (config.protocol) {
+    case 'grpc':
+      return new OtlpGrpcExporter(options);
+    case 'http/json':
+      return new OtlpJsonExporter(options);
+    default:
+      return new OTLPTraceExporter({ url: config.tracesUrl });
+  }
+}
+
 export function createTracerProvider(
   config: TracingConfig,
   tier: string,
-  exporter: SpanExporter = new OTLPTraceExporter({ url: config.tracesUrl }),
+  exporter: SpanExporter = createExporter(config),
 ): TracerProvider {
   // Precedence: our defaults < OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME (the setting).
   const resource = resourceFromAttributes({
@@ -97,7 +115,7 @@ function routeDiagnostics(logger: Logger): void {
 
 /**
  * Tracing (one SERVER span per request, one CLIENT span per upstream attempt, exported over
- * OTLP http/protobuf) and access logs, for both builds. With tracing off nothing subscribes
+ * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing off nothing subscribes
  * to the core's channels for it, so the request path does no tracing work at all.
  */
 export const tracingExtension: Extension = defineExtension({
@@ -134,7 +152,7 @@ export const tracingExtension: Extension = defineExtension({
           sampler: tracing.sampler,
           samplerArg: tracing.samplerArg,
         },
-        'tracing on: OTLP http/protobuf',
+        `tracing on: OTLP ${tracing.protocol}`,
       );
     }
     const observers = [];

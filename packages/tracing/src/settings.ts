@@ -39,6 +39,9 @@ export const SAMPLERS = [
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
 const s = setting;
 
 export const TRACING_SETTINGS = [
@@ -47,7 +50,7 @@ export const TRACING_SETTINGS = [
     env: 'OTEL_TRACES_EXPORTER',
     flag: '--otel-traces-exporter',
     description:
-      'otlp (OTLP http/protobuf) or none. Empty: otlp when an OTLP endpoint is set, else tracing is off.',
+      'otlp (OTLP, over OTEL_EXPORTER_OTLP_PROTOCOL) or none. Empty: otlp when an OTLP endpoint is set, else tracing is off.',
     default: () => '',
     parse: (raw, name) =>
       raw === '' ? '' : parsers.oneOf('otlp', 'none')(raw.toLowerCase(), name),
@@ -57,7 +60,7 @@ export const TRACING_SETTINGS = [
     env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     flag: '--otel-exporter-otlp-endpoint',
     description:
-      'OTLP/HTTP base URL of the collector (spans go to <url>/v1/traces). Setting it turns tracing on.',
+      'Base URL of the OTLP collector (over HTTP, spans go to <url>/v1/traces; over grpc, to <url> itself). Setting it turns tracing on.',
     default: () => '',
     parse: url,
   }),
@@ -65,7 +68,7 @@ export const TRACING_SETTINGS = [
     key: 'otlpTracesEndpoint',
     env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
     flag: '--otel-exporter-otlp-traces-endpoint',
-    description: 'Full OTLP/HTTP URL for spans; overrides OTEL_EXPORTER_OTLP_ENDPOINT.',
+    description: 'Full OTLP URL for spans; overrides OTEL_EXPORTER_OTLP_ENDPOINT.',
     default: () => '',
     parse: url,
   }),
@@ -73,9 +76,10 @@ export const TRACING_SETTINGS = [
     key: 'otlpProtocol',
     env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
     flag: '--otel-exporter-otlp-protocol',
-    description: 'Only http/protobuf is supported.',
+    description:
+      'OTLP transport: http/protobuf, http/json or grpc (default endpoint http://localhost:4318, or :4317 for grpc).',
     default: () => 'http/protobuf',
-    parse: parsers.oneOf('http/protobuf'),
+    parse: (raw, name) => parsers.oneOf(...OTLP_PROTOCOLS)(raw.toLowerCase(), name),
   }),
   s({
     key: 'serviceName',
@@ -167,7 +171,8 @@ export type TracingSettings = ConfigOf<typeof TRACING_SETTINGS>;
 export interface TracingConfig {
   /** Where spans go; `off` when tracing is disabled. */
   readonly exporter: 'otlp' | 'off';
-  /** Full URL spans are POSTed to. */
+  readonly protocol: OtlpProtocol;
+  /** Full URL spans are POSTed to (over grpc: the collector's URL, whose origin is called). */
   readonly tracesUrl: string;
   readonly serviceName: string;
   readonly sampler: SamplerName;
@@ -187,6 +192,7 @@ export interface AccessLogConfig {
 }
 
 const DEFAULT_OTLP_BASE = 'http://localhost:4318/';
+const DEFAULT_OTLP_GRPC = 'http://localhost:4317';
 
 /**
  * Tracing is off unless asked for: an OTLP endpoint or an explicit OTEL_TRACES_EXPORTER.
@@ -199,9 +205,15 @@ export function tracingConfig(values: TracingSettings): TracingConfig {
   const tracesEndpoint = values.otlpTracesEndpoint;
   const chosen = explicit === '' ? (endpoint || tracesEndpoint ? 'otlp' : 'none') : explicit;
   const base = endpoint || DEFAULT_OTLP_BASE;
+  const protocol = values.otlpProtocol;
   return {
     exporter: chosen === 'none' ? 'off' : chosen,
-    tracesUrl: tracesEndpoint || new URL('v1/traces', base.endsWith('/') ? base : `${base}/`).href,
+    protocol,
+    // The spec: over grpc the endpoint is used as given (no signal path appended).
+    tracesUrl:
+      protocol === 'grpc'
+        ? tracesEndpoint || endpoint || DEFAULT_OTLP_GRPC
+        : tracesEndpoint || new URL('v1/traces', base.endsWith('/') ? base : `${base}/`).href,
     serviceName: values.serviceName,
     sampler: values.sampler,
     samplerArg: values.samplerArg,

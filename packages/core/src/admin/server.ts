@@ -28,6 +28,15 @@ export function routesView(
       namespace: route.namespace,
       claimedAt: new Date(route.claimedAt).toISOString(),
       policy: route.pipeline !== null,
+      ...(route.access
+        ? {
+            access: {
+              allow: route.access.allow.map((list) => list.rules),
+              deny: route.access.deny.map((list) => list.rules),
+              closed: route.access.closed,
+            },
+          }
+        : {}),
       endpoints: route.balancer.endpoints.map((endpoint) => ({
         address: endpoint.key,
         pod: `${endpoint.namespace}/${endpoint.podName}`,

@@ -67,8 +67,10 @@ describe('loadRouterConfig', () => {
     assert.deepEqual(differing.sort(), [
       'adminPort',
       'aliasHosts',
+      'allowFromAnnotation',
       'apiKeySecretLocation',
       'build',
+      'denyFromAnnotation',
       'hostsAnnotation',
       'introspectionPort',
       'pathsAnnotation',

@@ -233,6 +233,23 @@ export const ROUTER_SETTINGS = [
     parse: annotationName,
   }),
   s({
+    key: 'allowFromAnnotation',
+    env: 'ALLOW_FROM_ANNOTATION',
+    flag: '--allow-from-annotation',
+    description:
+      'Pod annotation with the IPs/CIDRs allowed to call its routes (space-delimited); others get 403. Checked against the client address (see TRUSTED_PROXIES).',
+    default: (b) => `${b.tier}AllowFrom`,
+    parse: annotationName,
+  }),
+  s({
+    key: 'denyFromAnnotation',
+    env: 'DENY_FROM_ANNOTATION',
+    flag: '--deny-from-annotation',
+    description: 'Pod annotation with the IPs/CIDRs refused (403) on its routes (space-delimited).',
+    default: (b) => `${b.tier}DenyFrom`,
+    parse: annotationName,
+  }),
+  s({
     key: 'defaultTlsSecret',
     env: 'DEFAULT_TLS_SECRET',
     flag: '--default-tls-secret',
@@ -520,7 +537,8 @@ export const ROUTER_SETTINGS = [
     key: 'totalTimeoutMs',
     env: 'UPSTREAM_REQUEST_TIMEOUT',
     flag: '--upstream-request-timeout',
-    description: 'Longest whole upstream exchange; 0 = no limit.',
+    description:
+      "Longest whole upstream exchange; 0 = no limit. A gRPC call's grpc-timeout shortens it.",
     default: () => '0',
     parse: duration,
   }),

@@ -84,7 +84,10 @@ export function adaptExchange(
   Object.defineProperty(req, 'rawHeaders', { value: raw, writable: true, configurable: true });
   if (peer !== undefined) {
     // h2c: the session's own socket is a wrapper without addresses; the client's are here.
-    Object.defineProperty(req, 'socket', { value: peerView(peer), configurable: true });
+    Object.defineProperty(req, 'socket', {
+      value: peerView(peer, req.stream),
+      configurable: true,
+    });
   }
 
   // Typed loosely: the overloads of writeHead do not express "headers, maybe".
@@ -115,9 +118,21 @@ export function adaptExchange(
   };
 }
 
-/** What the handler and the observers read from `req.socket`, and nothing to act on. */
-function peerView(peer: Socket) {
+/**
+ * What the handler and the observers read from `req.socket`: the client's addresses, and,
+ * like Node's own HTTP/2 socket proxy, `destroy` and close events that act on this
+ * exchange's stream alone, never on the connection other streams share.
+ */
+function peerView(peer: Socket, stream: Http2ServerRequest['stream']) {
   return {
+    destroy(error?: Error) {
+      stream.destroy(error);
+    },
+    get destroyed() {
+      return stream.destroyed;
+    },
+    once: stream.once.bind(stream),
+    on: stream.on.bind(stream),
     get remoteAddress() {
       return peer.remoteAddress;
     },

@@ -47,6 +47,32 @@ describe('podFromObject', () => {
     });
   });
 
+  it('marks the ports named grpc, grpc-*, h2c or http2-* as HTTP/2 cleartext', () => {
+    const named = (name: unknown, containerPort: number) => ({ name, containerPort });
+    const spec = {
+      containers: [
+        {
+          name: 'app',
+          ports: [
+            named('grpc', 1),
+            named('grpc-api', 2),
+            named('h2c', 3),
+            named('http2-internal', 4),
+            named('http', 5),
+            named('grpcweb', 6),
+            named('http2', 7),
+            named(42, 8),
+            named('h2c-x', 9),
+          ],
+        },
+      ],
+    };
+    const info = podFromObject({ ...running, spec });
+    assert.deepEqual(info?.h2cPorts, [1, 2, 3, 4]);
+    assert.deepEqual(info?.containerPorts, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(podFromObject(running)?.h2cPorts, undefined);
+  });
+
   it('reads the Date timestamps of @kubernetes/client-node', () => {
     const metadata = { ...running.metadata, creationTimestamp: new Date(Date.UTC(2025, 0, 2)) };
     assert.equal(podFromObject({ ...running, metadata })?.createdAt, Date.UTC(2025, 0, 2));

@@ -30,8 +30,13 @@ function timestamp(value: unknown): number {
   return Number.isNaN(ms) ? 0 : ms;
 }
 
-function containerPorts(spec: Obj): number[] {
+/** The port-naming convention meshes use for HTTP/2 cleartext (gRPC) ports. */
+export const isH2cPortName = (name: string): boolean =>
+  name === 'grpc' || name === 'h2c' || name.startsWith('grpc-') || name.startsWith('http2-');
+
+function containerPorts(spec: Obj): { ports: number[]; h2c: number[] } {
   const ports = new Set<number>();
+  const h2c = new Set<number>();
   for (const list of [spec.containers, spec.initContainers]) {
     if (!Array.isArray(list)) continue;
     for (const container of list) {
@@ -39,12 +44,14 @@ function containerPorts(spec: Obj): number[] {
       // Init containers only count when they are restartable sidecars.
       if (list === spec.initContainers && container.restartPolicy !== 'Always') continue;
       for (const port of container.ports) {
-        if (isObj(port) && Number.isInteger(port.containerPort))
-          ports.add(port.containerPort as number);
+        if (!isObj(port) || !Number.isInteger(port.containerPort)) continue;
+        ports.add(port.containerPort as number);
+        if (isH2cPortName(str(port.name))) h2c.add(port.containerPort as number);
       }
     }
   }
-  return [...ports].sort((a, b) => a - b);
+  const ascending = (a: number, b: number) => a - b;
+  return { ports: [...ports].sort(ascending), h2c: [...h2c].sort(ascending) };
 }
 
 function isReady(status: Obj): boolean {
@@ -61,6 +68,7 @@ export function podFromObject(object: unknown): PodInfo | undefined {
   if (name === '') return undefined;
   const spec = isObj(object.spec) ? object.spec : {};
   const status = isObj(object.status) ? object.status : {};
+  const ports = containerPorts(spec);
   return {
     namespace: str(metadata.namespace) || 'default',
     name,
@@ -68,7 +76,8 @@ export function podFromObject(object: unknown): PodInfo | undefined {
     createdAt: timestamp(metadata.creationTimestamp),
     labels: stringMap(metadata.labels),
     annotations: stringMap(metadata.annotations),
-    containerPorts: containerPorts(spec),
+    containerPorts: ports.ports,
+    ...(ports.h2c.length > 0 ? { h2cPorts: ports.h2c } : {}),
     phase: str(status.phase),
     podIP: str(status.podIP),
     ready: isReady(status),

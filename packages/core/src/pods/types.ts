@@ -15,6 +15,11 @@ export interface PodInfo {
   readonly annotations: Readonly<Record<string, string>>;
   /** Every `containerPort` declared by the Pod's containers. */
   readonly containerPorts: readonly number[];
+  /**
+   * The ports spoken to over HTTP/2 cleartext: those whose `containerPort` name is `grpc`,
+   * `grpc-*`, `h2c` or `http2-*` (the naming meshes use). Absent means none.
+   */
+  readonly h2cPorts?: readonly number[];
   readonly phase: string;
   readonly podIP: string;
   readonly ready: boolean;

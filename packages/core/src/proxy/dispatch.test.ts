@@ -23,6 +23,7 @@ const endpoint = (n: number): Endpoint => ({
   origin: `http://10.0.0.${n}:80`,
   ip: `10.0.0.${n}`,
   port: 80,
+  protocol: 'http1',
   namespace: 'ns',
   podName: `pod-${n}`,
 });
@@ -39,6 +40,7 @@ function exchangeFor(endpoints: Endpoint[], retryable = true): Exchange {
     namespace: 'ns',
     claimedAt: 0,
     balancer: new RoundRobin(endpoints, new EndpointHealth({ ejectionMs: 1000 })),
+    access: null,
     pipeline: null,
   } satisfies Route;
   exchange.retryable = retryable;

@@ -6,6 +6,7 @@ import type { ClientAddressResolver } from '../guards/client-address.ts';
 import type { ClientLimits } from '../guards/client-limits.ts';
 import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
+import { permits } from '../routes/access-rules.ts';
 import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
 import {
@@ -25,6 +26,7 @@ import {
 } from './engine.ts';
 import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
+import { exchangeDeadlineMs } from './grpc.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
@@ -142,7 +144,8 @@ export class RouterProxy {
             endpoint: attempt.endpoint,
             headers: exchange.headers,
             body: exchange.body,
-            totalTimeoutMs: options.totalTimeoutMs,
+            // A gRPC caller's `grpc-timeout` shortens it: nobody waits for an answer after.
+            totalTimeoutMs: exchangeDeadlineMs(exchange.req, options.totalTimeoutMs),
             responseHeaders: exchange.context?.responseHeaders,
           },
           (outcome) => done(outcome, attempt),
@@ -231,6 +234,10 @@ export class RouterProxy {
       return;
     }
     exchange.route = route;
+    if (route.access !== null && !permits(route.access, exchange.clientAddress)) {
+      this.#answer(exchange, Problems.clientForbidden);
+      return;
+    }
     const { maxBodyBytes } = this.#options;
     if (maxBodyBytes > 0 && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
       this.#answer(exchange, {

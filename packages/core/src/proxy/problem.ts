@@ -1,5 +1,6 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { acceptsTrailers, encodeGrpcMessage, grpcStatusFor, isGrpcRequest } from './grpc.ts';
 
 /**
  * RFC 9457 problem details. Bodies name what went wrong in general terms only: never a
@@ -20,9 +21,18 @@ const problemBody = (problem: Problem) =>
     ...(problem.detail ? { detail: problem.detail } : {}),
   });
 
+/**
+ * The router's own answer, in the shape the client reads: problem details, or for a gRPC
+ * request (which cannot read an HTTP error) HTTP 200 with `grpc-status`/`grpc-message`.
+ */
 export function sendProblem(res: ServerResponse, problem: Problem, closeConnection = false): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  // `res.req` is unset only on responses made outside a server (unit tests' fakes).
+  if (res.req !== undefined && isGrpcRequest(res.req)) {
+    sendGrpcStatus(res, problem, closeConnection);
     return;
   }
   const body = problemBody(problem);
@@ -33,6 +43,27 @@ export function sendProblem(res: ServerResponse, problem: Problem, closeConnecti
     ...(closeConnection ? { connection: 'close' } : {}),
   });
   res.end(body);
+}
+
+function sendGrpcStatus(res: ServerResponse, problem: Problem, closeConnection: boolean): void {
+  const status = {
+    'grpc-status': String(grpcStatusFor(problem.status)),
+    'grpc-message': encodeGrpcMessage(problem.detail ?? problem.title),
+  };
+  const head = {
+    ...problem.headers,
+    'content-type': 'application/grpc',
+    ...(closeConnection ? { connection: 'close' } : {}),
+  };
+  if (acceptsTrailers(res.req)) {
+    // HTTP/2 (or chunked HTTP/1.1): the status goes where gRPC clients read it, in trailers.
+    res.writeHead(200, head);
+    res.addTrailers(status);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { ...head, ...status, 'content-length': 0 });
+  res.end();
 }
 
 export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 'Unknown';
@@ -68,6 +99,11 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
+  clientForbidden: {
+    status: 403,
+    title: 'Client not allowed',
+    detail: 'This route does not accept requests from this client address.',
+  },
   bodyTimeout: {
     status: 408,
     title: 'Request body timeout',

@@ -46,6 +46,7 @@ async function upstream(
       port,
       namespace: 'test',
       podName: 'pod',
+      protocol: 'http1',
     },
     connections,
     close: async () => {

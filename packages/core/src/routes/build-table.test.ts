@@ -95,6 +95,7 @@ describe('buildRouteTable', () => {
         port: 8080,
         namespace: 'team-a',
         podName: 'web-1',
+        protocol: 'http1',
       },
     ]);
     assert.deepEqual(table.pods, []);
@@ -107,6 +108,21 @@ describe('buildRouteTable', () => {
     assert.equal(endpoint?.key, '[fd00::7]:8080');
     assert.equal(endpoint?.origin, 'http://[fd00::7]:8080');
     assert.equal(endpoint?.ip, 'fd00::7');
+  });
+
+  it('speaks h2c to the Pod ports named for it, HTTP/1.1 to the others', () => {
+    const table = build([
+      pod({
+        hosts: 'a.example',
+        paths: '8080:/api 50051:/grpc',
+        containerPorts: [8080, 50051],
+        h2cPorts: [50051],
+      }),
+    ]);
+    const protocols = table.routes.map((route) =>
+      route.balancer.endpoints.map((endpoint) => `${endpoint.port} ${endpoint.protocol}`),
+    );
+    assert.deepEqual(protocols, [['8080 http1'], ['50051 h2c']]);
   });
 
   it('stamps version and build time from the options', () => {

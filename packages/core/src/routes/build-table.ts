@@ -7,6 +7,12 @@ import type { Pipeline, PipelineCompiler } from '../pipeline/types.ts';
 import { ineligibility } from '../pods/eligibility.ts';
 import { type LabelSelector, matchesSelector } from '../pods/label-selector.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
+import {
+  type AccessAnnotations,
+  combineAccess,
+  type PodAccess,
+  readAccess,
+} from './access-rules.ts';
 import { canonicalAliasHost } from './alias-hosts.ts';
 import type { AliasIndex, Endpoint, PodReport, Route, RouteTable } from './types.ts';
 
@@ -22,6 +28,8 @@ export interface TableOptions {
   readonly aliasDomain?: string;
   /** Parsed annotation values kept across builds (a fresh one when absent). */
   readonly memo?: AnnotationMemo;
+  /** Annotations with the CIDRs allowed to / denied from calling a Pod's routes. */
+  readonly access?: AccessAnnotations;
 }
 
 export interface RouteClaims {
@@ -34,6 +42,7 @@ interface Claim {
   readonly pod: PodInfo;
   readonly port: number;
   readonly serving: boolean;
+  readonly access: PodAccess | undefined;
 }
 
 interface NamespaceClaims {
@@ -53,6 +62,7 @@ function endpointAt(pod: PodInfo, ip: string, port: number): Endpoint {
     port,
     namespace: pod.namespace,
     podName: pod.name,
+    protocol: pod.h2cPorts?.includes(port) ? 'h2c' : 'http1',
   };
 }
 
@@ -188,6 +198,8 @@ export interface PodClaims {
   /** Hosts it claims (canonical alias form when aliases are on); empty if it holds none. */
   readonly hosts: readonly string[];
   readonly paths: readonly PathSpec[];
+  /** Its allow/deny lists, when it sets any. */
+  readonly access: PodAccess | undefined;
 }
 
 /** A Pod's claims, or `undefined` when it is not selected or carries neither annotation. */
@@ -202,9 +214,11 @@ export function readPod(
   if (hostsValue === undefined && pathsValue === undefined) return undefined;
   const hosts = memo.hosts(options.hostsAnnotation, hostsValue);
   const paths = memo.paths(options.pathsAnnotation, pathsValue, pod.containerPorts);
+  const access = options.access ? readAccess(pod, options.access) : undefined;
   const rejections: Rejection[] = [
     ...hosts.rejections,
     ...paths.rejections,
+    ...(access?.rejections ?? []),
     ...(pod.service?.problems ?? []),
   ];
   if (hosts.hosts.length > 0 && paths.paths.length === 0 && paths.rejections.length === 0) {
@@ -222,7 +236,14 @@ export function readPod(
     });
   }
   if (!holdsClaims(pod)) {
-    return { pod, rejections, notServing: undefined, hosts: [], paths: paths.paths };
+    return {
+      pod,
+      rejections,
+      notServing: undefined,
+      hosts: [],
+      paths: paths.paths,
+      access: access?.access,
+    };
   }
   const claimedHosts =
     options.aliasDomain === undefined
@@ -238,6 +259,7 @@ export function readPod(
     notServing: ineligibility(pod),
     hosts: claimedHosts,
     paths: paths.paths,
+    access: access?.access,
   };
 }
 
@@ -256,7 +278,12 @@ export function addClaims(byPath: Map<string, RouteClaims>, host: string, read: 
       entry.byNamespace.set(pod.namespace, claims);
     }
     claims.claimedAt = Math.min(claims.claimedAt, pod.createdAt);
-    claims.claims.push({ pod, port, serving: read.notServing === undefined });
+    claims.claims.push({
+      pod,
+      port,
+      serving: read.notServing === undefined,
+      access: read.access,
+    });
   }
 }
 
@@ -297,6 +324,7 @@ export function resolveRoute(
     namespace: winner.namespace,
     claimedAt: winner.claimedAt,
     balancer: new RoundRobin(unique, options.health),
+    access: combineAccess(winner.claims.map((claim) => claim.access)),
   };
   let pipeline: Route['pipeline'] = null;
   try {

@@ -20,6 +20,7 @@ function tableOf(routes: Record<string, readonly string[]>): RouteTable {
         namespace: 'ns',
         claimedAt: 0,
         balancer: new RoundRobin<Endpoint>([], health),
+        access: null,
         pipeline: null,
       };
       byPath.set(path, route);

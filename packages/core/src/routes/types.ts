@@ -1,6 +1,7 @@
 import type { Rejection } from '../annotations/parse.ts';
 import type { RoundRobin } from '../balancer/round-robin.ts';
 import type { Pipeline } from '../pipeline/types.ts';
+import type { AccessRules } from './access-rules.ts';
 
 export interface Endpoint {
   /** `ip:port` (IPv6 in brackets), also the key of its connection pool and health. */
@@ -10,6 +11,8 @@ export interface Endpoint {
   readonly port: number;
   readonly namespace: string;
   readonly podName: string;
+  /** How the Pod port is spoken to: HTTP/1.1, or HTTP/2 cleartext (gRPC, from its name). */
+  readonly protocol: 'http1' | 'h2c';
 }
 
 export interface Route {
@@ -20,6 +23,8 @@ export interface Route {
   /** Creation time of the oldest Pod claiming it, ms since the epoch. */
   readonly claimedAt: number;
   readonly balancer: RoundRobin<Endpoint>;
+  /** Client addresses allowed / denied by the claiming Pods' annotations; null = anyone. */
+  readonly access: AccessRules | null;
   readonly pipeline: Pipeline | null;
 }
 

@@ -8,6 +8,8 @@ import type { Http2Front } from '../http2/front.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LabelSelector } from '../pods/label-selector.ts';
 import type { ClusterState } from '../pods/types.ts';
+import { isGrpcRequest } from '../proxy/grpc.ts';
+import { sendProblem } from '../proxy/problem.ts';
 import { hostOf } from '../routes/match.ts';
 import type { RouteTable } from '../routes/types.ts';
 import { type LoadedCertificate, TLS_OPTIONS } from './certificate.ts';
@@ -201,7 +203,18 @@ export class TlsTermination {
     if (!url.startsWith('/') || url.startsWith('/.well-known/acme-challenge/')) return false;
     const authority = host.includes(':') ? `[${host}]` : host;
     const port = this.#port === 443 ? '' : `:${this.#port}`;
-    res.writeHead(308, { location: `https://${authority}${port}${url}`, 'content-length': '0' });
+    const location = `https://${authority}${port}${url}`;
+    if (isGrpcRequest(req)) {
+      // A gRPC client follows no redirect: it reads a status saying to dial with TLS.
+      sendProblem(res, {
+        status: 308,
+        title: 'TLS required',
+        detail: `This host is served over TLS only (port ${this.#port}).`,
+        headers: { location },
+      });
+      return true;
+    }
+    res.writeHead(308, { location, 'content-length': '0' });
     res.end();
     return true;
   }
