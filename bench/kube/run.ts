@@ -244,6 +244,7 @@ async function measure(flags: readonly string[]): Promise<void> {
         KUBECONFIG: kubeconfig,
         PORT: '0',
         ADMIN_PORT: '0',
+        INTROSPECTION_PORT: '0',
         TLS_PORT: '',
         LISTEN_ADDRESS: '127.0.0.1',
         LOG_LEVEL: 'info',

@@ -131,6 +131,7 @@ async function startRouter(file: string, env: Record<string, string>) {
         SOURCE_FILE: file,
         PORT: String(port),
         ADMIN_PORT: String(adminPort),
+        INTROSPECTION_PORT: '0',
         TLS_PORT: '',
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',
