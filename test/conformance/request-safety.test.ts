@@ -155,6 +155,24 @@ for (const build of BUILDS) {
       });
     });
 
+    describe('framing', () => {
+      it('refuses ambiguous framing before any Pod sees a byte', async () => {
+        for (const head of [
+          'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n',
+          'Content-Length: 5\r\nContent-Length: 6\r\n',
+          'Transfer-Encoding: chunked, identity\r\n',
+          'Transfer-Encoding:\tchunked\r\nX: a\r\n folded\r\n',
+        ]) {
+          reset();
+          const answer = await send([
+            `POST /public HTTP/1.1\r\nHost: open.example.com\r\n${head}\r\n0\r\n\r\nGET /internal HTTP/1.1\r\nHost: open.example.com\r\n\r\n`,
+          ]);
+          assert.equal(statusOf(answer.text), 400, JSON.stringify(head));
+          assert.equal(open.bytes(), '', JSON.stringify(head));
+        }
+      });
+    });
+
     describe('paths', () => {
       const get = (target: string) =>
         send([`GET ${target} HTTP/1.1\r\nHost: open.example.com\r\nConnection: close\r\n\r\n`]);
