@@ -35,6 +35,7 @@ export async function createSource(config: RouterConfig): Promise<Source> {
         labelSelector: config.routableLabelSelector,
         secretName: config.apiKeySecretLocation.secretName,
         silenceTimeoutMs: config.watchSilenceTimeoutMs,
+        backendTlsAnnotation: config.backendTlsAnnotation,
         ...(config.tlsPort !== undefined
           ? {
               tlsSecretAnnotation: config.tlsSecretAnnotation,

@@ -104,6 +104,10 @@ export class Router {
       health: this.#health,
       memo: new AnnotationMemo(),
       access: { allowFrom: config.allowFromAnnotation, denyFrom: config.denyFromAnnotation },
+      backendTls: {
+        tls: config.backendTlsAnnotation,
+        serverName: config.backendServerNameAnnotation,
+      },
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     const engineOptions = {

@@ -250,6 +250,24 @@ export const ROUTER_SETTINGS = [
     parse: annotationName,
   }),
   s({
+    key: 'backendTlsAnnotation',
+    env: 'BACKEND_TLS_ANNOTATION',
+    flag: '--backend-tls-annotation',
+    description:
+      'Service annotation turning on verified TLS to its backends: "system" (system roots) or the name of a Secret of its namespace with ca.crt. Ports named https/https-* (or appProtocol https) use TLS with the system roots without it.',
+    default: (b) => `${b.tier}BackendTls`,
+    parse: annotationName,
+  }),
+  s({
+    key: 'backendServerNameAnnotation',
+    env: 'BACKEND_SERVER_NAME_ANNOTATION',
+    flag: '--backend-server-name-annotation',
+    description:
+      "Service annotation with the name sent as SNI and verified in the backend's certificate; default: the ExternalName, else the endpoint address.",
+    default: (b) => `${b.tier}BackendServerName`,
+    parse: annotationName,
+  }),
+  s({
     key: 'defaultTlsSecret',
     env: 'DEFAULT_TLS_SECRET',
     flag: '--default-tls-secret',

@@ -75,6 +75,12 @@ function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
       };
     case 'timeout':
       return { ...Problems.gatewayTimeout, detail: 'The upstream Pod did not answer in time.' };
+    case 'tls-handshake':
+      return {
+        ...Problems.badGateway,
+        detail:
+          "The upstream's TLS certificate could not be verified, or its TLS handshake failed.",
+      };
     case 'connect-timeout':
       return {
         ...Problems.gatewayTimeout,
