@@ -513,7 +513,7 @@ export const ROUTER_SETTINGS = [
     env: 'CLIENT_RATE_LIMIT',
     flag: '--client-rate-limit',
     description:
-      'Requests per client address, as N/s or N/m (nginx limit_req), in memory per replica; over it → 429 with Retry-After. Empty = none.',
+      "Requests per client address, as N/s or N/m (nginx limit_req); over it → 429 with Retry-After. In memory per replica, and shared across replicas through the policy's Redis when REDIS_URL (or Sentinel/Cluster) is set (docs/security.md). Empty = none.",
     default: () => '',
     parse: rate,
   }),
