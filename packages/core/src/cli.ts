@@ -182,7 +182,11 @@ async function prepare(
   return {
     config,
     // ExternalName Services' DNS names resolved and kept fresh, for every source.
-    source: new ExternalNameSource(source),
+    source: new ExternalNameSource(source, {
+      floorMs: config.externalNameMinTtlMs,
+      ceilingMs: config.externalNameMaxTtlMs,
+      retryMs: config.externalNameRetryMs,
+    }),
     logger,
     parts,
     features,

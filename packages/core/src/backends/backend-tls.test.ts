@@ -7,19 +7,8 @@ import {
   serviceTls,
   tlsConnectOptions,
 } from './backend-tls.ts';
+import { PARSEABLE_CA as CA } from './testing/ca.ts';
 import type { ServiceInfo } from './types.ts';
-
-// A certificate is only parsed here, never trusted: any well-formed one will do.
-const CA = `-----BEGIN CERTIFICATE-----
-MIIBdTCCARugAwIBAgIUXr2S0ZlWqDcvEhgXD7wK2wIS9uIwCgYIKoZIzj0EAwIw
-EDEOMAwGA1UEAwwFdGVzdDEwHhcNMjYwMTAxMDAwMDAwWhcNMzYwMTAxMDAwMDAw
-WjAQMQ4wDAYDVQQDDAV0ZXN0MTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABHJw
-q7eUaiwIhYm5pyqGpS3NZ8B4c1M4w3KpQ8h7tT5z6kKp1M8bJkX8w1D9xQv0gM3Y
-0Zn0m4oZrZ1p2f5n7R6jUzBRMB0GA1UdDgQWBBQ8c6Yb5j4x5GJmQX0wM3S1s1C3
-nzAfBgNVHSMEGDAWgBQ8c6Yb5j4x5GJmQX0wM3S1s1C3nzAPBgNVHRMBAf8EBTAD
-AQH/MAoGCCqGSM49BAMCA0gAMEUCIQDg0X8l3wL1m8m7Y0o5p1k2Yl9mUu2YyCq0
-lD8zA8tHqAIgQ2H1bI8H1r2yJ6Yk3nH1+9hQ9jD1f0YQn3b0bVx9Y2U=
------END CERTIFICATE-----`;
 
 const service = (overrides: Partial<ServiceInfo> = {}): ServiceInfo => ({
   namespace: 'ext',

@@ -345,6 +345,33 @@ export const ROUTER_SETTINGS = [
     parse: namespaces,
   }),
   s({
+    key: 'externalNameMinTtlMs',
+    env: 'EXTERNAL_NAME_MIN_TTL',
+    flag: '--external-name-min-ttl',
+    description:
+      "Shortest time an ExternalName Service's resolved addresses are kept before resolving again, whatever the DNS TTL (a 0 TTL must not spin the resolver).",
+    default: () => '5s',
+    parse: duration,
+  }),
+  s({
+    key: 'externalNameMaxTtlMs',
+    env: 'EXTERNAL_NAME_MAX_TTL',
+    flag: '--external-name-max-ttl',
+    description:
+      "Longest time an ExternalName Service's resolved addresses are kept before resolving again, whatever the DNS TTL (addresses that moved are followed within it).",
+    default: () => '5m',
+    parse: duration,
+  }),
+  s({
+    key: 'externalNameRetryMs',
+    env: 'EXTERNAL_NAME_RETRY',
+    flag: '--external-name-retry',
+    description:
+      'After an ExternalName fails to resolve, the next attempt; the last addresses keep routing meanwhile.',
+    default: () => '5s',
+    parse: duration,
+  }),
+  s({
     key: 'watchSilenceTimeoutMs',
     env: 'WATCH_SILENCE_TIMEOUT',
     flag: '--watch-silence-timeout',
