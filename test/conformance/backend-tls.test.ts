@@ -40,6 +40,15 @@ async function startTlsBackend(host: string, pem: Pem): Promise<TlsBackend> {
     res.setHeader('connection', 'close');
     req.on('end', () => res.end(`tls ok ${req.url}`));
   });
+  // WebSocket handshakes: 101, then every byte echoed.
+  https.on('upgrade', (req, socket: import('node:net').Socket) => {
+    served.push((req.socket as TLSSocket).servername || '');
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('error', () => socket.destroy());
+  });
   await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
   const httpsPort = (https.address() as { port: number }).port;
   const sockets = new Set<import('node:net').Socket>();
@@ -185,6 +194,53 @@ for (const engine of ['raw', 'undici'] as const) {
       assert.equal(answer.body, 'tls ok /secret');
       assert.deepEqual(backend.served, [NAME]);
       assert.equal(plaintextSent(backend), false);
+      const view = JSON.parse((await router.admin('/routes')).body) as {
+        routes: { host: string; endpoints: { tls?: unknown }[] }[];
+      };
+      assert.deepEqual(
+        view.routes.find((route) => route.host === 'vault.example.com')?.endpoints[0]?.tls,
+        { serverName: NAME, ca: 'Secret legacy/vault-ca' },
+      );
+    });
+
+    it('tunnels a WebSocket upgrade over the verified connection, and refuses one to a wrong CA', async () => {
+      const upgrade = () =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(router.port, '127.0.0.1');
+          let text = '';
+          socket.setEncoding('latin1');
+          socket.on('data', (chunk: string) => {
+            text += chunk;
+            if (
+              text.includes('\r\n\r\n') &&
+              text.startsWith('HTTP/1.1 101') &&
+              !text.includes('ping')
+            )
+              socket.write('ping');
+            if (text.endsWith('ping') || (!text.startsWith('HTTP/1.1 101') && text.includes('}'))) {
+              socket.destroy();
+              resolve(text);
+            }
+          });
+          socket.on('error', reject);
+          socket.on('close', () => resolve(text));
+          socket.write(
+            `GET /ws HTTP/1.1\r\nHost: vault.example.com\r\nx-routing-api-key: ${KEY}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+          );
+        });
+      backend.served.length = 0;
+      backend.wire.length = 0;
+      const open = await upgrade();
+      assert.match(open, /^HTTP\/1\.1 101/);
+      assert.ok(open.endsWith('ping'), open);
+      assert.deepEqual(backend.served, [NAME]);
+      assert.equal(plaintextSent(backend), false);
+      await router.setState(withCa(caB.cert));
+      backend.served.length = 0;
+      const refused = await upgrade();
+      assert.match(refused, /^HTTP\/1\.1 502/);
+      assert.equal(backend.served.length, 0);
+      await router.setState(withCa(caA.cert));
     });
 
     it('answers 502 for a certificate of another CA, without sending one plaintext byte', async () => {
