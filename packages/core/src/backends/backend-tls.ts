@@ -94,7 +94,10 @@ export function serviceTls(
   let ca: string | undefined;
   let caSource = 'system roots';
   if (tlsValue !== undefined && tlsValue !== SYSTEM_ROOTS) {
-    const parsed = parseSecretName(tlsValue);
+    const parsed =
+      tlsValue === ''
+        ? { reason: 'empty: name a Secret of this namespace that holds ca.crt' }
+        : parseSecretName(tlsValue);
     if ('reason' in parsed)
       return disable(
         annotations.tls,
