@@ -446,6 +446,38 @@ test('verified TLS to an outside backend: CA from a Secret granted by name, SNI 
         keyOf(router),
       );
     }
+    // A CA Secret the routers are not granted: the Service's route is off, and the Event on
+    // the Service names the grant to add.
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'billing-tls-denied',
+          namespace: ns,
+          labels: { routable: 'true' },
+          annotations: {
+            ...routeAnnotations(`denied-${tlsHost}`, 'https:/'),
+            publicBackendTls: 'not-granted-ca',
+          },
+        },
+        spec: { ports: [{ name: 'https', port: 443 }] },
+      },
+    ]);
+    const denied = await waitForEvent(
+      ns,
+      'billing-tls-denied',
+      (e) => e.regarding?.kind === 'Service' && /not-granted-ca/.test(e.note ?? ''),
+    );
+    assert.match(
+      denied.note ?? '',
+      /grant list and watch on secrets named not-granted-ca in namespace/,
+    );
+    const publicRouter = routers.find((router) => router.build.tier === 'public') as KubeRouter;
+    assert.equal(
+      (await publicRouter.get(`denied-${tlsHost}`, '/', keyOf(publicRouter))).status,
+      503,
+    );
     // The Secret now holds a CA that did not sign the backend: 502, never plaintext.
     await apply([caSecret(other.cert)]);
     for (const router of routers) {
