@@ -8,6 +8,7 @@ import {
   type Setting,
 } from './config/settings.ts';
 import { ConfigError, PodrouterError } from './errors.ts';
+import type { SharedClientRate } from './guards/client-limits.ts';
 import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Router, type RouterOptions } from './router.ts';
@@ -35,6 +36,7 @@ export async function createSource(config: RouterConfig): Promise<Source> {
         labelSelector: config.routableLabelSelector,
         secretName: config.apiKeySecretLocation.secretName,
         silenceTimeoutMs: config.watchSilenceTimeoutMs,
+        backendTlsAnnotation: config.backendTlsAnnotation,
         ...(config.tlsPort !== undefined
           ? {
               tlsSecretAnnotation: config.tlsSecretAnnotation,
@@ -101,6 +103,8 @@ export interface ExtensionParts {
   readonly close?: () => Promise<void>;
   /** Headers this extension sets upstream to say who the caller is: no client may send them. */
   readonly identityHeaders?: readonly string[];
+  /** A store that shares CLIENT_RATE_LIMIT across replicas (guards/client-limits.ts). */
+  readonly sharedClientRate?: SharedClientRate;
 }
 
 /** Exit status 2 with the setting named, for a bad configuration; 1 for another coded error
@@ -178,7 +182,11 @@ async function prepare(
   return {
     config,
     // ExternalName Services' DNS names resolved and kept fresh, for every source.
-    source: new ExternalNameSource(source),
+    source: new ExternalNameSource(source, {
+      floorMs: config.externalNameMinTtlMs,
+      ceilingMs: config.externalNameMaxTtlMs,
+      retryMs: config.externalNameRetryMs,
+    }),
     logger,
     parts,
     features,
@@ -215,6 +223,7 @@ export async function runCli(
   const { config, source, logger, parts, features, onTableApplied } = prepared;
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
+  const sharedClientRate = parts.find((part) => part.sharedClientRate)?.sharedClientRate;
   const router = new Router({
     config,
     source,
@@ -222,6 +231,7 @@ export async function runCli(
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
     identityHeaders: parts.flatMap((part) => part.identityHeaders ?? []),
+    ...(sharedClientRate ? { sharedClientRate } : {}),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
     status: () => ({
       ...(features.size > 0 ? { features: Object.fromEntries(features) } : {}),

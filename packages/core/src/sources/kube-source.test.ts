@@ -331,6 +331,68 @@ describe('KubeSource', () => {
     }
   });
 
+  it('watches the CA Secret a Service names for TLS to its backends, by name, without TLS_PORT', async () => {
+    api.objects.set('/api/v1/pods', []);
+    api.objects.set('/api/v1/secrets', []);
+    const serviceObject = (ca: string, resourceVersion: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'vault',
+        namespace: 'ext',
+        resourceVersion,
+        annotations: { publicBackendTls: ca },
+      },
+      spec: { ports: [{ name: 'https', port: 443 }] },
+    });
+    api.objects.set('/api/v1/services', [serviceObject('vault-ca', '3')]);
+    api.objects.set('/api/v1/namespaces/ext/secrets', [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'vault-ca', namespace: 'ext', resourceVersion: '2' },
+        data: { 'ca.crt': Buffer.from('pem').toString('base64') },
+      },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'other', namespace: 'ext' } },
+    ]);
+    const source = new KubeSource(
+      {
+        namespaces: [],
+        labelSelector: 'routable=true',
+        secretName: 'routing',
+        backendTlsAnnotation: 'publicBackendTls',
+        debounceMs: 1,
+      },
+      api.connection,
+    );
+    const servicesPath = '/api/v1/services';
+    const earlier = api.watches.filter((w) => w.url.pathname.startsWith(servicesPath)).length;
+    const seen = collector();
+    source.start(seen.listener);
+    try {
+      await seen.until(() => seen.states.length > 0);
+      assert.deepEqual(
+        seen.states[0]?.secrets.map((secret) => `${secret.namespace}/${secret.name}`),
+        ['ext/vault-ca'],
+      );
+      assert.ok(
+        api.lists.some((url) =>
+          url.startsWith('/api/v1/namespaces/ext/secrets?fieldSelector=metadata.name%3Dvault-ca'),
+        ),
+        api.lists.join(),
+      );
+      // "system" names the system roots: the Secret is no longer watched.
+      const watch = await api.watchOpened(servicesPath, earlier);
+      send(watch.res, 'MODIFIED', serviceObject('system', '20'));
+      await seen.until(() => seen.states.at(-1)?.secrets.length === 0);
+      assert.ok(seen.states.at(-1)?.changes?.secretNamespaces.has('ext'));
+    } finally {
+      await source.stop();
+      api.objects.delete('/api/v1/services');
+      api.objects.delete('/api/v1/namespaces/ext/secrets');
+    }
+  });
+
   it('watches no Services or EndpointSlices when external backends are off', async () => {
     api.objects.set('/api/v1/pods', []);
     api.objects.set('/api/v1/secrets', []);
