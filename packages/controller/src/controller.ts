@@ -34,7 +34,6 @@ export interface ControllerOptions {
   readonly writer?: AliasWriter;
   readonly events?: EventSink;
   readonly leaseClient?: LeaseClient;
-  readonly workers?: number;
   /** Defaults to one from `kubeConfig`. */
   readonly connection?: KubeConnection;
 }
@@ -42,7 +41,8 @@ export interface ControllerOptions {
 /**
  * The alias controller, in controller-runtime's shape: informers fill caches; each change
  * is mapped to the aliases (`namespace/service` keys) it can affect, and those keys are
- * queued; workers reconcile one key at a time (reconcile/reconciler.ts). Only the Lease
+ * queued; CONCURRENT_RECONCILES workers take keys from the queue, never two the same key at
+ * once (queue/work-queue.ts), and reconcile one key each (reconcile/reconciler.ts). Only the Lease
  * holder writes; the other replica keeps warm caches and writes nothing.
  */
 export class AliasController {
@@ -57,7 +57,6 @@ export class AliasController {
   readonly #reconciler: AliasReconciler;
   readonly #recorder: EventRecorder | undefined;
   readonly #admin: Server;
-  readonly #workers: number;
   #synced = false;
   #leading: boolean;
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -69,7 +68,6 @@ export class AliasController {
     const { config, kubeConfig, logger } = options;
     this.#config = config;
     this.#log = logger;
-    this.#workers = options.workers ?? 8;
     this.#leading = !config.leaderElect;
     this.metrics.leader.set(this.#leading ? 1 : 0);
     const writer =
@@ -176,7 +174,7 @@ export class AliasController {
     this.#admin.listen(this.#config.adminPort, this.#config.listenAddress);
     await once(this.#admin, 'listening');
     for (const informer of this.#caches.all) informer.start();
-    for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
+    for (let i = 0; i < this.#config.concurrentReconciles; i++) this.#running.push(this.#work());
     this.#resyncTimer = setInterval(() => this.#resync(), this.#config.resyncPeriodMs);
     this.#resyncTimer.unref();
     const adminPort = (this.#admin.address() as AddressInfo).port;
