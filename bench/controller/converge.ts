@@ -6,12 +6,13 @@
 //   scripts/node.sh bench/controller/converge.ts   (root; starts the test cluster if needed)
 // CONCURRENT_RECONCILES is passed on to the controller (A/B of the worker count).
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
   adminKubeconfigPath,
   apply,
+  clusterInfo,
   deleteNamespace,
   ensureClusterUp,
   kubectl,
@@ -87,6 +88,33 @@ await apply(
   })),
 );
 
+/** CPU seconds (utime + stime) of a process, 0 once it is gone. */
+const cpuOf = (pid: number | string) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+};
+/** CPU seconds of this cluster's control plane (kube-apiserver, etcd, controller-manager,
+ * kube-proxy, CoreDNS: the processes started from its directory), by program. */
+const clusterCpu = () => {
+  const byName: Record<string, number> = {};
+  for (const pid of readdirSync('/proc').filter((name) => /^[0-9]+$/.test(name))) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmdline.startsWith(`${clusterInfo().binDir}/`)) continue;
+    const name = cmdline.split('\0')[0]?.split('/').pop() ?? '?';
+    byName[name] = (byName[name] ?? 0) + cpuOf(pid);
+  }
+  return byName;
+};
+const clusterCpuBefore = clusterCpu();
 const started = Date.now();
 const controller = startController({
   KUBECONFIG: adminKubeconfigPath(),
@@ -141,13 +169,13 @@ const writeTimes = controller
   .map((line) => Date.parse((JSON.parse(line) as { time: string }).time));
 const convergedAt = Math.max(...writeTimes);
 const firstWriteAt = Math.min(...writeTimes);
-/** CPU seconds the controller process used up to convergence (utime + stime). */
-const cpuSeconds = () => {
-  const fields =
-    readFileSync(`/proc/${controller.process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
-const cpuAtConvergence = cpuSeconds();
+const cpuAtConvergence = cpuOf(controller.process.pid as number);
+const clusterCpuAtConvergence = Object.fromEntries(
+  Object.entries(clusterCpu()).map(([name, cpu]) => [
+    name,
+    Math.round((cpu - (clusterCpuBefore[name] ?? 0)) * 10) / 10,
+  ]),
+);
 const writesAtConvergence = await controller.writes();
 await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
 const writesAfter = (await controller.writes()) - writesAtConvergence;
@@ -168,6 +196,9 @@ const result = {
   writingSeconds: Math.round((convergedAt - firstWriteAt) / 100) / 10,
   concurrentReconciles: Number(process.env.CONCURRENT_RECONCILES ?? 16),
   controllerCpuSeconds: cpuAtConvergence,
+  /** The control plane's CPU from the controller's start to convergence: on a shared
+   * machine, the controller's writes compete with it for the same cores. */
+  clusterCpuSeconds: clusterCpuAtConvergence,
   loadAverage1m: loadavg()[0],
   cpus: cpus().length,
   apiWrites: writesAtConvergence,

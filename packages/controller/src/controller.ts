@@ -5,6 +5,7 @@ import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-
 import {
   EventRecorder,
   type InformerHandlers,
+  KubeApiError,
   type KubeConnection,
   kubeConfigConnection,
   type Logger,
@@ -70,11 +71,11 @@ export class AliasController {
     this.#log = logger;
     this.#leading = !config.leaderElect;
     this.metrics.leader.set(this.#leading ? 1 : 0);
-    const writer =
-      options.writer ?? new KubeAliasWriter(kubeConfig, () => this.#leading && !this.#stopping);
     const connection =
       options.connection ??
       kubeConfigConnection(kubeConfig, (url) => new RequestContext(url, HttpMethod.GET));
+    const writer =
+      options.writer ?? new KubeAliasWriter(connection, () => this.#leading && !this.#stopping);
     if (options.events === undefined) {
       this.#recorder = new EventRecorder({
         connection,
@@ -340,6 +341,7 @@ export class AliasController {
 
 /** The API server's 403 for a write into a namespace that is being deleted. */
 function isNamespaceTerminating(error: unknown): boolean {
+  if (error instanceof KubeApiError) return error.reason === 'NamespaceTerminating';
   const { code, body } = error as { code?: unknown; body?: unknown };
   return code === 403 && typeof body === 'string' && body.includes('"NamespaceTerminating"');
 }
