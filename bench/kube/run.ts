@@ -58,8 +58,11 @@ if (!insideNetns()) {
 }
 
 const info = clusterInfo();
-const admin = readKubeconfig(info.adminKubeconfig);
-if (admin === undefined) throw new Error('the admin kubeconfig needs client-node');
+const admin =
+  readKubeconfig(info.adminKubeconfig) ??
+  (() => {
+    throw new Error('the admin kubeconfig needs client-node');
+  })();
 const api = async (
   method: 'GET' | 'POST' | 'PATCH',
   path: string,
