@@ -88,11 +88,13 @@ test('creates, applies and deletes on the kind’s collection, as podrouter’s 
   );
   assert.deepEqual(seen[0]?.body, service);
   assert.equal(
-    (seen[1]?.body as KubeObject).metadata.uid,
+    (seen[1]?.body as KubeObject | undefined)?.metadata.uid,
     'u2',
     'the apply is conditioned on the uid',
   );
-  assert.deepEqual((seen[2]?.body as { preconditions?: unknown }).preconditions, { uid: 'u3' });
+  assert.deepEqual((seen[2]?.body as { preconditions?: unknown } | undefined)?.preconditions, {
+    uid: 'u3',
+  });
 });
 
 test('failures are typed: a terminating namespace by its cause, a missing object on delete is done', async () => {
