@@ -327,6 +327,7 @@ function settingValue(component: Component, name: string): string {
     SHUTDOWN_TIMEOUT: '20s',
     LEADER_ELECT: 'true',
     PATH_ESCAPED_SLASHES: 'keep',
+    CONCURRENT_RECONCILES: '4',
   };
   return fixed[name] ?? `${component}-${name.toLowerCase()}`;
 }
