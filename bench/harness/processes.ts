@@ -41,15 +41,20 @@ export class Processes {
     return child;
   }
 
-  /** SIGTERM to every child, SIGKILL after 10 s. */
-  async stopAll(): Promise<void> {
+  /** SIGTERM to every child, SIGKILL after `graceMs`. */
+  async stopAll(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     await Promise.all(
       this.#children.map(async (child) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((done) => child.once('exit', done));
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const timer = setTimeout(() => {
+          console.error(
+            `${child.spawnfile} (pid ${child.pid}) ignored SIGTERM for ${graceMs / 1000} s: SIGKILL`,
+          );
+          child.kill('SIGKILL');
+        }, graceMs);
         await exited;
         clearTimeout(timer);
       }),

@@ -79,6 +79,8 @@ interface Cell {
   readonly reference: 'nginx' | 'nginx-2w';
   /** Left out unless named in --cells. */
   readonly optIn?: boolean;
+  /** The same cell run from another checkout (`--base DIR`: A/B against a baseline build). */
+  readonly rebase?: (root: string) => Cell;
   /** Starts the cell; undefined when it cannot run here (the note says why). */
   readonly start: (context: Context) => Promise<Target | { readonly skipped: string }>;
 }
@@ -92,6 +94,8 @@ interface RouterOptions {
   readonly cores?: string;
   /** An early exit is not an error: the caller reports it (settings a build may not have). */
   readonly optional?: boolean;
+  /** The checkout whose router runs (default: this one). */
+  readonly root?: string;
 }
 
 interface StartedRouter {
@@ -111,7 +115,7 @@ async function startRouter(
     pinned(options.cores ?? PROXY_CORES, [
       NODE,
       ...context.nodeFlags,
-      join(ROOT, `packages/${options.tier}/bin/podrouter-${options.tier}.js`),
+      join(options.root ?? ROOT, `packages/${options.tier}/bin/podrouter-${options.tier}.js`),
     ]),
     {
       SOURCE: 'file',
@@ -169,6 +173,7 @@ function podrouterCell(
     cores?: string;
     reference?: 'nginx' | 'nginx-2w';
     optIn?: boolean;
+    root?: string;
   },
 ): Cell {
   return {
@@ -176,12 +181,18 @@ function podrouterCell(
     describe,
     reference: settings.reference ?? 'nginx',
     optIn: settings.optIn,
+    rebase:
+      settings.root === undefined
+        ? (root) =>
+            podrouterCell(`${name}@base`, `${describe} (--base checkout)`, { ...settings, root })
+        : undefined,
     async start(context) {
       const router = await startRouter(context, {
         tier: 'public',
         routes: [publicRoute(context, settings.key ? KEY : undefined)],
         env: (await settings.env?.(context)) ?? {},
         cores: settings.cores,
+        root: settings.root,
       });
       if ('failed' in router) throw new Error(`${name} did not start: ${router.failed}`);
       return routerTarget(name, [router], settings.key ? KEY_HEADERS : { Host: HOST });
@@ -482,6 +493,8 @@ async function main(): Promise<void> {
       'quiet-below': { type: 'string', default: '0' },
       nice: { type: 'string', default: '0' },
       report: { type: 'string' },
+      /** Another checkout (e.g. a worktree of main): each podrouter cell also runs from it. */
+      base: { type: 'string' },
     },
   });
   setNiceness(Number(values.nice));
@@ -492,12 +505,18 @@ async function main(): Promise<void> {
   if (values.profile !== undefined && !values.profile.startsWith('podrouter')) {
     throw new Error('--profile takes a podrouter cell');
   }
-  const cells = CELLS.filter((c) =>
+  const chosen = CELLS.filter((c) =>
     values.profile !== undefined
       ? c.name === values.profile
       : wanted === undefined
         ? c.optIn !== true
         : wanted.includes(c.name),
+  );
+  const base = values.base === undefined ? undefined : resolve(values.base);
+  const cells = chosen.flatMap((c) =>
+    base !== undefined && values.profile === undefined && c.rebase !== undefined
+      ? [c, c.rebase(base)]
+      : [c],
   );
   const unknown = (wanted ?? []).filter((name) => !CELLS.some((c) => c.name === name));
   if (unknown.length > 0 || cells.length === 0) {
@@ -511,7 +530,7 @@ async function main(): Promise<void> {
       header: string;
       samples: Sample[];
     };
-    console.log(`${raw.header}\n\n${report(summarize(raw.samples), loads, CELLS)}`);
+    console.log(`${raw.header}\n\n${report(summarize(raw.samples), loads, cells)}`);
     return;
   }
 
@@ -596,12 +615,16 @@ async function main(): Promise<void> {
       const load = loads[0] as Load;
       console.error(`warming up, then profiling ${target.name} for ${seconds}s at ${load.name}…`);
       await measure(target, load, { ...measureOptions, seconds: 3 });
+      // V8 stamps profiles with the monotonic clock in µs, as process.hrtime does in ns.
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
       const sample = await measure(target, load, measureOptions);
+      const toUs = Number(process.hrtime.bigint() / 1000n);
       console.log(
         `${target.name} ${load.name}: ${Math.round(sample.rps)} req/s, ${Math.round(sample.rps / Math.max(sample.proxyCores ?? 1, 0.01))} per proxy CPU-s, p99 ${sample.p99Ms} ms (profiling slows it)`,
       );
-      await processes.stopAll();
-      // The run's own window: the last wrk run, measured from the end of the profile.
+      // A router may wait its whole shutdown timeout for a connection to drain; a SIGKILL
+      // would lose the profile.
+      await processes.stopAll(60_000);
       const profile = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
       if (profile === undefined) throw new Error(`no profile written in ${profileDir}`);
       const file = join(profileDir, profile);
@@ -618,11 +641,11 @@ async function main(): Promise<void> {
           file,
           '--top',
           '40',
-          // Only about the measured window: start-up, warm-up and shutdown are left out.
+          // Only the measured window: start-up, warm-up and shutdown are left out.
           '--from-ms',
-          String(Math.round(Math.max(0, totalMs - seconds * 1000 - 500))),
+          String(Math.round((fromUs - startTime) / 1000)),
           '--to-ms',
-          String(Math.round(totalMs - 500)),
+          String(Math.round((toUs - startTime) / 1000)),
         ],
         { stdio: 'inherit' },
       );
