@@ -23,6 +23,8 @@ export interface Summary {
   readonly errors: number;
 }
 
+const round1 = (value: number) => Math.round(value * 10) / 10;
+
 export function summarize(samples: readonly Sample[]): Summary[] {
   const out: Summary[] = [];
   const keys = [...new Set(samples.map((s) => `${s.load}\u0000${s.target}`))];
@@ -46,8 +48,8 @@ export function summarize(samples: readonly Sample[]): Summary[] {
       rpsPerProxyCore: proxied
         ? Math.round(of((s) => s.rps / Math.max(s.proxyCores as number, 0.01)))
         : undefined,
-      proxyUserUs: proxied ? of((s) => s.proxyUserUs as number) : undefined,
-      proxySysUs: proxied ? of((s) => s.proxySysUs as number) : undefined,
+      proxyUserUs: proxied ? round1(of((s) => s.proxyUserUs as number)) : undefined,
+      proxySysUs: proxied ? round1(of((s) => s.proxySysUs as number)) : undefined,
       coresBusy: (group[0]?.coresBusy ?? []).map((_, core) => of((s) => s.coresBusy[core] ?? 0)),
       errors: group.reduce((sum, s) => sum + s.errors, 0),
     });

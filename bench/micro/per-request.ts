@@ -1,0 +1,80 @@
+/**
+ * Micro-benchmarks of podrouter's per-request work, before and after each cut of issue 11,
+ * interleaved in one process (A, B, A, B, …) so a busy machine slows both alike. Prints the
+ * median ns per call of each over the rounds.
+ *
+ *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000]
+ */
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Tallies } from '@podrouter/core';
+import { Counter, Registry } from 'prom-client';
+import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
+import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
+import { median } from '../harness/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '9' },
+    calls: { type: 'string', default: '200000' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const CALLS = Number(values.calls);
+const KEY = 'bench-key-5e6f7a8b9c0d1e2f';
+const keys = parseKeyField(Buffer.from(`${KEY}\nother-key plan=gold\n`), { base64Compat: false });
+if (keys.kind !== 'keys') throw new Error('bad keys');
+const entries = keys.entries;
+
+/** The key check as it was: a Hash object per request. */
+function matchKeyBefore(presented: string) {
+  const digest = createHash('sha256').update(presented, 'latin1').digest();
+  let found: (typeof entries)[number] | undefined;
+  for (const entry of entries) {
+    if (timingSafeEqual(entry.digest, digest) && found === undefined) found = entry;
+  }
+  return found;
+}
+
+const registry = new Registry();
+const tallies = new Tallies();
+const counter = new Counter({
+  name: 'micro_total',
+  help: 'micro',
+  labelNames: ['tier', 'host', 'status'],
+  registers: [registry],
+  collect: () => tallies.flush(),
+});
+const child = counter.labels('public', 'bench.local', '200');
+const tally = tallies.of(() => counter.labels('public', 'bench.local', '201'));
+
+const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
+  'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
+  'key id for spans/logs (sha256 hex, 8 digits)': [
+    () => createHash('sha256').update(KEY, 'latin1').digest('hex').slice(0, 8),
+    () => hash('sha256', KEY, 'hex').slice(0, 8),
+  ],
+  'request counter': [() => child.inc(), () => tally.count++],
+};
+
+const results = new Map<string, { before: number[]; after: number[] }>();
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, [before, after]] of Object.entries(pairs)) {
+    const entry = results.get(name) ?? { before: [], after: [] };
+    results.set(name, entry);
+    for (const [side, fn] of [
+      ['before', before],
+      ['after', after],
+    ] as const) {
+      const started = process.hrtime.bigint();
+      for (let i = 0; i < CALLS; i++) fn();
+      entry[side].push(Number(process.hrtime.bigint() - started) / CALLS);
+    }
+  }
+}
+console.log('| per request | before ns | after ns | after/before |\n|---|---:|---:|---:|');
+for (const [name, { before, after }] of results) {
+  const b = median(before);
+  const a = median(after);
+  console.log(`| ${name} | ${b.toFixed(0)} | ${a.toFixed(0)} | ${(a / b).toFixed(2)} |`);
+}
