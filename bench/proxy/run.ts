@@ -375,6 +375,15 @@ const CELLS: readonly Cell[] = [
       return routerTarget('podrouter-2w', [router], { Host: HOST });
     },
   },
+  podrouterCell(
+    'podrouter-key-log',
+    'API key + the access log on (its default), stdout to /dev/null',
+    {
+      key: true,
+      env: async () => ({ ACCESS_LOG: 'on', LOG_LEVEL: 'info' }),
+      optIn: true,
+    },
+  ),
   podrouterCell('podrouter-undici', 'podrouter-public, no policy, UPSTREAM_ENGINE=undici', {
     key: false,
     env: async () => ({ UPSTREAM_ENGINE: 'undici' }),
