@@ -3,20 +3,31 @@
  * interleaved in one process (A, B, A, B, …) so a busy machine slows both alike. Prints the
  * median ns per call of each over the rounds.
  *
- *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000]
+ *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
+ *
+ * With `--base DIR` (another checkout with its own node_modules), one traced exchange through
+ * HopTracer (five channel events, two spans, a processor that drops them) runs with DIR's
+ * hop-tracer.ts as "before" and this checkout's as "after".
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
+import type { Endpoint, ExchangeRecord, Route } from '@podrouter/core';
 import { Tallies } from '@podrouter/core';
 import { Counter, Registry } from 'prom-client';
 import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
+import { createPropagator } from '../../packages/tracing/src/index.ts';
 import { median } from '../harness/stats.ts';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '9' },
     calls: { type: 'string', default: '200000' },
+    base: { type: 'string' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -56,6 +67,80 @@ const pairs: Record<string, readonly [before: () => unknown, after: () => unknow
   ],
   'request counter': [() => child.inc(), () => tally.count++],
 };
+
+// ---------- one traced exchange ----------
+
+type HopTracerClass = typeof import('../../packages/tracing/src/hop-tracer.ts').HopTracer;
+const dropSpans: SpanProcessor = {
+  onStart: () => undefined,
+  onEnd: (_span: Span) => undefined,
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+};
+const provider = new TracerProvider({ spanProcessors: [dropSpans] });
+const endpoint = {
+  key: '127.0.0.2:8080',
+  origin: 'http://127.0.0.2:8080',
+  ip: '127.0.0.2',
+  port: 8080,
+  protocol: 'http1',
+  namespace: 'bench',
+  podName: 'upstream-0',
+} as Endpoint;
+const route = { host: 'bench.local', path: '/', namespace: 'bench' } as unknown as Route;
+
+function tracedExchange(HopTracer: HopTracerClass): () => void {
+  const tracer = new HopTracer({
+    tracer: provider.getTracer('micro'),
+    propagator: createPropagator(),
+    tier: 'public',
+    apiKeyHeader: 'X-ROUTING-API-KEY',
+  });
+  const socket = { remoteAddress: '127.0.0.1', localPort: 80 };
+  return () => {
+    const req = {
+      headers: { host: 'bench.local', 'user-agent': 'wrk', 'x-routing-api-key': KEY },
+      method: 'GET',
+      url: '/items?page=2',
+      httpVersion: '1.1',
+      socket,
+    } as unknown as IncomingMessage;
+    const headers = ['Host', 'bench.local', 'User-Agent', 'wrk', 'x-forwarded-for', '127.0.0.1'];
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket });
+    tracer.onPolicyDecision({ req, route, answer: undefined });
+    tracer.onUpstreamRequest({ req, route, endpoint, headers, retries: 0, upgrade: false });
+    tracer.onUpstreamResponse({
+      req,
+      endpoint,
+      status: 200,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    });
+    const record: ExchangeRecord = {
+      req,
+      route,
+      endpoint,
+      status: 200,
+      startedAt: 0,
+      upstreamMs: 1,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    };
+    tracer.onRequestEnd(record);
+  };
+}
+
+if (values.base !== undefined) {
+  const before = (await import(join(resolve(values.base), 'packages/tracing/src/hop-tracer.ts')))
+    .HopTracer as HopTracerClass;
+  const { HopTracer } = await import('../../packages/tracing/src/hop-tracer.ts');
+  pairs['traced exchange (HopTracer, 2 spans, dropped)'] = [
+    tracedExchange(before),
+    tracedExchange(HopTracer),
+  ];
+}
 
 const results = new Map<string, { before: number[]; after: number[] }>();
 for (let round = 0; round < ROUNDS; round++) {
