@@ -20,7 +20,7 @@ import { Tallies } from '@podrouter/core';
 import { Counter, Registry } from 'prom-client';
 import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
-import { createPropagator } from '../../packages/tracing/src/index.ts';
+import { createPropagator, createSampler } from '../../packages/tracing/src/index.ts';
 import { median } from '../harness/stats.ts';
 
 const { values } = parseArgs({
@@ -78,6 +78,11 @@ const dropSpans: SpanProcessor = {
   shutdown: async () => undefined,
 };
 const provider = new TracerProvider({ spanProcessors: [dropSpans] });
+/** OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1: nine requests in ten not sampled. */
+const tenth = new TracerProvider({
+  sampler: createSampler('parentbased_traceidratio', 0.1),
+  spanProcessors: [dropSpans],
+});
 const endpoint = {
   key: '127.0.0.2:8080',
   origin: 'http://127.0.0.2:8080',
@@ -89,9 +94,9 @@ const endpoint = {
 } as Endpoint;
 const route = { host: 'bench.local', path: '/', namespace: 'bench' } as unknown as Route;
 
-function tracedExchange(HopTracer: HopTracerClass): () => void {
+function tracedExchange(HopTracer: HopTracerClass, sampled = provider): () => void {
   const tracer = new HopTracer({
-    tracer: provider.getTracer('micro'),
+    tracer: sampled.getTracer('micro'),
     propagator: createPropagator(),
     tier: 'public',
     apiKeyHeader: 'X-ROUTING-API-KEY',
@@ -139,6 +144,10 @@ if (values.base !== undefined) {
   pairs['traced exchange (HopTracer, 2 spans, dropped)'] = [
     tracedExchange(before),
     tracedExchange(HopTracer),
+  ];
+  pairs['exchange, tracing sampled 10 % (parentbased_traceidratio)'] = [
+    tracedExchange(before, tenth),
+    tracedExchange(HopTracer, tenth),
   ];
 }
 

@@ -202,9 +202,38 @@ export class HopTracer {
   };
 
   onUpstreamRequest = (message: unknown): void => {
-    const { req, route, endpoint, headers, retries, upgrade } = message as UpstreamRequestMessage;
+    const attempt = message as UpstreamRequestMessage;
+    const { req, headers, retries } = attempt;
     const hop = this.#hops.get(req);
     if (hop === undefined) return;
+    const carrier: Record<string, string> = {};
+    this.#propagator.inject(this.#clientContext(hop, attempt), carrier, carrierSetter);
+    // The list is built from the inbound headers, and a retry gets the list the first attempt
+    // was sent with: on a first attempt without inbound propagation headers there is nothing
+    // to remove (and no name to lower-case).
+    const inbound = req.headers;
+    if (
+      retries > 0 ||
+      inbound.traceparent !== undefined ||
+      inbound.tracestate !== undefined ||
+      inbound.baggage !== undefined
+    ) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+      }
+    }
+    for (const name in carrier) headers.push(name, carrier[name] as string);
+  };
+
+  /**
+   * The context the upstream request carries: a new CLIENT span's when this hop is sampled.
+   * When it is not, a CLIENT span would never be exported, so none is made; the upstream
+   * still gets the trace id and the not-sampled flag (under this hop's span id), so the next
+   * hop keeps the decision.
+   */
+  #clientContext(hop: Hop, message: UpstreamRequestMessage): Context {
+    if (!hop.server.isRecording()) return hop.context;
+    const { req, route, endpoint, retries, upgrade } = message;
     const client = this.#tracer.startSpan(
       normalizedMethod(req.method),
       { kind: SpanKind.CLIENT },
@@ -227,24 +256,8 @@ export class HopTracer {
       client.setAttributes(attributes);
     }
     hop.client = client;
-    const carrier: Record<string, string> = {};
-    this.#propagator.inject(trace.setSpan(hop.context, client), carrier, carrierSetter);
-    // The list is built from the inbound headers, and a retry gets the list the first attempt
-    // was sent with: on a first attempt without inbound propagation headers there is nothing
-    // to remove (and no name to lower-case).
-    const inbound = req.headers;
-    if (
-      retries > 0 ||
-      inbound.traceparent !== undefined ||
-      inbound.tracestate !== undefined ||
-      inbound.baggage !== undefined
-    ) {
-      for (let i = headers.length - 2; i >= 0; i -= 2) {
-        if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
-      }
-    }
-    for (const name in carrier) headers.push(name, carrier[name] as string);
-  };
+    return trace.setSpan(hop.context, client);
+  }
 
   onUpstreamResponse = (message: unknown): void => {
     const { req, status, failure } = message as UpstreamResponseMessage;
