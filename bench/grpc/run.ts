@@ -21,6 +21,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import { table } from '../harness/report.ts';
+import { median } from '../harness/stats.ts';
 import { BENCH_SERVICE } from './service.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -269,10 +271,6 @@ async function main(): Promise<void> {
     backend.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)] ?? 0;
-  };
   const summary = loads.flatMap((load) =>
     targets.map((target) => {
       const runs = cells.filter((c) => c.load === load.name && c.target === target.name);
@@ -289,14 +287,21 @@ async function main(): Promise<void> {
   );
   if (args.json) process.stdout.write(`${JSON.stringify({ cells, summary }, null, 2)}\n`);
   else {
+    type Row = (typeof summary)[number];
     process.stdout.write(
-      '| load | target | req/s | p50 ms | p99 ms | errors | load avg (1 min) |\n',
+      `${table<Row>(
+        [
+          { title: 'load', align: 'left', cell: (row) => row.load },
+          { title: 'target', align: 'left', cell: (row) => row.target },
+          { title: 'req/s', cell: (row) => String(row.rps) },
+          { title: 'p50 ms', cell: (row) => String(row.p50Ms) },
+          { title: 'p99 ms', cell: (row) => String(row.p99Ms) },
+          { title: 'errors', cell: (row) => String(row.errors) },
+          { title: 'load avg (1 min)', cell: (row) => row.load1 },
+        ],
+        summary,
+      )}\n`,
     );
-    process.stdout.write('| --- | --- | --- | --- | --- | --- | --- |\n');
-    for (const row of summary)
-      process.stdout.write(
-        `| ${row.load} | ${row.target} | ${row.rps} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ${row.load1} |\n`,
-      );
   }
 }
 

@@ -8,17 +8,23 @@
  * REDIS_TIMEOUT is 1s here so that a loaded machine does not turn counting into fail-open.
  *
  * CPU layout on 2 cores: podrouter-public pinned to core 0; wrk (1 thread), the upstream and
- * redis-server on core 1. Redis round trips per request = EVALSHA+EVAL calls / requests.
+ * redis-server on core 1. Redis round trips per request = EVALSHA+EVAL calls / requests. wrk,
+ * its parsing and the CPU accounting (requests per router CPU-second) come from bench/harness.
  *
  *   scripts/node.sh bench/policy/run.ts [--duration 10] [--connections 32]
  * Needs wrk, taskset and redis-server (apt-get install wrk util-linux redis-server).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs, promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { BUILDS, pod, secret, startRouter } from '../../test/support/harness.ts';
 import { startRedis } from '../../test/support/redis.ts';
+import { measure } from '../harness/measure.ts';
+import { LOADS, type Load } from '../harness/wrk.ts';
 
 const { values } = parseArgs({
   options: {
@@ -96,57 +102,40 @@ const scriptCalls = () => {
   return calls;
 };
 
-const toMs = (value: string, unit: string) =>
-  Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
-
-const run = promisify(execFile);
+const load = { ...(LOADS[0] as Load), connections: Number(values.connections) };
+const dir = mkdtempSync(join(tmpdir(), 'podrouter-bench-policy-'));
 const rows: string[] = [];
 let baseline = 0;
 for (const scenario of scenarios) {
   const router = await startRouter(build, items, { LOG_LEVEL: 'info', ...scenario.env });
   execFileSync('sh', ['-c', `taskset -a -p -c 0 ${router.child.pid} >/dev/null`]);
-  const wrk = (seconds: string) =>
-    run(
-      'taskset',
-      [
-        '-c',
-        '1',
-        'wrk',
-        '-t1',
-        `-c${values.connections}`,
-        `-d${seconds}s`,
-        '--latency',
-        '-H',
-        `Host: ${scenario.host}`,
-        '-H',
-        `X-Routing-Api-Key: ${KEY}`,
-        `http://127.0.0.1:${router.port}/`,
-      ],
-      { encoding: 'utf8' },
-    ).then((result) => result.stdout);
-  // The upstream lives in this process: wrk must run asynchronously.
-  await wrk('2');
+  const target = {
+    name: scenario.name,
+    url: `http://127.0.0.1:${router.port}/`,
+    headers: { Host: scenario.host, 'X-Routing-Api-Key': KEY },
+    pids: [router.child.pid as number],
+  };
+  // The upstream lives in this process, so wrk runs asynchronously (measure() awaits it).
+  const options = { loadCores: '1', upstreamPids: [], dir };
+  await measure(target, load, { ...options, seconds: 2 });
   const before = scriptCalls();
-  const out = await wrk(values.duration);
+  const sample = await measure(target, load, { ...options, seconds: Number(values.duration) });
   const calls = scriptCalls() - before;
   await router.stop();
-  const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1] ?? 0);
-  const requests = Number(/([0-9]+) requests in/.exec(out)?.[1] ?? 0);
-  const non2xx = Number(/Non-2xx or 3xx responses: ([0-9]+)/.exec(out)?.[1] ?? 0);
-  const p50 = /50%\s+([0-9.]+)(us|ms|s)/.exec(out);
-  const p99 = /99%\s+([0-9.]+)(us|ms|s)/.exec(out);
-  if (baseline === 0) baseline = rps;
+  const perCpu = sample.rps / Math.max(sample.proxyCores ?? 1, 0.01);
+  if (baseline === 0) baseline = perCpu;
   rows.push(
-    `| ${scenario.name} | ${Math.round(rps)} | ${(rps / baseline).toFixed(2)} | ${p50 ? toMs(p50[1] as string, p50[2] as string).toFixed(2) : '?'} | ${p99 ? toMs(p99[1] as string, p99[2] as string).toFixed(2) : '?'} | ${requests > 0 ? (calls / requests).toFixed(3) : '0'} | ${non2xx} |`,
+    `| ${scenario.name} | ${Math.round(sample.rps)} | ${Math.round(perCpu)} | ${(perCpu / baseline).toFixed(2)} | ${sample.p50Ms.toFixed(2)} | ${sample.p99Ms.toFixed(2)} | ${sample.requests > 0 ? (calls / sample.requests).toFixed(3) : '0'} | ${sample.errors} |`,
   );
   process.stderr.write(`${rows.at(-1)}\n`);
 }
+rmSync(dir, { recursive: true, force: true });
 process.stdout.write(
   [
     `wrk -t1 -c${values.connections} -d${values.duration}s; podrouter-public alone on core 0; node ${process.version}; redis ${redis.cli('INFO', 'server').match(/redis_version:([0-9.]+)/)?.[1]}`,
     '',
-    '| scenario | req/s | vs no policy | p50 ms | p99 ms | Redis calls/request | non-2xx |',
-    '|---|---|---|---|---|---|---|',
+    '| scenario | req/s | req per router CPU-s | vs no policy (per CPU-s) | p50 ms | p99 ms | Redis calls/request | errors |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n'),

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Proxy benchmark: podrouter vs nginx vs direct upstream, in one run (see bench/README.md).
-# Installs nginx and wrk from Debian's packages when they are missing, then runs run.ts with
-# the arguments given here (--reps, --duration, --connections, --loads, --profile, --serve).
+# Proxy benchmark: the whole matrix against nginx, in one run (see bench/README.md).
+# Installs nginx, wrk and redis-server from Debian's packages when they are missing, then runs
+# run.ts with the arguments given here (--reps, --duration, --loads, --cells, --base, --profile,
+# --serve, --report).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v taskset >/dev/null || missing+=(util-linux)
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -ne 0 ]]; then

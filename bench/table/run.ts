@@ -22,6 +22,7 @@ import {
   parseLabelSelector,
   type RouteTable,
 } from '@podrouter/core';
+import { median } from '../harness/stats.ts';
 
 const SIZES = [100, 10_000, 100_000];
 /** Pods of one app share its host and paths (balanced over the replicas). */
@@ -89,14 +90,6 @@ function heapAfterGc(): number {
   gc();
   return process.memoryUsage().heapUsed;
 }
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 

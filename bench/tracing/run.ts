@@ -1,26 +1,36 @@
 /**
- * Tracing benchmark: what spans and access logs cost the public build, in requests/s and
- * latency, against the same build with both off. One run, one machine, ratios in the end.
+ * Tracing benchmark: what spans and access logs cost the public build, in requests per
+ * router CPU-second and latency, against the same build with both off. One run, one machine,
+ * variants interleaved round by round, ratios at the end. Built on the shared harness
+ * (bench/harness): the same upstream, wrk parsing, CPU accounting and pinning as bench/proxy.
  *
  * The router process is pinned alone to core 0; wrk (one thread, 32 connections, closed
- * loop), the upstream and the OTLP sink share core 1. The sink is a real HTTP server that
- * takes the exporter's protobuf POSTs and answers 200 without decoding them, so the router
- * pays the whole export cost (batching, encoding, sending) and the sink as little as it can.
+ * loop), the upstream (nginx `return 200`) and the OTLP sink (bench/harness/otlp-sink.ts, a
+ * real HTTP server that drops the protobuf bodies) share core 1.
  *
  *   scripts/node.sh bench/tracing/run.ts                # markdown table on stdout
  *   scripts/node.sh bench/tracing/run.ts --seconds 5    # shorter runs
  *   scripts/node.sh bench/tracing/run.ts --json
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { clusterFile } from '../harness/cluster.ts';
+import { pinned } from '../harness/cpu.ts';
+import { measure, type Sample } from '../harness/measure.ts';
+import { freePort, waitFor } from '../harness/net.ts';
+import { nginxArgs, upstreamConfig } from '../harness/nginx.ts';
+import { Processes } from '../harness/processes.ts';
+import { table } from '../harness/report.ts';
+import { fixed } from '../harness/stats.ts';
+import { type Summary, summarize } from '../harness/summary.ts';
+import { LOADS, type Load } from '../harness/wrk.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+const NODE = join(ROOT, 'scripts/node.sh');
+const HOST = 'bench.local';
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
@@ -60,186 +70,103 @@ const VARIANTS: readonly Variant[] = [
   },
 ];
 
-interface Result {
-  readonly variant: string;
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
-const toMs = (text: string): number => {
-  const match = /^([0-9.]+)(us|ms|s)$/.exec(text);
-  if (!match) throw new Error(`unexpected wrk latency "${text}"`);
-  const value = Number(match[1]);
-  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
-};
-
-function parseWrk(output: string): Omit<Result, 'variant'> {
-  const percentile = (p: string) => {
-    const match = new RegExp(`^\\s*${p}%\\s+([0-9.]+(?:us|ms|s))`, 'm').exec(output);
-    if (!match) throw new Error(`no ${p}% line in wrk output:\n${output}`);
-    return toMs(match[1] as string);
-  };
-  const rps = /Requests\/sec:\s+([0-9.]+)/.exec(output);
-  if (!rps) throw new Error(`unexpected wrk output:\n${output}`);
-  return { rps: Number(rps[1]), p50Ms: percentile('50'), p99Ms: percentile('99') };
-}
-
-async function run(command: string, argv: string[]): Promise<string> {
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`${command} failed (${code}):\n${out}`);
-  return out;
-}
-
-const freePort = async () => {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-};
-
-/** A helper process on core 1: the upstream (`ok`) or the OTLP sink (200, body dropped). */
-async function helper(kind: 'upstream' | 'sink'): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const code =
-    kind === 'upstream'
-      ? `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>{s.writeHead(200,{'content-type':'text/plain','content-length':'2'});s.end('ok')})}).listen(${port},'127.0.0.1',()=>console.log('up'))`
-      : `let n=0;require('http').createServer((q,s)=>{q.on('data',()=>{});q.on('end',()=>{n++;s.writeHead(200,{'content-type':'application/x-protobuf'});s.end()})}).listen(${port},'127.0.0.1',()=>console.log('up'));process.on('SIGTERM',()=>{console.error('otlp sink: '+n+' exports');process.exit(0)})`;
-  const child = spawn('taskset', ['-c', '1', process.execPath, '-e', code], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await once(child.stdout as NodeJS.ReadableStream, 'data');
-  return { child, url: `http://127.0.0.1:${port}` };
-}
-
-async function startRouter(file: string, env: Record<string, string>) {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const child = spawn(
-    'taskset',
-    ['-c', '0', process.execPath, join(ROOT, 'packages/public/bin/podrouter-public.js')],
-    {
-      env: {
-        PATH: process.env.PATH ?? '',
-        SOURCE: 'file',
-        SOURCE_FILE: file,
-        PORT: String(port),
-        ADMIN_PORT: String(adminPort),
-        INTROSPECTION_PORT: '0',
-        TLS_PORT: '',
-        LISTEN_ADDRESS: '127.0.0.1',
-        SHUTDOWN_DELAY: '0',
-        LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  for (let i = 0; i < 100; i++) {
-    const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (ready) return { child, port };
-    await sleep(100);
-  }
-  child.kill();
-  throw new Error('router did not become ready');
-}
-
-const wrk = (port: number, seconds: number) =>
-  run('taskset', [
-    '-c',
-    '1',
-    'wrk',
-    '-t1',
-    '-c32',
-    `-d${seconds}s`,
-    '--latency',
-    '-H',
-    'Host: bench.local',
-    `http://127.0.0.1:${port}/api/items`,
-  ]);
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'podrouter-bench-tracing-'));
-  const upstream = await helper('upstream');
-  const sink = await helper('sink');
-  const upstreamPort = Number(new URL(upstream.url).port);
-  const file = join(dir, 'cluster.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: {
-            name: 'api-1',
-            namespace: 'bench',
-            uid: 'uid-api-1',
-            creationTimestamp: '2026-01-01T00:00:00Z',
-            labels: { routable: 'true' },
-            annotations: { publicHosts: 'bench.local', publicPaths: `${upstreamPort}:/api` },
-          },
-          spec: { containers: [{ name: 'app', ports: [{ containerPort: upstreamPort }] }] },
-          status: {
-            phase: 'Running',
-            podIP: '127.0.0.1',
-            conditions: [{ type: 'Ready', status: 'True' }],
-          },
-        },
-      ],
-    }),
-  );
-  const results: Result[] = [];
+  const processes = new Processes();
+  processes.stopOnSignals();
+  const load = LOADS.find((l) => l.name === 'c32') as Load;
+  const samples: Sample[] = [];
   try {
+    const upstreamPort = await freePort();
+    const upstream = processes.start(
+      'nice',
+      pinned('1', nginxArgs(dir, 'upstream', upstreamConfig(dir, '127.0.0.1', upstreamPort))),
+    );
+    const sinkPort = await freePort();
+    processes.start(
+      'nice',
+      pinned('1', [NODE, join(ROOT, 'bench/harness/otlp-sink.ts'), String(sinkPort)]),
+    );
+    const sink = `http://127.0.0.1:${sinkPort}`;
+    const file = clusterFile(join(dir, 'cluster.json'), [
+      { tier: 'public', namespace: 'bench', host: HOST, podIp: '127.0.0.1', port: upstreamPort },
+    ]);
+    await waitFor(`http://127.0.0.1:${upstreamPort}/`);
+    await sleep(300);
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of VARIANTS) {
-        const router = await startRouter(file, variant.env(sink.url));
+        const port = await freePort();
+        const adminPort = await freePort();
+        const router = processes.start(
+          'nice',
+          pinned('0', [NODE, join(ROOT, 'packages/public/bin/podrouter-public.js')]),
+          {
+            SOURCE: 'file',
+            SOURCE_FILE: file,
+            PORT: String(port),
+            ADMIN_PORT: String(adminPort),
+            INTROSPECTION_PORT: '0',
+            TLS_PORT: '',
+            LISTEN_ADDRESS: '127.0.0.1',
+            SHUTDOWN_DELAY: '0',
+            LOG_LEVEL: 'info',
+            ...variant.env(sink),
+          },
+          { optional: true },
+        );
         try {
-          await wrk(router.port, WARMUP);
-          const measured = parseWrk(await wrk(router.port, SECONDS));
-          results.push({ variant: variant.name, ...measured });
-          process.stderr.write(`${variant.name}: ${JSON.stringify(measured)}\n`);
+          await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
+          const target = {
+            name: variant.name,
+            url: `http://127.0.0.1:${port}/`,
+            headers: { Host: HOST },
+            pids: [router.pid as number],
+          };
+          const options = { loadCores: '1', upstreamPids: [upstream.pid as number], dir };
+          await measure(target, load, { ...options, seconds: WARMUP });
+          const sample = { ...(await measure(target, load, { ...options, seconds: SECONDS })) };
+          samples.push({ ...sample, rep: round, waitedMs: 0 });
+          process.stderr.write(
+            `${variant.name}: ${Math.round(sample.rps)} req/s, ${Math.round(sample.rps / Math.max(sample.proxyCores ?? 1, 0.01))} per CPU-s, p99 ${sample.p99Ms} ms\n`,
+          );
         } finally {
-          router.child.kill('SIGTERM');
-          await once(router.child, 'exit');
+          const exited = new Promise((done) => router.once('exit', done));
+          router.kill('SIGKILL');
+          await exited;
         }
       }
     }
   } finally {
-    upstream.child.kill('SIGTERM');
-    sink.child.kill('SIGTERM');
+    await processes.stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  // Best round per variant: on a shared 2-core machine noise only ever slows a run down.
-  const best = VARIANTS.map((variant) => {
-    const runs = results.filter((r) => r.variant === variant.name);
-    return runs.reduce((a, b) => (b.rps > a.rps ? b : a));
-  });
+  const summaries = summarize(samples);
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ runs: results, best }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ samples, summaries }, null, 2)}\n`);
     return;
   }
-  const base = best[0] as Result;
-  const lines = [
-    '| variant | requests/s | vs off | p50 ms | p99 ms |',
-    '|---|---:|---:|---:|---:|',
-    ...best.map(
-      (r) =>
-        `| ${r.variant} | ${Math.round(r.rps)} | ${(r.rps / base.rps).toFixed(2)}× | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} |`,
-    ),
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  const off = summaries[0] as Summary;
+  const vsOff = (s: Summary) =>
+    fixed(
+      s.rpsPerProxyCore === undefined || off.rpsPerProxyCore === undefined
+        ? undefined
+        : s.rpsPerProxyCore / off.rpsPerProxyCore,
+      2,
+    );
+  process.stdout.write(
+    `${table(
+      [
+        { title: 'variant', align: 'left', cell: (s: Summary) => s.target },
+        { title: 'req/s', cell: (s) => String(s.rps) },
+        { title: 'req per router CPU-s', cell: (s) => String(s.rpsPerProxyCore ?? '–') },
+        { title: 'vs off (per CPU-s)', cell: (s) => `${vsOff(s)}×` },
+        { title: 'p50 ms', cell: (s) => s.p50Ms.toFixed(2) },
+        { title: 'p99 ms', cell: (s) => s.p99Ms.toFixed(2) },
+        { title: 'p99.9 ms', cell: (s) => s.p999Ms.toFixed(2) },
+      ],
+      summaries,
+    )}\n`,
+  );
 }
 
 await main();

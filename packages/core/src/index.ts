@@ -68,6 +68,7 @@ export {
   type UpstreamResponseMessage,
 } from './observability/channels.ts';
 export { createLogger, type Logger } from './observability/log.ts';
+export { Tallies, type Tally } from './observability/tallies.ts';
 export type {
   Hook,
   HookContext,

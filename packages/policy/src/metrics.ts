@@ -1,3 +1,4 @@
+import { Tallies, type Tally } from '@podrouter/core';
 import { Counter, Gauge, Registry } from 'prom-client';
 
 /**
@@ -22,18 +23,21 @@ export class PolicyMetrics {
       help: 'Credential checks by result: accepted, missing (401), refused (403), invalid_token (401), closed (namespace misconfigured, 503).',
       labelNames: ['tier', 'result'],
       registers,
+      collect: () => this.#tallies.flush(),
     });
     this.#limits = new Counter({
       name: 'podrouter_policy_rate_limit_total',
       help: 'Rate-limit decisions: allowed, limited (429), failed_open, failed_closed (503).',
       labelNames: ['tier', 'result'],
       registers,
+      collect: () => this.#tallies.flush(),
     });
     this.#clientRate = new Counter({
       name: 'podrouter_policy_client_rate_total',
       help: "CLIENT_RATE_LIMIT decisions shared through Redis: allowed, limited (429), fallback (Redis away: the replica's in-memory limit decided).",
       labelNames: ['tier', 'result'],
       registers,
+      collect: () => this.#tallies.flush(),
     });
     this.#unavailable = new Counter({
       name: 'podrouter_policy_rate_limiter_errors_total',
@@ -56,17 +60,18 @@ export class PolicyMetrics {
     this.#up.labels(tier).set(1);
   }
 
-  /** Counter children are looked up once per result, not per request. */
-  readonly #children = new Map<string, { inc(): void }>();
+  /** Tallies per result, added to the counters when scraped: no label hashing per request. */
+  readonly #tallies = new Tallies();
+  readonly #children = new Map<string, Tally>();
 
   #count(counter: Counter<'tier' | 'result'>, result: string): void {
     const key = `${counter === this.#auth ? 'a' : counter === this.#limits ? 'l' : 'c'}:${result}`;
-    let child = this.#children.get(key);
-    if (child === undefined) {
-      child = counter.labels(this.#tier, result);
-      this.#children.set(key, child);
+    let tally = this.#children.get(key);
+    if (tally === undefined) {
+      tally = this.#tallies.of(() => counter.labels(this.#tier, result));
+      this.#children.set(key, tally);
     }
-    child.inc();
+    tally.count++;
   }
 
   auth(result: 'accepted' | 'missing' | 'refused' | 'invalid_token' | 'closed'): void {

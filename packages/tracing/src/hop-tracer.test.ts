@@ -137,6 +137,31 @@ describe('HopTracer', () => {
     assert.equal(server.parentSpanContext?.spanId, '2'.repeat(16));
   });
 
+  it('gives a retry its own traceparent, once, on the list the first attempt was sent with', () => {
+    const { exporter, tracer } = setup();
+    const req = fakeReq({});
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    const headers = ['accept', '*/*'];
+    for (const retries of [0, 1]) {
+      tracer.onUpstreamRequest({ req, route, endpoint, headers, retries, upgrade: false });
+      tracer.onUpstreamResponse({
+        req,
+        endpoint,
+        status: retries === 0 ? 0 : 200,
+        retries,
+        failure: retries === 0 ? 'connect-refused' : undefined,
+        upgrade: false,
+      });
+    }
+    tracer.onRequestEnd(record(req, { retries: 1 }));
+    const names = headers.filter((_, i) => i % 2 === 0);
+    assert.deepEqual(names, ['accept', 'traceparent']);
+    const [first, second] = exporter.getFinishedSpans();
+    assert.ok(first && second);
+    assert.notEqual(first.spanContext().spanId, second.spanContext().spanId);
+    assert.match(headers[3] as string, new RegExp(`-${second.spanContext().spanId}-01$`));
+  });
+
   it('keeps propagating, unsampled, when the sampler drops the trace', () => {
     const { exporter, tracer } = setup(createSampler('parentbased_traceidratio', 0));
     const req = fakeReq({});
@@ -151,9 +176,12 @@ describe('HopTracer', () => {
       failure: undefined,
       upgrade: false,
     });
+    const hop = tracer.ids(req);
     tracer.onRequestEnd(record(req, {}));
     assert.equal(exporter.getFinishedSpans().length, 0);
-    assert.match(headers[1] ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    assert.equal(hop?.sampled, false);
+    // No CLIENT span is made for a trace nobody exports: the hop's own ids go upstream.
+    assert.equal(headers[1], `00-${hop?.traceId}-${hop?.spanId}-00`);
   });
 
   it('follows a sampled parent under parentbased_traceidratio 0', () => {

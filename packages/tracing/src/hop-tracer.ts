@@ -8,6 +8,7 @@ import {
   SpanStatusCode,
   type TextMapGetter,
   type TextMapPropagator,
+  type TextMapSetter,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -69,6 +70,12 @@ const KNOWN_METHODS = new Set([
 /** Names this hop rewrites on the way upstream; inbound copies (malformed or not) go. */
 const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
 
+const carrierSetter: TextMapSetter<Record<string, string>> = {
+  set: (target, key, value) => {
+    target[key] = value;
+  },
+};
+
 const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
@@ -94,14 +101,20 @@ const hostAndPort = (host: string | undefined): [string, number | undefined] => 
   return [(match[1] as string).toLowerCase(), match[2] ? Number(match[2]) : undefined];
 };
 
+/** The method in upper case; node:http already gives known methods so, without a copy. */
+const upperMethod = (method: string | undefined) => {
+  const given = method ?? 'GET';
+  return KNOWN_METHODS.has(given) ? given : given.toUpperCase();
+};
+
 /** Span name of a method: itself when HTTP knows it, `HTTP` otherwise (semconv). */
 const normalizedMethod = (method: string | undefined) => {
-  const upper = (method ?? 'GET').toUpperCase();
+  const upper = upperMethod(method);
   return KNOWN_METHODS.has(upper) ? upper : 'HTTP';
 };
 
 function methodAttributes(method: string | undefined, into: Attributes): void {
-  const upper = (method ?? 'GET').toUpperCase();
+  const upper = upperMethod(method);
   if (KNOWN_METHODS.has(upper)) {
     into[ATTR_HTTP_REQUEST_METHOD] = upper;
     return;
@@ -189,9 +202,38 @@ export class HopTracer {
   };
 
   onUpstreamRequest = (message: unknown): void => {
-    const { req, route, endpoint, headers, retries, upgrade } = message as UpstreamRequestMessage;
+    const attempt = message as UpstreamRequestMessage;
+    const { req, headers, retries } = attempt;
     const hop = this.#hops.get(req);
     if (hop === undefined) return;
+    const carrier: Record<string, string> = {};
+    this.#propagator.inject(this.#clientContext(hop, attempt), carrier, carrierSetter);
+    // The list is built from the inbound headers, and a retry gets the list the first attempt
+    // was sent with: on a first attempt without inbound propagation headers there is nothing
+    // to remove (and no name to lower-case).
+    const inbound = req.headers;
+    if (
+      retries > 0 ||
+      inbound.traceparent !== undefined ||
+      inbound.tracestate !== undefined ||
+      inbound.baggage !== undefined
+    ) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+      }
+    }
+    for (const name in carrier) headers.push(name, carrier[name] as string);
+  };
+
+  /**
+   * The context the upstream request carries: a new CLIENT span's when this hop is sampled.
+   * When it is not, a CLIENT span would never be exported, so none is made; the upstream
+   * still gets the trace id and the not-sampled flag (under this hop's span id), so the next
+   * hop keeps the decision.
+   */
+  #clientContext(hop: Hop, message: UpstreamRequestMessage): Context {
+    if (!hop.server.isRecording()) return hop.context;
+    const { req, route, endpoint, retries, upgrade } = message;
     const client = this.#tracer.startSpan(
       normalizedMethod(req.method),
       { kind: SpanKind.CLIENT },
@@ -214,17 +256,8 @@ export class HopTracer {
       client.setAttributes(attributes);
     }
     hop.client = client;
-    const carrier: Record<string, string> = {};
-    this.#propagator.inject(trace.setSpan(hop.context, client), carrier, {
-      set: (target, key, value) => {
-        target[key] = value;
-      },
-    });
-    for (let i = headers.length - 2; i >= 0; i -= 2) {
-      if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
-    }
-    for (const name in carrier) headers.push(name, carrier[name] as string);
-  };
+    return trace.setSpan(hop.context, client);
+  }
 
   onUpstreamResponse = (message: unknown): void => {
     const { req, status, failure } = message as UpstreamResponseMessage;
@@ -263,7 +296,7 @@ export class HopTracer {
       attributes[Attr.routeHost] = route.host;
       attributes[Attr.routePath] = route.path;
       attributes[Attr.namespace] = route.namespace;
-      span.updateName(`${(req.method ?? 'GET').toUpperCase()} ${route.path}`);
+      span.updateName(`${upperMethod(req.method)} ${route.path}`);
     }
     if (endpoint !== undefined) {
       attributes[Attr.pod] = endpoint.podName;

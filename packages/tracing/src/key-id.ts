@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /**
@@ -8,6 +8,13 @@ import type { IncomingMessage } from 'node:http';
  * key itself never leaves this function.
  */
 const cache = new WeakMap<IncomingMessage, string>();
+const PRINTABLE_ASCII = /^[ -~]*$/;
+
+/** SHA-256 of the header's latin1 bytes: one-shot `hash()` (UTF-8: the same bytes) for printable ASCII. */
+const hexDigest = (key: string) =>
+  PRINTABLE_ASCII.test(key)
+    ? hash('sha256', key, 'hex')
+    : createHash('sha256').update(key, 'latin1').digest('hex');
 
 export function keyIdOf(req: IncomingMessage, headerLower: string): string | undefined {
   const value = req.headers[headerLower];
@@ -16,7 +23,7 @@ export function keyIdOf(req: IncomingMessage, headerLower: string): string | und
   if (key === undefined || key === '') return undefined;
   let id = cache.get(req);
   if (id === undefined) {
-    id = createHash('sha256').update(key, 'latin1').digest('hex').slice(0, 8);
+    id = hexDigest(key).slice(0, 8);
     cache.set(req, id);
   }
   return id;

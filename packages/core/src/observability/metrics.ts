@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ExchangeRecord } from '../proxy/exchange-record.ts';
 import type { RouteTable } from '../routes/types.ts';
+import { Tallies, type Tally } from './tallies.ts';
 
 /**
  * The router's Prometheus metrics. The `host` label only ever holds hosts of the route
@@ -18,7 +19,8 @@ export class RouterMetrics {
   readonly #retries: Counter<'tier'>;
   readonly #features: Gauge<'tier' | 'feature'>;
   readonly #tier: string;
-  readonly #requestChildren = new Map<string, Map<number, { inc(): void }>>();
+  readonly #requestChildren = new Map<string, Map<number, Tally>>();
+  readonly #requestTallies = new Tallies();
   readonly #upstreamChild: { observe(seconds: number): void };
 
   constructor(tier: string) {
@@ -30,6 +32,7 @@ export class RouterMetrics {
       help: 'Requests answered, by tier, matched host and status (0 = connection closed without a response).',
       labelNames: ['tier', 'host', 'status'],
       registers,
+      collect: () => this.#requestTallies.flush(),
     });
     this.#upstreamSeconds = new Histogram({
       name: 'podrouter_upstream_duration_seconds',
@@ -85,25 +88,30 @@ export class RouterMetrics {
   }
 
   observeExchange = (record: ExchangeRecord): void => {
-    this.#requestCounter(record.route?.host ?? '', record.status).inc();
+    this.#requestCounter(record.route?.host ?? '', record.status).count++;
     if (record.upstreamMs > 0) this.#upstreamChild.observe(record.upstreamMs / 1000);
     if (record.failure !== undefined)
       this.#upstreamFailures.labels(this.#tier, record.failure).inc();
     if (record.retries > 0) this.#retries.labels(this.#tier).inc(record.retries);
   };
 
-  /** Label children cached per host and status: no label hashing on the request path. */
-  #requestCounter(host: string, status: number): { inc(): void } {
+  /** Tallies per host and status: no label hashing on the request path. */
+  #requestCounter(host: string, status: number): Tally {
     let byStatus = this.#requestChildren.get(host);
     if (byStatus === undefined) {
       // Hosts come from the route table, but tables change: bound the cache anyway.
-      if (this.#requestChildren.size > 10_000) this.#requestChildren.clear();
+      if (this.#requestChildren.size > 10_000) {
+        this.#requestTallies.clear();
+        this.#requestChildren.clear();
+      }
       byStatus = new Map();
       this.#requestChildren.set(host, byStatus);
     }
     let child = byStatus.get(status);
     if (child === undefined) {
-      child = this.#requests.labels(this.#tier, host, String(status));
+      child = this.#requestTallies.of(() =>
+        this.#requests.labels(this.#tier, host, String(status)),
+      );
       byStatus.set(status, child);
     }
     return child;

@@ -1,0 +1,174 @@
+/**
+ * Micro-benchmarks of podrouter's per-request work, before and after each cut of issue 11,
+ * interleaved in one process (A, B, A, B, …) so a busy machine slows both alike. Prints the
+ * median ns per call of each over the rounds.
+ *
+ *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
+ *
+ * With `--base DIR` (another checkout with its own node_modules), one traced exchange through
+ * HopTracer (five channel events, two spans, a processor that drops them) runs with DIR's
+ * hop-tracer.ts as "before" and this checkout's as "after".
+ */
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
+import type { Endpoint, ExchangeRecord, Route } from '@podrouter/core';
+import { Tallies } from '@podrouter/core';
+import { Counter, Registry } from 'prom-client';
+import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
+import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
+import { createPropagator, createSampler } from '../../packages/tracing/src/otel.ts';
+import { median } from '../harness/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '9' },
+    calls: { type: 'string', default: '200000' },
+    base: { type: 'string' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const CALLS = Number(values.calls);
+const KEY = 'bench-key-5e6f7a8b9c0d1e2f';
+const keys = parseKeyField(Buffer.from(`${KEY}\nother-key plan=gold\n`), { base64Compat: false });
+if (keys.kind !== 'keys') throw new Error('bad keys');
+const entries = keys.entries;
+
+/** The key check as it was: a Hash object per request. */
+function matchKeyBefore(presented: string) {
+  const digest = createHash('sha256').update(presented, 'latin1').digest();
+  let found: (typeof entries)[number] | undefined;
+  for (const entry of entries) {
+    if (timingSafeEqual(entry.digest, digest) && found === undefined) found = entry;
+  }
+  return found;
+}
+
+const registry = new Registry();
+const tallies = new Tallies();
+const counter = new Counter({
+  name: 'micro_total',
+  help: 'micro',
+  labelNames: ['tier', 'host', 'status'],
+  registers: [registry],
+  collect: () => tallies.flush(),
+});
+const child = counter.labels('public', 'bench.local', '200');
+const tally = tallies.of(() => counter.labels('public', 'bench.local', '201'));
+
+const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
+  'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
+  'key id for spans/logs (sha256 hex, 8 digits)': [
+    () => createHash('sha256').update(KEY, 'latin1').digest('hex').slice(0, 8),
+    () => hash('sha256', KEY, 'hex').slice(0, 8),
+  ],
+  'request counter': [() => child.inc(), () => tally.count++],
+};
+
+// ---------- one traced exchange ----------
+
+type HopTracerClass = typeof import('../../packages/tracing/src/hop-tracer.ts').HopTracer;
+const dropSpans: SpanProcessor = {
+  onStart: () => undefined,
+  onEnd: (_span: Span) => undefined,
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+};
+const provider = new TracerProvider({ spanProcessors: [dropSpans] });
+/** OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1: nine requests in ten not sampled. */
+const tenth = new TracerProvider({
+  sampler: createSampler('parentbased_traceidratio', 0.1),
+  spanProcessors: [dropSpans],
+});
+const endpoint = {
+  key: '127.0.0.2:8080',
+  origin: 'http://127.0.0.2:8080',
+  ip: '127.0.0.2',
+  port: 8080,
+  protocol: 'http1',
+  namespace: 'bench',
+  podName: 'upstream-0',
+} as Endpoint;
+const route = { host: 'bench.local', path: '/', namespace: 'bench' } as unknown as Route;
+
+function tracedExchange(HopTracer: HopTracerClass, sampled = provider): () => void {
+  const tracer = new HopTracer({
+    tracer: sampled.getTracer('micro'),
+    propagator: createPropagator(),
+    tier: 'public',
+    apiKeyHeader: 'X-ROUTING-API-KEY',
+  });
+  const socket = { remoteAddress: '127.0.0.1', localPort: 80 };
+  return () => {
+    const req = {
+      headers: { host: 'bench.local', 'user-agent': 'wrk', 'x-routing-api-key': KEY },
+      method: 'GET',
+      url: '/items?page=2',
+      httpVersion: '1.1',
+      socket,
+    } as unknown as IncomingMessage;
+    const headers = ['Host', 'bench.local', 'User-Agent', 'wrk', 'x-forwarded-for', '127.0.0.1'];
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket });
+    tracer.onPolicyDecision({ req, route, answer: undefined });
+    tracer.onUpstreamRequest({ req, route, endpoint, headers, retries: 0, upgrade: false });
+    tracer.onUpstreamResponse({
+      req,
+      endpoint,
+      status: 200,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    });
+    const record: ExchangeRecord = {
+      req,
+      route,
+      endpoint,
+      status: 200,
+      startedAt: 0,
+      upstreamMs: 1,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    };
+    tracer.onRequestEnd(record);
+  };
+}
+
+if (values.base !== undefined) {
+  const before = (await import(join(resolve(values.base), 'packages/tracing/src/hop-tracer.ts')))
+    .HopTracer as HopTracerClass;
+  const { HopTracer } = await import('../../packages/tracing/src/hop-tracer.ts');
+  pairs['traced exchange (HopTracer, 2 spans, dropped)'] = [
+    tracedExchange(before),
+    tracedExchange(HopTracer),
+  ];
+  pairs['exchange, tracing sampled 10 % (parentbased_traceidratio)'] = [
+    tracedExchange(before, tenth),
+    tracedExchange(HopTracer, tenth),
+  ];
+}
+
+const results = new Map<string, { before: number[]; after: number[] }>();
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, [before, after]] of Object.entries(pairs)) {
+    const entry = results.get(name) ?? { before: [], after: [] };
+    results.set(name, entry);
+    for (const [side, fn] of [
+      ['before', before],
+      ['after', after],
+    ] as const) {
+      const started = process.hrtime.bigint();
+      for (let i = 0; i < CALLS; i++) fn();
+      entry[side].push(Number(process.hrtime.bigint() - started) / CALLS);
+    }
+  }
+}
+console.log('| per request | before ns | after ns | after/before |\n|---|---:|---:|---:|');
+for (const [name, { before, after }] of results) {
+  const b = median(before);
+  const a = median(after);
+  console.log(`| ${name} | ${b.toFixed(0)} | ${a.toFixed(0)} | ${(a / b).toFixed(2)} |`);
+}
