@@ -20,7 +20,7 @@ import { FileSource } from './sources/file-source.ts';
 import { EXTERNAL_BACKENDS_FEATURE, POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
 import type { Source } from './sources/types.ts';
-import { WorkerPool } from './workers/primary.ts';
+import { REUSE_PORT, WorkerPool } from './workers/primary.ts';
 import { PRIMARY_SOURCE, serveAsWorker } from './workers/worker.ts';
 
 export const VERSION = '0.1.0';
@@ -253,6 +253,8 @@ export async function runCli(
     prepared = await prepare(build, argv, env, extensions);
   } catch (error) {
     exitOnConfigError(build, error);
+    // A worker's IPC channel would keep it alive; the primary sees the exit code and stops.
+    if (cluster.isWorker) process.exit();
     return;
   }
   if (prepared === undefined) return;
@@ -301,7 +303,7 @@ export async function runCli(
       ),
     }),
     ...(onTableApplied ? { onTableApplied } : {}),
-    ...(role === 'worker' ? { admin: false } : {}),
+    ...(role === 'worker' ? { admin: false, reusePort: REUSE_PORT } : {}),
   });
   if (role === 'worker') {
     serveAsWorker(router, logger, closeParts);

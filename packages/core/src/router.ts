@@ -56,6 +56,11 @@ export interface RouterOptions {
    * `workers/` leaves them to the primary, which asks it for metrics and `/routes`.
    */
   readonly admin?: boolean;
+  /**
+   * Bind the proxy listeners with SO_REUSEPORT, each process its own socket, the kernel
+   * spreading connections over them (the workers of `workers/`).
+   */
+  readonly reusePort?: boolean;
 }
 
 /**
@@ -328,14 +333,20 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{
+  /** `ports` override the configured ones (a worker is told the port its primary chose). */
+  async start(ports: { port?: number; tlsPort?: number } = {}): Promise<{
     port: number;
     adminPort: number;
     introspectionPort: number;
     tlsPort?: number;
   }> {
     const { config } = this.#options;
-    this.#server.listen(config.port, config.listenAddress);
+    const reusePort = this.#options.reusePort === true;
+    this.#server.listen({
+      port: ports.port ?? config.port,
+      host: config.listenAddress,
+      ...(reusePort ? { reusePort, exclusive: true } : {}),
+    });
     this.#admin?.listen(config.adminPort, config.listenAddress);
     this.#introspection?.listen(config.introspectionPort, config.introspectionAddress);
     await Promise.all(
@@ -343,7 +354,10 @@ export class Router {
         server ? once(server, 'listening') : undefined,
       ),
     );
-    const tlsPort = await this.#tls?.listen();
+    const tlsPort = await this.#tls?.listen({
+      ...(ports.tlsPort !== undefined ? { port: ports.tlsPort } : {}),
+      reusePort,
+    });
     this.#options.source.start({
       onState: (state) => {
         try {

@@ -14,11 +14,18 @@ export type ToWorker =
       readonly version: number;
       readonly state: ClusterState;
       readonly report: boolean;
+      /** The ports to listen on (the primary resolves port 0 once, for all). */
+      readonly ports: Ports;
     }
   | { readonly type: 'metrics'; readonly id: number }
   | { readonly type: 'routes'; readonly id: number }
   /** Close the listener and drain in-flight requests (readiness has already failed). */
   | { readonly type: 'drain'; readonly delayMs: number };
+
+export interface Ports {
+  readonly port: number;
+  readonly tlsPort?: number;
+}
 
 export type ToPrimary =
   /** Set up and listening for messages: send the current state. */

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AggregatorRegistry,
@@ -19,7 +19,34 @@ import type { RouterMetrics } from '../observability/metrics.ts';
 import type { ClusterState } from '../pods/types.ts';
 import type { PodReport, RouteTable } from '../routes/types.ts';
 import type { Source } from '../sources/types.ts';
-import { isMessage, type ToPrimary, type ToWorker } from './messages.ts';
+import { isMessage, type Ports, type ToPrimary, type ToWorker } from './messages.ts';
+
+/**
+ * How the workers share the port. SO_REUSEPORT (Linux): each worker binds its own socket and
+ * the kernel spreads connections by hash, with no process in between. Elsewhere, Node's
+ * cluster round-robin: the primary accepts and hands each connection to a worker (a hop per
+ * connection, and a connection handed to a worker as it dies is never answered). docs/workers.md.
+ */
+export const REUSE_PORT = process.platform === 'linux';
+
+/**
+ * Port 0 (tests) resolved once, so every worker binds the same port. The port is free for a
+ * moment between this probe and the first worker's bind; only a process also using
+ * SO_REUSEPORT under the same user could share it.
+ */
+async function resolvePorts(config: RouterConfig): Promise<Ports> {
+  const free = async (port: number) => {
+    if (port !== 0 || !REUSE_PORT) return port;
+    const probe = createServer();
+    probe.listen({ port: 0, host: config.listenAddress, reusePort: true });
+    await once(probe, 'listening');
+    const chosen = (probe.address() as AddressInfo).port;
+    await new Promise((done) => probe.close(done));
+    return chosen;
+  };
+  const port = await free(config.port);
+  return config.tlsPort === undefined ? { port } : { port, tlsPort: await free(config.tlsPort) };
+}
 
 export interface PrimaryOptions {
   readonly config: RouterConfig;
@@ -56,9 +83,8 @@ const MAX_RESTART_DELAY_MS = 10_000;
  * The primary of a `WORKERS` > 1 router. It owns what there must be one of: the source (one
  * Kubernetes watch), the admin listeners (one readiness, one `/metrics` summing every
  * worker, one `/routes`) and Pod Events; the workers own the proxy listeners, sharing the
- * port through Node's cluster module (the primary accepts and hands connections round-robin,
- * so a worker that dies loses no queued connection). Each state the source emits is sent to
- * every worker with the table version it becomes. A worker that dies is replaced.
+ * port (`REUSE_PORT`). Each state the source emits is sent to every worker with the table
+ * version it becomes. A worker that dies is replaced.
  */
 export class WorkerPool {
   readonly #options: PrimaryOptions;
@@ -77,7 +103,8 @@ export class WorkerPool {
   #loggedVersion = 0;
   #quickExits = 0;
   #draining = false;
-  #port: { port: number; tlsPort?: number } | undefined;
+  #port: Ports | undefined;
+  #ports: Ports | undefined;
   #onStarted: (() => void) | undefined;
   #onFatal: ((code: number) => void) | undefined;
 
@@ -122,8 +149,8 @@ export class WorkerPool {
     this.#probes.listen(config.adminPort, config.listenAddress);
     this.#introspection.listen(config.introspectionPort, config.introspectionAddress);
     await Promise.all([once(this.#probes, 'listening'), once(this.#introspection, 'listening')]);
-    // Round-robin in the primary rather than SCHED_NONE (all workers in accept(): uneven) or
-    // SO_REUSEPORT per worker (a dying worker's queued connections are reset): see docs/workers.md.
+    this.#ports = await resolvePorts(config);
+    // Without SO_REUSEPORT, the primary accepts and hands connections round-robin.
     cluster.schedulingPolicy = cluster.SCHED_RR;
     cluster.setupPrimary({ serialization: 'advanced' });
     const started = new Promise<void>((resolve, reject) => {
@@ -251,6 +278,7 @@ export class WorkerPool {
       version: latest.version,
       state: latest.state,
       report: reporter === worker && this.#options.onTableApplied !== undefined,
+      ports: this.#ports ?? { port: this.#options.config.port },
     };
   }
 

@@ -52,7 +52,7 @@ export function serveAsWorker(router: Router, logger: Logger, close: () => Promi
     // Listen only with a table: a replacement worker must not answer 404 while it builds.
     if (listening) return;
     listening = true;
-    router.start().then(
+    router.start(message.ports).then(
       ({ port, tlsPort }) =>
         send({ type: 'serving', port, ...(tlsPort !== undefined ? { tlsPort } : {}) }),
       (error: unknown) => {
