@@ -629,7 +629,7 @@ export const ROUTER_SETTINGS = [
     env: 'WORKERS',
     flag: '--workers',
     description:
-      'Processes serving the port, fed by one watch and one readiness. auto = the container CPU limit (cgroup), rounded up, at most the cores; 1 = a single process.',
+      'Processes serving the port (one source watch, one readiness, metrics summed). auto = the container CPU limit (resources.limits.cpu, read from cgroups) rounded up, at most the cores, 1 without a limit; 1 = a single process.',
     default: () => 'auto',
     parse: workers,
   }),

@@ -84,7 +84,7 @@ describe('cgroup CPU limit', () => {
     assert.equal(defaultWorkers(2, 8), 2);
     assert.equal(defaultWorkers(0.25, 8), 1);
     assert.equal(defaultWorkers(16, 4), 4);
-    assert.equal(defaultWorkers(undefined, 4), 4);
-    assert.equal(defaultWorkers(undefined, 1), 1);
+    assert.equal(defaultWorkers(undefined, 4), 1);
+    assert.equal(defaultWorkers(3, 1), 1);
   });
 });

@@ -76,14 +76,15 @@ function read(path: string): string | undefined {
 }
 
 /**
- * `WORKERS` when it is not set: the CPU limit rounded up (a 1.5-CPU Pod gets 2 workers, each
- * throttled by the shared quota rather than one process left idle half the time), at least
- * 1, and never more than the cores the process may run on.
+ * `WORKERS=auto`: the CPU limit rounded up (a 1.5-CPU Pod gets 2 workers, sharing the quota,
+ * rather than one process that can never use the half), at least 1, and never more than the
+ * cores the process may run on. Without a limit, 1: a Pod without a CPU limit on a 64-core
+ * node must not start 64 workers inside a memory limit sized for one.
  */
 export function defaultWorkers(
   limit: number | undefined = cgroupCpuLimit(),
   cores: number = availableParallelism(),
 ): number {
-  const wanted = limit === undefined ? cores : Math.ceil(limit - 1e-9);
+  const wanted = limit === undefined ? 1 : Math.ceil(limit - 1e-9);
   return Math.max(1, Math.min(wanted, cores));
 }
