@@ -17,6 +17,9 @@
  *   --report FILE: print the report of an earlier run from its raw JSON.
  *   --nice N: run every benchmark process under nice -n N (negative needs root).
  *   --quiet-below F: before each cell wait (≤ 10 s) for the machine to be < F busy (0 = off).
+ *   --workers: also podrouter with WORKERS=2 and nginx with 2 worker processes, each allowed
+ *     both cores (so they share core 1 with wrk and the upstream: on a 2-core machine the
+ *     2-worker figures are indicative only; compare their requests per proxy CPU-second too).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,12 +37,21 @@ const RESULTS = join(ROOT, 'bench/results/raw');
 const HOST = 'bench.local';
 const UPSTREAM_IP = '127.0.0.2';
 const PROXY_CORE = '0';
+/** The 2-worker targets (--workers) may run on both cores. */
+const BOTH_CORES = '0,1';
 const LOAD_CORE = '1';
 /** 128 bytes of body: small, so the figures measure per-request cost, not copying. */
 const BODY = `${'podrouter benchmark upstream '.repeat(5).slice(0, 127)}\n`;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-type TargetName = 'direct' | 'nginx' | 'podrouter' | 'podrouter-undici' | 'node-minimal';
+type TargetName =
+  | 'direct'
+  | 'nginx'
+  | 'podrouter'
+  | 'podrouter-undici'
+  | 'node-minimal'
+  | 'nginx-2-workers'
+  | 'podrouter-2-workers';
 
 interface Target {
   readonly name: TargetName;
@@ -177,8 +189,8 @@ async function waitFor(url: string, host?: string): Promise<string> {
 
 // ---------- configuration files ----------
 
-const nginxCommon = (dir: string, name: string) => `
-worker_processes 1;
+const nginxCommon = (dir: string, name: string, workers = 1) => `
+worker_processes ${workers};
 daemon off;
 master_process on;
 user root;
@@ -214,9 +226,10 @@ http {${nginxTemp(dir, 'upstream')}
 }
 
 /** nginx as a reverse proxy doing what podrouter does per request (Host kept, X-Forwarded-*). */
-function proxyConfig(dir: string, port: number, upstreamPort: number): string {
-  return `${nginxCommon(dir, 'proxy')}
-http {${nginxTemp(dir, 'proxy')}
+function proxyConfig(dir: string, port: number, upstreamPort: number, workers = 1): string {
+  const name = workers === 1 ? 'proxy' : `proxy-${workers}`;
+  return `${nginxCommon(dir, name, workers)}
+http {${nginxTemp(dir, name)}
   upstream pod {
     server ${UPSTREAM_IP}:${upstreamPort};
     keepalive 128;
@@ -526,6 +539,8 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
     const podrouter = of('podrouter');
     const minimal = of('node-minimal');
     const undici = of('podrouter-undici');
+    const nginx2 = of('nginx-2-workers');
+    const podrouter2 = of('podrouter-2-workers');
     lines.push(`### ${load.name}: ${load.describe}`, '');
     lines.push(
       '| target | req/s median (min–max) | p50 ms | p99 ms median (best) | added p50 ms | added p99 ms median (best) | proxy CPU (cores) | proxy CPU µs/req user + sys | req per proxy CPU-second | core 0 / core 1 busy | errors |',
@@ -544,6 +559,14 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
       lines.push(
         '',
         `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}`,
+      );
+    }
+    if (podrouter && podrouter2 && nginx && nginx2) {
+      const ratio = (a: number | undefined, b: number | undefined) =>
+        a === undefined || b === undefined || b === 0 ? '–' : (a / b).toFixed(2);
+      lines.push(
+        '',
+        `2 workers: podrouter WORKERS=2/WORKERS=1 req/s ${ratio(podrouter2.rps, podrouter.rps)}×; nginx 2/1 workers ${ratio(nginx2.rps, nginx.rps)}×; podrouter WORKERS=2/nginx 2 workers req/s ${ratio(podrouter2.rps, nginx2.rps)}×, per proxy CPU-second ${ratio(podrouter2.rpsPerProxyCore, nginx2.rpsPerProxyCore)}×`,
       );
     }
     lines.push('');
@@ -587,6 +610,8 @@ async function main(): Promise<void> {
       minimal: { type: 'boolean', default: true },
       /** Also measure podrouter with UPSTREAM_ENGINE=undici. */
       undici: { type: 'boolean', default: true },
+      /** Also measure podrouter WORKERS=2 and nginx with 2 workers, on both cores. */
+      workers: { type: 'boolean', default: false },
       /** Before each cell, wait up to 10 s for the machine to be less busy than this (0 = off). */
       'quiet-below': { type: 'string', default: '0.25' },
       /** nice(1) increment for every benchmark process; negative (as root) on a busy machine. */
@@ -686,8 +711,58 @@ async function main(): Promise<void> {
         LISTEN_ADDRESS: '127.0.0.1',
         SHUTDOWN_DELAY: '0',
         LOG_LEVEL: 'warn',
+        WORKERS: '1',
       },
     );
+    // --workers: the same with two worker processes, and nginx with two, on both cores.
+    const workerPorts = values.workers
+      ? {
+          router: await freePort('127.0.0.1'),
+          admin: await freePort('127.0.0.1'),
+          nginx: await freePort('127.0.0.1'),
+        }
+      : undefined;
+    if (workerPorts) {
+      writeFileSync(
+        join(dir, 'proxy-2.conf'),
+        proxyConfig(dir, workerPorts.nginx, upstreamPort, 2),
+      );
+    }
+    const nginx2 = workerPorts
+      ? start(
+          'nice',
+          pinned(BOTH_CORES, [
+            'nginx',
+            '-p',
+            dir,
+            '-c',
+            join(dir, 'proxy-2.conf'),
+            '-e',
+            join(dir, 'proxy-2-error.log'),
+          ]),
+        )
+      : undefined;
+    const router2 = workerPorts
+      ? start(
+          'nice',
+          pinned(BOTH_CORES, [
+            join(ROOT, 'scripts/node.sh'),
+            join(ROOT, 'packages/public/bin/podrouter-public.js'),
+          ]),
+          {
+            SOURCE: 'file',
+            SOURCE_FILE: join(dir, 'pods.yaml'),
+            PORT: String(workerPorts.router),
+            ADMIN_PORT: String(workerPorts.admin),
+            INTROSPECTION_PORT: '0',
+            TLS_PORT: '',
+            LISTEN_ADDRESS: '127.0.0.1',
+            SHUTDOWN_DELAY: '0',
+            LOG_LEVEL: 'warn',
+            WORKERS: '2',
+          },
+        )
+      : undefined;
     // The same build with the undici upstream engine instead of the raw-socket one (the
     // default, docs/http1.md); --no-undici leaves it out.
     const undiciRouter = values.undici
@@ -706,6 +781,7 @@ async function main(): Promise<void> {
             LISTEN_ADDRESS: '127.0.0.1',
             SHUTDOWN_DELAY: '0',
             LOG_LEVEL: 'warn',
+            WORKERS: '1',
             UPSTREAM_ENGINE: 'undici',
           },
         )
@@ -739,6 +815,21 @@ async function main(): Promise<void> {
         url: `http://127.0.0.1:${minimalPort}/`,
         pid: minimal.pid,
       });
+    }
+    if (workerPorts && nginx2 && router2) {
+      targets.push(
+        {
+          name: 'nginx-2-workers',
+          url: `http://127.0.0.1:${workerPorts.nginx}/`,
+          pid: nginx2.pid,
+        },
+        {
+          name: 'podrouter-2-workers',
+          url: `http://127.0.0.1:${workerPorts.router}/`,
+          pid: router2.pid,
+        },
+      );
+      await waitFor(`http://127.0.0.1:${workerPorts.admin}/readyz`);
     }
     await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
     if (undiciRouter) await waitFor(`http://127.0.0.1:${undiciAdminPort}/readyz`);
