@@ -1,6 +1,6 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { ClusterState } from '../pods/types.ts';
 import type { PodReport } from '../routes/types.ts';
+import type { StatePayload } from './state-delta.ts';
 
 /**
  * What the primary and its workers say to each other over the cluster IPC channel (Node's
@@ -12,7 +12,7 @@ export type ToWorker =
   | {
       readonly type: 'state';
       readonly version: number;
-      readonly state: ClusterState;
+      readonly payload: StatePayload;
       readonly report: boolean;
       /** The ports to listen on (the primary resolves port 0 once, for all). */
       readonly ports: Ports;
@@ -28,7 +28,7 @@ export interface Ports {
 }
 
 export type ToPrimary =
-  /** Set up and listening for messages: send the current state. */
+  /** Set up and listening for messages (or lost track of the states): send the whole state. */
   | { readonly type: 'hello' }
   /** Listening (the port is shared by all workers), with its first table. */
   | { readonly type: 'serving'; readonly port: number; readonly tlsPort?: number }

@@ -20,6 +20,7 @@ import type { ClusterState } from '../pods/types.ts';
 import type { PodReport, RouteTable } from '../routes/types.ts';
 import type { Source } from '../sources/types.ts';
 import { isMessage, type Ports, type ToPrimary, type ToWorker } from './messages.ts';
+import { payloadFor } from './state-delta.ts';
 
 /**
  * How the workers share the port. SO_REUSEPORT (Linux): each worker binds its own socket and
@@ -73,6 +74,8 @@ interface WorkerState {
   serving: boolean;
   /** The last table version it applied. */
   version: number;
+  /** The source sequence of the last state sent to it (what the next change is relative to). */
+  sent: number | undefined;
 }
 
 /** A worker that dies sooner than this after its start counts as failing to start. */
@@ -194,6 +197,7 @@ export class WorkerPool {
       ready: false,
       serving: false,
       version: 0,
+      sent: undefined,
     };
     this.#workers.set(worker.id, state);
     worker.on('message', (message: unknown) => {
@@ -209,6 +213,7 @@ export class WorkerPool {
     switch (message.type) {
       case 'hello':
         worker.ready = true;
+        worker.sent = undefined;
         if (this.#latest) this.#send(worker, this.#stateMessage(this.#latest, worker));
         return;
       case 'applied':
@@ -273,10 +278,12 @@ export class WorkerPool {
     worker: WorkerState,
   ): ToWorker {
     const reporter = [...this.#workers.values()].find((candidate) => candidate.ready);
+    const payload = payloadFor(latest.state, worker.sent);
+    worker.sent = latest.state.sequence;
     return {
       type: 'state',
       version: latest.version,
-      state: latest.state,
+      payload,
       report: reporter === worker && this.#options.onTableApplied !== undefined,
       ports: this.#ports ?? { port: this.#options.config.port },
     };

@@ -2,6 +2,7 @@ import type { Logger } from '../observability/log.ts';
 import type { Router } from '../router.ts';
 import type { Source } from '../sources/types.ts';
 import { isMessage, type ToPrimary, type ToWorker } from './messages.ts';
+import { StateMirror } from './state-delta.ts';
 
 /** A worker's source: the primary owns the real one and sends each state over IPC. */
 export const PRIMARY_SOURCE: Source = {
@@ -38,10 +39,20 @@ export function serveAsWorker(router: Router, logger: Logger, close: () => Promi
         },
       );
   };
+  const mirror = new StateMirror();
   const apply = (message: Extract<ToWorker, { type: 'state' }>) => {
+    const state = mirror.apply(message.payload);
+    if (state === undefined) {
+      logger.warn(
+        { version: message.version },
+        'a state change did not follow the last state; asking for the whole state',
+      );
+      send({ type: 'hello' });
+      return;
+    }
     let pods: ReturnType<Router['applyState']>['pods'];
     try {
-      pods = router.applyState(message.state, message.version).pods;
+      pods = router.applyState(state, message.version).pods;
     } catch (error) {
       router.metrics.reloadFailed();
       logger.error({ err: error }, 'building the route table failed; keeping the last good table');
