@@ -224,7 +224,7 @@ export class WorkerPool {
         this.#checkApplied();
         return;
       case 'failed':
-        this.#options.metrics.reloadFailed();
+        // The worker counted it (podrouter_reloads_total is taken once, not summed) and logged why.
         return;
       case 'serving':
         worker.serving = true;
@@ -325,7 +325,7 @@ export class WorkerPool {
     return count;
   }
 
-  /** Asks every serving worker; what has not answered within the timeout is left out. */
+  /** Asks the workers; the answers that arrived within the timeout. */
   async #ask<T extends 'metrics' | 'routes'>(
     type: T,
     workers: readonly WorkerState[],
@@ -350,10 +350,21 @@ export class WorkerPool {
     return (await Promise.all(answers)).filter((answer) => answer !== undefined);
   }
 
-  /** Every worker's metrics and the primary's own, summed per series (prom-client's cluster aggregation). */
+  /**
+   * Every worker's metrics and the primary's own, summed per series (prom-client's cluster
+   * aggregation). A worker that does not answer fails the scrape: a sum without it would look
+   * like a counter reset to Prometheus, a missing scrape is only a gap.
+   */
   async #collectMetrics(): Promise<Registry> {
     const serving = [...this.#workers.values()].filter((worker) => worker.serving);
     const answers = await this.#ask('metrics', serving);
+    if (answers.length < serving.length) {
+      this.#log.warn(
+        { asked: serving.length, answered: answers.length },
+        'a worker did not answer the metrics request; failing this scrape',
+      );
+      throw new Error('a worker did not answer');
+    }
     const own: MetricObjectWithValues<MetricValue<string>>[] =
       await this.#options.metrics.registry.getMetricsAsJSON();
     return AggregatorRegistry.aggregate([own, ...answers.map((answer) => answer.metrics)]);
