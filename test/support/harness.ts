@@ -158,8 +158,9 @@ export async function startRouter(
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
       LOG_LEVEL: 'debug',
-      // One process unless a test asks for workers (the default follows the machine's cores).
-      WORKERS: '1',
+      // One process unless a test asks for workers (the default follows the CPU limit);
+      // `WORKERS=2 npm run test:conformance` runs the suite with worker processes.
+      WORKERS: process.env.WORKERS ?? '1',
       // `npm run test:conformance:undici` runs the same suite with the undici engine.
       ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
       ...env,

@@ -77,6 +77,8 @@ export class TlsTermination {
           name: 'podrouter_tls_certificate_not_after_seconds',
           help: 'Expiry (Unix time) of each certificate in use, by Secret: alert before it passes.',
           labelNames: ['tier', 'secret'],
+          // WORKERS > 1: the same certificates in every worker, not a sum of dates.
+          aggregator: 'min',
           registers,
         })
       : undefined;
