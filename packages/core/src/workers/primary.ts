@@ -214,7 +214,9 @@ export class WorkerPool {
       case 'hello':
         worker.ready = true;
         worker.sent = undefined;
-        if (this.#latest) this.#send(worker, this.#stateMessage(this.#latest, worker));
+        // A worker that was still starting when SIGTERM came: nothing to serve, just exit.
+        if (this.#draining) this.#send(worker, { type: 'drain', delayMs: 0 });
+        else if (this.#latest) this.#send(worker, this.#stateMessage(this.#latest, worker));
         return;
       case 'applied':
         worker.version = Math.max(worker.version, message.version);
