@@ -4,6 +4,9 @@
 #   docker build --build-arg COMPONENT=private    -t ghcr.io/podrouter/podrouter-private .
 #   docker build --build-arg COMPONENT=controller -t ghcr.io/podrouter/podrouter-controller .
 # Node 24 runs the TypeScript sources directly (type stripping): there is no compile step.
+# The image ships them stripped of their types at build time (scripts/strip-types.ts) and
+# loads them as JavaScript (scripts/image-entry.js), so no process loads Node's TypeScript
+# parser (≈16 MB of RSS each; docs/benchmarks.md, Kubernetes source).
 # `npm run image` (scripts/image.sh) builds all three without a registry, on a Debian base of
 # its own (NODE_IMAGE: Node only, no shell; BUILD_IMAGE: the same plus a shell and npm).
 ARG NODE_IMAGE=node:24-slim
@@ -38,15 +41,19 @@ COPY packages/policy/src packages/policy/src
 COPY packages/tracing/src packages/tracing/src
 COPY packages/${COMPONENT}/bin packages/${COMPONENT}/bin
 COPY packages/${COMPONENT}/src packages/${COMPONENT}/src
-# Tests, bench and the other components' manifests are not shipped; a fixed entry point for
-# every component (node follows the link to the real file, so the bin's relative import of
-# ../src/main.ts resolves).
+COPY scripts/strip-types.ts scripts/image-entry.js scripts/
+# Tests, bench and the other components' manifests are not shipped; the sources are stripped
+# of their types; a fixed entry point for every component, podrouter.js, which loads them as
+# JavaScript and imports the component's bin through podrouter-bin.js (node follows the link
+# to the real file, so the bin's relative import of ../src/main.ts resolves).
 RUN find packages -name '*.test.ts' -delete \
   && for p in public private controller; do \
        [ "$p" = "${COMPONENT}" ] || rm -rf "packages/$p" "node_modules/podrouter-$p"; \
      done \
   && rm -rf bench node_modules/@podrouter/bench package-lock.json .npmrc \
-  && ln -s "packages/${COMPONENT}/bin/podrouter-${COMPONENT}.js" /app/podrouter.js
+  && node scripts/strip-types.ts packages \
+  && mv scripts/image-entry.js /app/podrouter.js && rm -rf scripts \
+  && ln -s "packages/${COMPONENT}/bin/podrouter-${COMPONENT}.js" /app/podrouter-bin.js
 
 # No RUN here: the final base needs no shell.
 FROM ${NODE_IMAGE}

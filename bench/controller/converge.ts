@@ -4,13 +4,15 @@
 // the 60 s after convergence (the aim is exactly 0). Pods are API objects only (a claim needs
 // no running Pod); the router Service is selector-less with a hand-made EndpointSlice.
 //   scripts/node.sh bench/controller/converge.ts   (root; starts the test cluster if needed)
+// CONCURRENT_RECONCILES is passed on to the controller (A/B of the worker count).
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
   adminKubeconfigPath,
   apply,
+  clusterInfo,
   deleteNamespace,
   ensureClusterUp,
   kubectl,
@@ -86,12 +88,42 @@ await apply(
   })),
 );
 
+/** CPU seconds (utime + stime) of a process, 0 once it is gone. */
+const cpuOf = (pid: number | string) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+};
+/** CPU seconds of this cluster's control plane (kube-apiserver, etcd, controller-manager,
+ * kube-proxy, CoreDNS: the processes started from its directory), by program. */
+const clusterCpu = () => {
+  const byName: Record<string, number> = {};
+  for (const pid of readdirSync('/proc').filter((name) => /^[0-9]+$/.test(name))) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmdline.startsWith(`${clusterInfo().binDir}/`)) continue;
+    const name = cmdline.split('\0')[0]?.split('/').pop() ?? '?';
+    byName[name] = (byName[name] ?? 0) + cpuOf(pid);
+  }
+  return byName;
+};
+const clusterCpuBefore = clusterCpu();
 const started = Date.now();
 const controller = startController({
   KUBECONFIG: adminKubeconfigPath(),
   ROUTER_SERVICE: `${system}/podrouter-private`,
   LEASE_NAMESPACE: system,
   LOG_LEVEL: 'info',
+  ...(process.env.CONCURRENT_RECONCILES
+    ? { CONCURRENT_RECONCILES: process.env.CONCURRENT_RECONCILES }
+    : {}),
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the controller there.
   ...(process.env.BENCH_CPU_PROF
     ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` }
@@ -130,22 +162,20 @@ await waitFor(
   },
   250,
 );
-const lastWrite = () => {
-  const times = controller
-    .output()
-    .split('\n')
-    .filter((line) => line.includes('"alias reconciled"'))
-    .map((line) => Date.parse((JSON.parse(line) as { time: string }).time));
-  return Math.max(...times);
-};
-const convergedAt = lastWrite();
-/** CPU seconds the controller process used up to convergence (utime + stime). */
-const cpuSeconds = () => {
-  const fields =
-    readFileSync(`/proc/${controller.process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
-const cpuAtConvergence = cpuSeconds();
+const writeTimes = controller
+  .output()
+  .split('\n')
+  .filter((line) => line.includes('"alias reconciled"'))
+  .map((line) => Date.parse((JSON.parse(line) as { time: string }).time));
+const convergedAt = Math.max(...writeTimes);
+const firstWriteAt = Math.min(...writeTimes);
+const cpuAtConvergence = cpuOf(controller.process.pid as number);
+const clusterCpuAtConvergence = Object.fromEntries(
+  Object.entries(clusterCpu()).map(([name, cpu]) => [
+    name,
+    Math.round((cpu - (clusterCpuBefore[name] ?? 0)) * 10) / 10,
+  ]),
+);
 const writesAtConvergence = await controller.writes();
 await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
 const writesAfter = (await controller.writes()) - writesAtConvergence;
@@ -161,7 +191,14 @@ const result = {
   namespaces: NAMESPACES,
   routerEndpoints: 3,
   convergeSeconds: Math.round((convergedAt - started) / 100) / 10,
+  /** Process start → first alias written (start-up, cache sync, Lease), then the writes. */
+  firstWriteSeconds: Math.round((firstWriteAt - started) / 100) / 10,
+  writingSeconds: Math.round((convergedAt - firstWriteAt) / 100) / 10,
+  concurrentReconciles: Number(process.env.CONCURRENT_RECONCILES ?? 16),
   controllerCpuSeconds: cpuAtConvergence,
+  /** The control plane's CPU from the controller's start to convergence: on a shared
+   * machine, the controller's writes compete with it for the same cores. */
+  clusterCpuSeconds: clusterCpuAtConvergence,
   loadAverage1m: loadavg()[0],
   cpus: cpus().length,
   apiWrites: writesAtConvergence,

@@ -8,8 +8,12 @@
 // not timed) and the RSS after them. Each --variant (Node flags for the router, ',' between
 // flags; "default" = none) is measured in turn against the same Pods. With --stream N, N other
 // status changes a second (readiness flips of bench Pods) run while the probes are timed.
+// A variant token `bin=PATH` runs another router entry point (e.g. a checkout of the previous
+// commit, for a before/after in one run). --keep leaves the Pods in place; --reuse skips
+// creating them (a --keep run made them), so variants can be compared again in minutes.
 // Needs root. Usage: scripts/node.sh bench/kube/run.ts [--pods N] [--namespaces N]
 //   [--samples N] [--churn N] [--variant default] [--variant --max-semi-space-size=4]
+//   [--keep] [--reuse]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -40,6 +44,8 @@ const variants = process.argv
   .flatMap((value, index) => (process.argv[index - 1] === '--variant' ? [value] : []))
   .map((value) => (value === 'default' ? [] : value.split(',')));
 if (variants.length === 0) variants.push([]);
+const KEEP = process.argv.includes('--keep');
+const REUSE = process.argv.includes('--reuse');
 const BACKEND_IP = '10.244.250.1';
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -52,8 +58,11 @@ if (!insideNetns()) {
 }
 
 const info = clusterInfo();
-const admin = readKubeconfig(info.adminKubeconfig);
-if (admin === undefined) throw new Error('the admin kubeconfig needs client-node');
+const admin =
+  readKubeconfig(info.adminKubeconfig) ??
+  (() => {
+    throw new Error('the admin kubeconfig needs client-node');
+  })();
 const api = async (
   method: 'GET' | 'POST' | 'PATCH',
   path: string,
@@ -147,26 +156,6 @@ const pct = (sorted: readonly number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 // --- objects -------------------------------------------------------------------------------
-const started = Date.now();
-await pool(namespaces, 8, async (namespace) => {
-  await api('POST', '/api/v1/namespaces', {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: namespace },
-  });
-});
-// The ServiceAccount admission plugin rejects Pods until each namespace's default exists.
-await pool(namespaces, 8, async (namespace) => {
-  for (;;) {
-    const r = await kubeRequest(
-      admin,
-      'GET',
-      `/api/v1/namespaces/${namespace}/serviceaccounts/default`,
-    );
-    if (r.status === 200) return;
-    await sleep(200);
-  }
-});
 const perNs = Math.ceil(POD_COUNT / NS_COUNT);
 const all = Array.from({ length: POD_COUNT }, (_, i) => ({
   namespace: namespaces[i % NS_COUNT] as string,
@@ -174,21 +163,44 @@ const all = Array.from({ length: POD_COUNT }, (_, i) => ({
   host: `p${i}.bench.example`,
   ip: ipOf(i),
 }));
-await pool(all, 32, async (pod) => {
-  await api(
-    'POST',
-    `/api/v1/namespaces/${pod.namespace}/pods`,
-    podBody(pod.namespace, pod.name, pod.host),
+const started = Date.now();
+if (!REUSE) await createObjects();
+async function createObjects() {
+  await pool(namespaces, 8, async (namespace) => {
+    await api('POST', '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace },
+    });
+  });
+  // The ServiceAccount admission plugin rejects Pods until each namespace's default exists.
+  await pool(namespaces, 8, async (namespace) => {
+    for (;;) {
+      const r = await kubeRequest(
+        admin,
+        'GET',
+        `/api/v1/namespaces/${namespace}/serviceaccounts/default`,
+      );
+      if (r.status === 200) return;
+      await sleep(200);
+    }
+  });
+  await pool(all, 32, async (pod) => {
+    await api(
+      'POST',
+      `/api/v1/namespaces/${pod.namespace}/pods`,
+      podBody(pod.namespace, pod.name, pod.host),
+    );
+  });
+  const createdMs = Date.now() - started;
+  await pool(all, 32, async (pod) => {
+    await patchStatus(pod.namespace, pod.name, pod.ip, true);
+  });
+  const readyMs = Date.now() - started - createdMs;
+  process.stdout.write(
+    `objects: ${POD_COUNT} Pods (${perNs} per namespace, ${NS_COUNT} namespaces) created in ${(createdMs / 1000).toFixed(1)} s, Running+Ready in ${(readyMs / 1000).toFixed(1)} s\n`,
   );
-});
-const createdMs = Date.now() - started;
-await pool(all, 32, async (pod) => {
-  await patchStatus(pod.namespace, pod.name, pod.ip, true);
-});
-const readyMs = Date.now() - started - createdMs;
-process.stdout.write(
-  `objects: ${POD_COUNT} Pods (${perNs} per namespace, ${NS_COUNT} namespaces) created in ${(createdMs / 1000).toFixed(1)} s, Running+Ready in ${(readyMs / 1000).toFixed(1)} s\n`,
-);
+}
 
 // Probe Pods: not Ready at first, their Pod IP is a real backend.
 const probes = Array.from({ length: SAMPLES }, (_, i) => ({
@@ -236,7 +248,11 @@ async function measure(flags: readonly string[]): Promise<void> {
   const t0 = performance.now();
   const router: ChildProcess = spawn(
     process.execPath,
-    [...flags, join(ROOT, 'packages/public/bin/podrouter-public.js')],
+    [
+      ...flags.filter((flag) => !flag.startsWith('bin=')),
+      flags.find((flag) => flag.startsWith('bin='))?.slice(4) ??
+        join(ROOT, 'packages/public/bin/podrouter-public.js'),
+    ],
     {
       env: {
         PATH: process.env.PATH ?? '',
@@ -353,8 +369,9 @@ backend.kill('SIGTERM');
 agent.destroy();
 await run('ip', ['addr', 'del', `${BACKEND_IP}/32`, 'dev', 'lo'], { allowFailure: true });
 // Without a kubelet a bound Pod is never finalized: delete them with grace period 0 first.
-await pool(namespaces, 8, async (namespace) => {
-  await del(`/api/v1/namespaces/${namespace}/pods?gracePeriodSeconds=0`);
-  await del(`/api/v1/namespaces/${namespace}`);
-});
+if (!KEEP)
+  await pool(namespaces, 8, async (namespace) => {
+    await del(`/api/v1/namespaces/${namespace}/pods?gracePeriodSeconds=0`);
+    await del(`/api/v1/namespaces/${namespace}`);
+  });
 process.exit(0);

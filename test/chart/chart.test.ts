@@ -327,6 +327,7 @@ function settingValue(component: Component, name: string): string {
     SHUTDOWN_TIMEOUT: '20s',
     LEADER_ELECT: 'true',
     PATH_ESCAPED_SLASHES: 'keep',
+    CONCURRENT_RECONCILES: '4',
   };
   return fixed[name] ?? `${component}-${name.toLowerCase()}`;
 }
@@ -547,6 +548,25 @@ describe('helm template, default values', () => {
 });
 
 describe('helm template, TLS', () => {
+  test('CA Secrets for TLS to Service backends are granted by name, with or without TLS_PORT', async () => {
+    const objects = await render({
+      rbac: { backendCaSecretNames: ['billing-ca'] },
+      public: { env: { TLS_PORT: 'off' } },
+    });
+    for (const name of ['podrouter-public', 'podrouter-private']) {
+      assert.deepEqual(
+        permissions(find(objects, 'ClusterRole', name).rules ?? []).filter((p) =>
+          p.includes('secrets'),
+        ),
+        [
+          ' secrets/billing-ca list',
+          ' secrets/billing-ca watch',
+          ' secrets/routing list',
+          ' secrets/routing watch',
+        ],
+      );
+    }
+  });
   test('TLS_PORT opens an https port; TLS Secrets are granted by name, DEFAULT_TLS_SECRET in its namespace', async () => {
     const objects = await render({
       rbac: { tlsSecretNames: ['web-tls', 'api-tls'] },

@@ -20,6 +20,7 @@ import {
   runInNetns,
   spawnInNetns,
 } from '../cluster/cluster.ts';
+import { TestCa } from '../support/certs.ts';
 import {
   BUILDS,
   type KubeRouter,
@@ -294,5 +295,206 @@ test('examples/external-service: the app outside the cluster behind a key and a 
   } finally {
     await router.stop();
     await deleteNamespace(exampleNs);
+  }
+});
+
+test('verified TLS to an outside backend: CA from a Secret granted by name, SNI from the ExternalName', async () => {
+  const ip = '10.250.15.3';
+  const port = 18443;
+  const serverName = 'billing-tls.internal';
+  const dnsName = `vmtls.${ns}.svc.cluster.local`;
+  const tlsHost = `billing-tls.${run}.example`;
+  const dnsHost = `billing-tls-dns.${run}.example`;
+  const ca = new TestCa('outside backend CA');
+  const other = new TestCa('some other CA');
+  const leaf = ca.issue({ names: [serverName, dnsName] });
+  await runInNetns('ip', ['addr', 'replace', `${ip}/32`, 'dev', 'lo']);
+  const server = spawnInNetns(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { createServer } from 'node:https';
+       createServer({ cert: process.env.CERT, key: process.env.KEY }, (req, res) => {
+         res.setHeader('content-type', 'application/json');
+         res.end(JSON.stringify({ pod: 'vm-tls', sni: req.socket.servername || '' }));
+       }).listen(Number(process.env.PORT), process.env.IP);`,
+    ],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CERT: leaf.cert,
+        KEY: leaf.key,
+        IP: ip,
+        PORT: String(port),
+      },
+      stdio: 'ignore',
+    },
+  );
+  const caSecret = (pem: string) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'billing-ca', namespace: ns },
+    stringData: { 'ca.crt': pem },
+  });
+  const tlsAnnotations = (extra: Record<string, string>) => {
+    const out: Record<string, string> = {};
+    for (const build of BUILDS) {
+      out[`${build.tier}BackendTls`] = 'billing-ca';
+      for (const [name, value] of Object.entries(extra)) out[`${build.tier}${name}`] = value;
+    }
+    return out;
+  };
+  try {
+    // The CA Secret is granted by name only (the chart's rbac.backendCaSecretNames).
+    await apply([
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'podrouter-backend-ca', namespace: ns },
+        rules: [
+          {
+            apiGroups: [''],
+            resources: ['secrets'],
+            resourceNames: ['billing-ca'],
+            verbs: ['list', 'watch'],
+          },
+        ],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'podrouter-backend-ca', namespace: ns },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'Role',
+          name: 'podrouter-backend-ca',
+        },
+        subjects: [
+          { kind: 'ServiceAccount', name: 'podrouter-router', namespace: 'podrouter-system' },
+        ],
+      },
+    ]);
+    await apply([
+      caSecret(ca.cert),
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'billing-tls',
+          namespace: ns,
+          labels: { routable: 'true' },
+          annotations: {
+            ...routeAnnotations(tlsHost, 'https:/'),
+            ...tlsAnnotations({ BackendServerName: serverName }),
+          },
+        },
+        spec: { ports: [{ name: 'https', port: 443 }] },
+      },
+      {
+        ...slice([ip]),
+        metadata: {
+          name: 'billing-tls-manual',
+          namespace: ns,
+          labels: { 'kubernetes.io/service-name': 'billing-tls' },
+        },
+        ports: [{ name: 'https', port, protocol: 'TCP' }],
+      },
+      // The same backend by DNS: a headless Service CoreDNS answers, behind an ExternalName.
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'vmtls', namespace: ns },
+        spec: { clusterIP: 'None', ports: [{ name: 'https', port }] },
+      },
+      {
+        ...slice([ip]),
+        metadata: {
+          name: 'vmtls-manual',
+          namespace: ns,
+          labels: { 'kubernetes.io/service-name': 'vmtls' },
+        },
+        ports: [{ name: 'https', port, protocol: 'TCP' }],
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'billing-tls-dns',
+          namespace: ns,
+          labels: { routable: 'true' },
+          annotations: { ...routeAnnotations(dnsHost, 'https:/'), ...tlsAnnotations({}) },
+        },
+        spec: { type: 'ExternalName', externalName: dnsName, ports: [{ name: 'https', port }] },
+      },
+    ]);
+    const sniOf = (answer: { status: number; body: string }) =>
+      answer.status === 200 ? (JSON.parse(answer.body) as { sni: string }).sni : undefined;
+    for (const router of routers) {
+      await router.until(
+        `${router.build.tier}: ${tlsHost} over TLS`,
+        tlsHost,
+        '/',
+        (a) => sniOf(a) === serverName,
+        keyOf(router),
+      );
+      await router.until(
+        `${router.build.tier}: ${dnsHost} over TLS, SNI from the ExternalName`,
+        dnsHost,
+        '/',
+        (a) => sniOf(a) === dnsName,
+        keyOf(router),
+      );
+    }
+    // A CA Secret the routers are not granted: the Service's route is off, and the Event on
+    // the Service names the grant to add.
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'billing-tls-denied',
+          namespace: ns,
+          labels: { routable: 'true' },
+          annotations: {
+            ...routeAnnotations(`denied-${tlsHost}`, 'https:/'),
+            publicBackendTls: 'not-granted-ca',
+          },
+        },
+        spec: { ports: [{ name: 'https', port: 443 }] },
+      },
+    ]);
+    const denied = await waitForEvent(
+      ns,
+      'billing-tls-denied',
+      (e) => e.regarding?.kind === 'Service' && /not-granted-ca/.test(e.note ?? ''),
+    );
+    assert.match(
+      denied.note ?? '',
+      /grant list and watch on secrets named not-granted-ca in namespace/,
+    );
+    const publicRouter = routers.find((router) => router.build.tier === 'public') as KubeRouter;
+    assert.equal(
+      (await publicRouter.get(`denied-${tlsHost}`, '/', keyOf(publicRouter))).status,
+      503,
+    );
+    // The Secret now holds a CA that did not sign the backend: 502, never plaintext.
+    await apply([caSecret(other.cert)]);
+    for (const router of routers) {
+      await router.until(
+        `${router.build.tier}: ${tlsHost} refused with another CA`,
+        tlsHost,
+        '/',
+        (a) => a.status === 502 && /TLS certificate could not be verified/.test(a.body),
+        keyOf(router),
+      );
+    }
+  } finally {
+    const exited = once(server, 'exit');
+    server.kill();
+    await exited;
+    await runInNetns('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']);
+    ca.close();
+    other.close();
   }
 });

@@ -63,6 +63,8 @@ metadata:
 {{- if $tls }}
 {{- $secretNames = concat $secretNames ($root.Values.rbac.tlsSecretNames | default list) }}
 {{- end }}
+{{- /* docs/rbac.md, "CA Secrets": the Secrets Services name for TLS to their backends. */ -}}
+{{- $secretNames = concat $secretNames ($root.Values.rbac.backendCaSecretNames | default list) }}
 {{- $secretRule := dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (uniq $secretNames) "verbs" (list "list" "watch") }}
 {{- if has "*" $secretNames }}
 {{- $secretRule = dict "apiGroups" (list "") "resources" (list "secrets") "verbs" (list "list" "watch") }}

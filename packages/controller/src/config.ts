@@ -54,6 +54,11 @@ const allowRules = (raw: string, name: string): AllowRule[] =>
         : fail(name, `"${rule}" is not FROM_NAMESPACE/TO_NAMESPACE (either may be *)`);
     });
 
+const workers = (raw: string, name: string) =>
+  /^[0-9]+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 256
+    ? Number(raw)
+    : fail(name, `"${raw}" is not a whole number from 1 to 256`);
+
 const s = setting;
 
 export const CONTROLLER_SETTINGS = [
@@ -211,6 +216,15 @@ export const CONTROLLER_SETTINGS = [
       'Every alias is re-checked this often (it is also re-checked on every change seen).',
     default: () => '5m',
     parse: parsers.duration,
+  }),
+  s({
+    key: 'concurrentReconciles',
+    env: 'CONCURRENT_RECONCILES',
+    flag: '--concurrent-reconciles',
+    description:
+      'Aliases reconciled at once (controller-runtime’s MaxConcurrentReconciles); one alias is never reconciled by two at once. Convergence after a cold start is bound by the API server’s write latency, which more workers overlap.',
+    default: () => '16',
+    parse: workers,
   }),
   s({
     key: 'logLevel',

@@ -5,6 +5,7 @@ import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-
 import {
   EventRecorder,
   type InformerHandlers,
+  KubeApiError,
   type KubeConnection,
   kubeConfigConnection,
   type Logger,
@@ -34,7 +35,6 @@ export interface ControllerOptions {
   readonly writer?: AliasWriter;
   readonly events?: EventSink;
   readonly leaseClient?: LeaseClient;
-  readonly workers?: number;
   /** Defaults to one from `kubeConfig`. */
   readonly connection?: KubeConnection;
 }
@@ -42,7 +42,8 @@ export interface ControllerOptions {
 /**
  * The alias controller, in controller-runtime's shape: informers fill caches; each change
  * is mapped to the aliases (`namespace/service` keys) it can affect, and those keys are
- * queued; workers reconcile one key at a time (reconcile/reconciler.ts). Only the Lease
+ * queued; CONCURRENT_RECONCILES workers take keys from the queue, never two the same key at
+ * once (queue/work-queue.ts), and reconcile one key each (reconcile/reconciler.ts). Only the Lease
  * holder writes; the other replica keeps warm caches and writes nothing.
  */
 export class AliasController {
@@ -57,7 +58,6 @@ export class AliasController {
   readonly #reconciler: AliasReconciler;
   readonly #recorder: EventRecorder | undefined;
   readonly #admin: Server;
-  readonly #workers: number;
   #synced = false;
   #leading: boolean;
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -69,14 +69,13 @@ export class AliasController {
     const { config, kubeConfig, logger } = options;
     this.#config = config;
     this.#log = logger;
-    this.#workers = options.workers ?? 8;
     this.#leading = !config.leaderElect;
     this.metrics.leader.set(this.#leading ? 1 : 0);
-    const writer =
-      options.writer ?? new KubeAliasWriter(kubeConfig, () => this.#leading && !this.#stopping);
     const connection =
       options.connection ??
       kubeConfigConnection(kubeConfig, (url) => new RequestContext(url, HttpMethod.GET));
+    const writer =
+      options.writer ?? new KubeAliasWriter(connection, () => this.#leading && !this.#stopping);
     if (options.events === undefined) {
       this.#recorder = new EventRecorder({
         connection,
@@ -176,7 +175,7 @@ export class AliasController {
     this.#admin.listen(this.#config.adminPort, this.#config.listenAddress);
     await once(this.#admin, 'listening');
     for (const informer of this.#caches.all) informer.start();
-    for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
+    for (let i = 0; i < this.#config.concurrentReconciles; i++) this.#running.push(this.#work());
     this.#resyncTimer = setInterval(() => this.#resync(), this.#config.resyncPeriodMs);
     this.#resyncTimer.unref();
     const adminPort = (this.#admin.address() as AddressInfo).port;
@@ -342,6 +341,7 @@ export class AliasController {
 
 /** The API server's 403 for a write into a namespace that is being deleted. */
 function isNamespaceTerminating(error: unknown): boolean {
+  if (error instanceof KubeApiError) return error.reason === 'NamespaceTerminating';
   const { code, body } = error as { code?: unknown; body?: unknown };
   return code === 403 && typeof body === 'string' && body.includes('"NamespaceTerminating"');
 }

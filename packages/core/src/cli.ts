@@ -9,6 +9,7 @@ import {
   type Setting,
 } from './config/settings.ts';
 import { ConfigError, PodrouterError } from './errors.ts';
+import type { SharedClientRate } from './guards/client-limits.ts';
 import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { RouterMetrics } from './observability/metrics.ts';
@@ -41,6 +42,7 @@ export async function createSource(config: RouterConfig): Promise<Source> {
         labelSelector: config.routableLabelSelector,
         secretName: config.apiKeySecretLocation.secretName,
         silenceTimeoutMs: config.watchSilenceTimeoutMs,
+        backendTlsAnnotation: config.backendTlsAnnotation,
         ...(config.tlsPort !== undefined
           ? {
               tlsSecretAnnotation: config.tlsSecretAnnotation,
@@ -107,6 +109,8 @@ export interface ExtensionParts {
   readonly close?: () => Promise<void>;
   /** Headers this extension sets upstream to say who the caller is: no client may send them. */
   readonly identityHeaders?: readonly string[];
+  /** A store that shares CLIENT_RATE_LIMIT across replicas (guards/client-limits.ts). */
+  readonly sharedClientRate?: SharedClientRate;
 }
 
 /** Exit status 2 with the setting named, for a bad configuration; 1 for another coded error
@@ -223,7 +227,11 @@ async function prepareSource(
   }
   return {
     // ExternalName Services' DNS names resolved and kept fresh, for every source.
-    source: new ExternalNameSource(source),
+    source: new ExternalNameSource(source, {
+      floorMs: config.externalNameMinTtlMs,
+      ceilingMs: config.externalNameMaxTtlMs,
+      retryMs: config.externalNameRetryMs,
+    }),
     parts,
     features,
     ...(onTableApplied ? { onTableApplied } : {}),
@@ -285,6 +293,7 @@ export async function runCli(
   }
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
+  const sharedClientRate = parts.find((part) => part.sharedClientRate)?.sharedClientRate;
   const router = new Router({
     config,
     source,
@@ -292,6 +301,7 @@ export async function runCli(
     ...(policies[0] ? { policies: policies[0] } : {}),
     observers: parts.flatMap((part) => part.observers ?? []),
     identityHeaders: parts.flatMap((part) => part.identityHeaders ?? []),
+    ...(sharedClientRate ? { sharedClientRate } : {}),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
     status: () => ({
       ...featureStatus(),

@@ -34,6 +34,7 @@ export {
 } from './config/settings.ts';
 export { parseDuration, parseSize } from './config/units.ts';
 export { ConfigError, ErrorCodes, KubeApiError, PodrouterError } from './errors.ts';
+export type { SharedClientRate, SharedVerdict } from './guards/client-limits.ts';
 export { type Clock, ManualClock, realClock } from './kube/clock.ts';
 export {
   connectionFromKubeConfig,

@@ -15,7 +15,7 @@ import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
 import type { PodrouterError } from './errors.ts';
 import { ClientAddressResolver } from './guards/client-address.ts';
-import { ClientLimits } from './guards/client-limits.ts';
+import { ClientLimits, type SharedClientRate } from './guards/client-limits.ts';
 import { Http2Front } from './http2/front.ts';
 import { acceptPriorKnowledge } from './http2/prior-knowledge.ts';
 import type { Logger } from './observability/log.ts';
@@ -61,6 +61,8 @@ export interface RouterOptions {
    * spreading connections over them (the workers of `workers/`).
    */
   readonly reusePort?: boolean;
+  /** Shares CLIENT_RATE_LIMIT across replicas (the policy's Redis); in memory otherwise. */
+  readonly sharedClientRate?: SharedClientRate;
 }
 
 /**
@@ -121,6 +123,10 @@ export class Router {
       health: this.#health,
       memo: new AnnotationMemo(),
       access: { allowFrom: config.allowFromAnnotation, denyFrom: config.denyFromAnnotation },
+      backendTls: {
+        tls: config.backendTlsAnnotation,
+        serverName: config.backendServerNameAnnotation,
+      },
       ...(config.aliasHosts ? { aliasDomain: config.clusterDomain } : {}),
     });
     const engineOptions = {
@@ -153,6 +159,7 @@ export class Router {
           ratePerSecond: config.clientRateLimit.perSecond,
           burst: config.clientRateBurst,
           maxConcurrent: config.clientMaxConcurrent,
+          ...(options.sharedClientRate ? { shared: options.sharedClientRate } : {}),
         }),
         underscores: config.underscoresInHeaders,
         identityHeaders: new Set((options.identityHeaders ?? []).map((name) => name.toLowerCase())),

@@ -21,6 +21,7 @@ import {
 import { pipelineCompiler } from './pipeline/compose.ts';
 import type { StepDefinition } from './pipeline/types.ts';
 import { Availability } from './rate-limit/availability.ts';
+import { sharedClientRate } from './rate-limit/client-rate.ts';
 import { parseRateLimits, type RateLimitConfig } from './rate-limit/config.ts';
 import { rateLimitStep } from './rate-limit/step.ts';
 import type { Limiter } from './rate-limit/types.ts';
@@ -61,16 +62,17 @@ function readText(path: string): string {
   }
 }
 
+const redisConfigured = (settings: PolicySettings) =>
+  settings.redisUrl !== '' ||
+  settings.redisSentinels.length > 0 ||
+  settings.redisClusterNodes.length > 0;
+
 async function createLimiter(
   settings: PolicySettings,
   logger: Logger,
   metrics: PolicyMetrics,
 ): Promise<Limiter> {
-  if (
-    settings.redisUrl === '' &&
-    settings.redisSentinels.length === 0 &&
-    settings.redisClusterNodes.length === 0
-  ) {
+  if (!redisConfigured(settings)) {
     throw new ConfigError(
       'RATE_LIMITS (--rate-limits)',
       'limits are shared through Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES',
@@ -203,7 +205,10 @@ export const policyExtension: Extension = defineExtension({
         .filter((path) => path !== ''),
       { tier, logger },
     );
-    const limiter = rateLimits ? await createLimiter(settings, logger, metrics) : undefined;
+    // CLIENT_RATE_LIMIT is shared through the same Redis and limiter when Redis is set.
+    const clientRate = config.clientRateLimit.perSecond > 0 && redisConfigured(settings);
+    const limiter =
+      rateLimits || clientRate ? await createLimiter(settings, logger, metrics) : undefined;
     const jwtModule = jwtOn ? await import('./jwt/verify.ts') : undefined;
     const remote =
       settings.jwtJwksUrl === '' || jwtModule === undefined
@@ -271,11 +276,23 @@ export const policyExtension: Extension = defineExtension({
       },
       metrics: metrics.registry,
       identityHeaders: [settings.keyIdHeader, SUBJECT_HEADER, PLAN_HEADER],
+      ...(clientRate && limiter
+        ? {
+            sharedClientRate: sharedClientRate({
+              limiter,
+              tier,
+              perSecond: config.clientRateLimit.perSecond,
+              burst: config.clientRateBurst,
+              metrics,
+            }),
+          }
+        : {}),
       status: () => ({
         closedNamespaces: Object.fromEntries(reported),
         rateLimits: rateLimits
           ? { mode: settings.rateLimitMode, failureMode: settings.rateLimitFailureMode }
           : null,
+        clientRateShared: clientRate,
       }),
       close: async () => {
         await limiter?.close();

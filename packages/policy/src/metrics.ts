@@ -9,6 +9,7 @@ export class PolicyMetrics {
   readonly #tier: string;
   readonly #auth: Counter<'tier' | 'result'>;
   readonly #limits: Counter<'tier' | 'result'>;
+  readonly #clientRate: Counter<'tier' | 'result'>;
   readonly #unavailable: Counter<'tier'>;
   readonly #up: Gauge<'tier'>;
   readonly #closedNamespaces: Gauge<'tier'>;
@@ -25,6 +26,12 @@ export class PolicyMetrics {
     this.#limits = new Counter({
       name: 'podrouter_policy_rate_limit_total',
       help: 'Rate-limit decisions: allowed, limited (429), failed_open, failed_closed (503).',
+      labelNames: ['tier', 'result'],
+      registers,
+    });
+    this.#clientRate = new Counter({
+      name: 'podrouter_policy_client_rate_total',
+      help: "CLIENT_RATE_LIMIT decisions shared through Redis: allowed, limited (429), fallback (Redis away: the replica's in-memory limit decided).",
       labelNames: ['tier', 'result'],
       registers,
     });
@@ -57,7 +64,7 @@ export class PolicyMetrics {
   readonly #children = new Map<string, { inc(): void }>();
 
   #count(counter: Counter<'tier' | 'result'>, result: string): void {
-    const key = `${counter === this.#auth ? 'a' : 'l'}:${result}`;
+    const key = `${counter === this.#auth ? 'a' : counter === this.#limits ? 'l' : 'c'}:${result}`;
     let child = this.#children.get(key);
     if (child === undefined) {
       child = counter.labels(this.#tier, result);
@@ -72,6 +79,10 @@ export class PolicyMetrics {
 
   limit(result: 'allowed' | 'limited' | 'failed_open' | 'failed_closed'): void {
     this.#count(this.#limits, result);
+  }
+
+  clientRate(result: 'allowed' | 'limited' | 'fallback'): void {
+    this.#count(this.#clientRate, result);
   }
 
   limiterUnavailable(): void {

@@ -17,7 +17,7 @@ import {
 } from '@podrouter/core';
 import { AccessLog, inboundTraceIds } from './access-log.ts';
 import { Attr, HopTracer, POLICY_DENIED_EVENT } from './hop-tracer.ts';
-import { createPropagator, createSampler } from './index.ts';
+import { createPropagator, createSampler } from './otel.ts';
 import { accessLogConfig, TRACING_SETTINGS, tracingConfig } from './settings.ts';
 
 const endpoint: Endpoint = {

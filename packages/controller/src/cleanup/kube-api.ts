@@ -2,8 +2,11 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   DiscoveryV1Api,
+  HttpMethod,
   type KubeConfig,
+  RequestContext,
 } from '@kubernetes/client-node';
+import { kubeConfigConnection } from '@podrouter/core';
 import { type KubeObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../alias/types.ts';
 import { KubeAliasWriter, statusCode } from '../kube/writer.ts';
 import type { CleanupApi } from './run.ts';
@@ -43,7 +46,10 @@ export function kubeCleanupApi(config: KubeConfig): CleanupApi {
   const core = config.makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const coordination = config.makeApiClient(CoordinationV1Api);
-  const writer = new KubeAliasWriter(config, () => true);
+  const writer = new KubeAliasWriter(
+    kubeConfigConnection(config, (url) => new RequestContext(url, HttpMethod.GET)),
+    () => true,
+  );
   return {
     async pods(namespace, labelSelector) {
       const list = await core.listNamespacedPod({ namespace, labelSelector });

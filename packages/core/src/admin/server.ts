@@ -39,6 +39,15 @@ export function routesView(
       endpoints: route.balancer.endpoints.map((endpoint) => ({
         address: endpoint.key,
         pod: `${endpoint.namespace}/${endpoint.podName}`,
+        // How it is verified, never the CA's bytes.
+        ...(endpoint.tls
+          ? {
+              tls: {
+                serverName: endpoint.tls.serverName || endpoint.ip,
+                ca: endpoint.tls.caSource,
+              },
+            }
+          : {}),
       })),
     })),
     pods: table.pods,

@@ -45,7 +45,13 @@ export function serviceFromObject(object: unknown): ServiceInfo | undefined {
   if (Array.isArray(spec.ports)) {
     for (const port of spec.ports) {
       if (!isObj(port) || !isPort(port.port)) continue;
-      ports.push({ name: str(port.name), port: port.port, protocol: str(port.protocol) || 'TCP' });
+      const appProtocol = str(port.appProtocol).toLowerCase();
+      ports.push({
+        name: str(port.name),
+        port: port.port,
+        protocol: str(port.protocol) || 'TCP',
+        ...(appProtocol !== '' ? { appProtocol } : {}),
+      });
     }
   }
   return {

@@ -1,5 +1,11 @@
 import type { Rejection } from '../annotations/parse.ts';
 import type { ClusterState, PodInfo } from '../pods/types.ts';
+import {
+  type BackendTlsAnnotations,
+  type BackendTlsContext,
+  backendTlsContext,
+  serviceTls,
+} from './backend-tls.ts';
 import type { Backend, EndpointSliceInfo, ResolvedName, ServiceInfo } from './types.ts';
 
 /** Claimant names of Services carry this prefix: a Pod name cannot contain `:`. */
@@ -78,6 +84,7 @@ export function serviceClaimant(
   slices: readonly EndpointSliceInfo[],
   pathsAnnotations: readonly string[],
   externalNames: ReadonlyMap<string, ResolvedName> = new Map(),
+  tlsContext?: BackendTlsContext,
 ): PodInfo {
   const annotations: Record<string, string> = { ...service.annotations };
   for (const name of pathsAnnotations) {
@@ -86,19 +93,19 @@ export function serviceClaimant(
   }
   const external = service.type === 'ExternalName';
   const resolved = external ? externalNames.get(service.externalName) : undefined;
+  const tls = serviceTls(service, tlsContext);
   const backends = external
     ? externalBackends(service, resolved)
     : serviceBackends(service, slices);
-  const problems: Rejection[] =
-    resolved?.error === undefined
-      ? []
-      : [
-          {
-            annotation: 'spec.externalName',
-            entry: service.externalName,
-            reason: `${service.externalName} does not resolve (${resolved.error}); ${resolved.addresses.length > 0 ? `keeping the last addresses (${resolved.addresses.join(', ')})` : 'no address to route to'}`,
-          },
-        ];
+  // A TLS port whose CA cannot be used gets no backend: never plaintext, never unverified.
+  for (const port of tls.disabled) backends.set(port, []);
+  const problems: Rejection[] = [...tls.problems];
+  if (resolved?.error !== undefined)
+    problems.push({
+      annotation: 'spec.externalName',
+      entry: service.externalName,
+      reason: `${service.externalName} does not resolve (${resolved.error}); ${resolved.addresses.length > 0 ? `keeping the last addresses (${resolved.addresses.join(', ')})` : 'no address to route to'}`,
+    });
   return {
     namespace: service.namespace,
     name: `${SERVICE_CLAIMANT_PREFIX}${service.name}`,
@@ -117,10 +124,13 @@ export function serviceClaimant(
     service: {
       name: service.name,
       backends,
-      idle: external
-        ? `its ExternalName ${service.externalName || '(empty)'} has no address${resolved === undefined ? ' yet' : ''}`
-        : 'no ready endpoint in its EndpointSlices',
+      idle:
+        tls.reason ??
+        (external
+          ? `its ExternalName ${service.externalName || '(empty)'} has no address${resolved === undefined ? ' yet' : ''}`
+          : 'no ready endpoint in its EndpointSlices'),
       problems,
+      ...(tls.ports.size > 0 ? { tls: tls.ports } : {}),
     },
   };
 }
@@ -164,15 +174,18 @@ export function slicesByService(
 export function serviceClaimants(
   state: ClusterState,
   pathsAnnotations: readonly string[],
+  tlsAnnotations?: BackendTlsAnnotations,
 ): PodInfo[] {
   if (state.services === undefined || state.services.length === 0) return [];
   const slices = slicesByService(state.endpointSlices ?? []);
+  const tls = backendTlsContext(state, tlsAnnotations, true);
   return state.services.map((service) =>
     serviceClaimant(
       service,
       slices.get(`${service.namespace}/${service.name}`) ?? [],
       pathsAnnotations,
       state.externalNames,
+      tls,
     ),
   );
 }
@@ -182,11 +195,18 @@ export function serviceClaimantOf(
   state: ClusterState,
   key: string,
   pathsAnnotations: readonly string[],
+  tlsAnnotations?: BackendTlsAnnotations,
 ): PodInfo | undefined {
   const service = state.services?.find((s) => `${s.namespace}/${s.name}` === key);
   if (service === undefined) return undefined;
   const slices = (state.endpointSlices ?? []).filter(
     (slice) => slice.namespace === service.namespace && slice.serviceName === service.name,
   );
-  return serviceClaimant(service, slices, pathsAnnotations, state.externalNames);
+  return serviceClaimant(
+    service,
+    slices,
+    pathsAnnotations,
+    state.externalNames,
+    backendTlsContext(state, tlsAnnotations, false),
+  );
 }

@@ -7,6 +7,8 @@ export interface ServicePort {
   readonly name: string;
   readonly port: number;
   readonly protocol: string;
+  /** `appProtocol` (e.g. `https`), `""` when unset. */
+  readonly appProtocol?: string;
 }
 
 export interface ServiceInfo {
@@ -55,4 +57,16 @@ export interface ResolvedName {
   readonly addresses: readonly string[];
   /** Set while resolving fails; the addresses are then the last ones that resolved. */
   readonly error?: string;
+}
+
+/** How the router speaks TLS to a Service's backends (`backends/backend-tls.ts`). */
+export interface BackendTls {
+  /** Sent as SNI (a DNS name) and verified against the certificate; `""` = the address. */
+  readonly serverName: string;
+  /** PEM CA bundle from a Secret; `undefined` = the system roots. */
+  readonly ca: string | undefined;
+  /** Where the CA comes from, for reports: `Secret ns/name` or `system roots`. */
+  readonly caSource: string;
+  /** Server name and CA digest: connections are pooled per address and this. */
+  readonly id: string;
 }

@@ -69,6 +69,8 @@ describe('loadRouterConfig', () => {
       'aliasHosts',
       'allowFromAnnotation',
       'apiKeySecretLocation',
+      'backendServerNameAnnotation',
+      'backendTlsAnnotation',
       'build',
       'denyFromAnnotation',
       'hostsAnnotation',

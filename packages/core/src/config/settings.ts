@@ -257,6 +257,24 @@ export const ROUTER_SETTINGS = [
     parse: annotationName,
   }),
   s({
+    key: 'backendTlsAnnotation',
+    env: 'BACKEND_TLS_ANNOTATION',
+    flag: '--backend-tls-annotation',
+    description:
+      'Service annotation turning on verified TLS to its backends: "system" (system roots) or the name of a Secret of its namespace with ca.crt. Ports named https/https-* (or appProtocol https) use TLS with the system roots without it.',
+    default: (b) => `${b.tier}BackendTls`,
+    parse: annotationName,
+  }),
+  s({
+    key: 'backendServerNameAnnotation',
+    env: 'BACKEND_SERVER_NAME_ANNOTATION',
+    flag: '--backend-server-name-annotation',
+    description:
+      "Service annotation with the name sent as SNI and verified in the backend's certificate; default: the ExternalName, else the endpoint address.",
+    default: (b) => `${b.tier}BackendServerName`,
+    parse: annotationName,
+  }),
+  s({
     key: 'defaultTlsSecret',
     env: 'DEFAULT_TLS_SECRET',
     flag: '--default-tls-secret',
@@ -332,6 +350,33 @@ export const ROUTER_SETTINGS = [
     description: 'Comma-separated namespaces to watch; empty = all.',
     default: () => '',
     parse: namespaces,
+  }),
+  s({
+    key: 'externalNameMinTtlMs',
+    env: 'EXTERNAL_NAME_MIN_TTL',
+    flag: '--external-name-min-ttl',
+    description:
+      "Shortest time an ExternalName Service's resolved addresses are kept before resolving again, whatever the DNS TTL (a 0 TTL must not spin the resolver).",
+    default: () => '5s',
+    parse: duration,
+  }),
+  s({
+    key: 'externalNameMaxTtlMs',
+    env: 'EXTERNAL_NAME_MAX_TTL',
+    flag: '--external-name-max-ttl',
+    description:
+      "Longest time an ExternalName Service's resolved addresses are kept before resolving again, whatever the DNS TTL (addresses that moved are followed within it).",
+    default: () => '5m',
+    parse: duration,
+  }),
+  s({
+    key: 'externalNameRetryMs',
+    env: 'EXTERNAL_NAME_RETRY',
+    flag: '--external-name-retry',
+    description:
+      'After an ExternalName fails to resolve, the next attempt; the last addresses keep routing meanwhile.',
+    default: () => '5s',
+    parse: duration,
   }),
   s({
     key: 'watchSilenceTimeoutMs',
@@ -502,7 +547,7 @@ export const ROUTER_SETTINGS = [
     env: 'CLIENT_RATE_LIMIT',
     flag: '--client-rate-limit',
     description:
-      'Requests per client address, as N/s or N/m (nginx limit_req), in memory per replica; over it → 429 with Retry-After. Empty = none.',
+      "Requests per client address, as N/s or N/m (nginx limit_req); over it → 429 with Retry-After. In memory per replica, and shared across replicas through the policy's Redis when REDIS_URL (or Sentinel/Cluster) is set (docs/security.md). Empty = none.",
     default: () => '',
     parse: rate,
   }),

@@ -4,7 +4,18 @@ import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ClientAddressResolver, parseCidrs } from './client-address.ts';
-import { ClientLimits } from './client-limits.ts';
+import {
+  type Admission,
+  ClientLimits,
+  type SharedClientRate,
+  type SharedVerdict,
+} from './client-limits.ts';
+
+/** Without a shared store, admission is decided at once. */
+function sync(admission: Admission | Promise<Admission>): Admission {
+  assert.ok(!(admission instanceof Promise), 'decided synchronously');
+  return admission;
+}
 
 function request(peer: string, forwardedFor?: string): IncomingMessage {
   const socket = new Socket();
@@ -69,12 +80,12 @@ describe('ClientLimits', () => {
       maxConcurrent: 0,
       now: () => now,
     });
-    const admitted = () => limits.admit('a').admitted;
+    const admitted = () => sync(limits.admit('a')).admitted;
     assert.deepEqual([admitted(), admitted(), admitted(), admitted()], [true, true, true, false]);
-    const refused = limits.admit('a');
+    const refused = sync(limits.admit('a'));
     assert.ok(!refused.admitted && refused.problem.status === 429);
     assert.equal(refused.admitted ? '' : refused.problem.headers?.['retry-after'], '1');
-    assert.ok(limits.admit('b').admitted, 'other clients have their own budget');
+    assert.ok(sync(limits.admit('b')).admitted, 'other clients have their own budget');
     now += 500;
     assert.ok(admitted(), 'one request more every 1/rate seconds');
     assert.ok(!admitted());
@@ -95,7 +106,7 @@ describe('ClientLimits', () => {
           let admitted = 0;
           for (const gap of gaps) {
             now += gap;
-            if (limits.admit('c').admitted) admitted++;
+            if (sync(limits.admit('c')).admitted) admitted++;
           }
           assert.ok(admitted <= 4 + (now * 10) / 1000 + 1e-9, `${admitted} in ${now} ms`);
         },
@@ -105,15 +116,15 @@ describe('ClientLimits', () => {
 
   it('counts requests in flight and gives the slot back once', () => {
     const limits = new ClientLimits({ ratePerSecond: 0, burst: 0, maxConcurrent: 2 });
-    const first = limits.admit('a');
-    const second = limits.admit('a');
-    const third = limits.admit('a');
+    const first = sync(limits.admit('a'));
+    const second = sync(limits.admit('a'));
+    const third = sync(limits.admit('a'));
     assert.ok(first.admitted && second.admitted);
     assert.ok(!third.admitted && third.problem.status === 503);
     first.release();
     first.release();
-    assert.ok(limits.admit('a').admitted);
-    assert.ok(!limits.admit('a').admitted, 'a double release frees one slot only');
+    assert.ok(sync(limits.admit('a')).admitted);
+    assert.ok(!sync(limits.admit('a')).admitted, 'a double release frees one slot only');
   });
 
   it('forgets idle clients beyond its bound', () => {
@@ -127,8 +138,44 @@ describe('ClientLimits', () => {
     });
     for (let i = 0; i < 1000; i++) {
       now += 1000;
-      limits.admit(`client-${i}`);
+      sync(limits.admit(`client-${i}`));
     }
     assert.ok(limits.size <= 11, `remembers ${limits.size}`);
+  });
+
+  it('asks a shared store after its own count, and falls back to its own when the store is down', async () => {
+    let verdict: SharedVerdict = { allowed: true, retryAfterMs: 0 };
+    const asked: string[] = [];
+    const shared: SharedClientRate = {
+      take: (client) => {
+        asked.push(client);
+        return Promise.resolve(verdict);
+      },
+    };
+    let now = 0;
+    const limits = new ClientLimits({
+      ratePerSecond: 1,
+      burst: 1,
+      maxConcurrent: 1,
+      shared,
+      now: () => now,
+    });
+    const first = await limits.admit('a');
+    assert.ok(first.admitted);
+    assert.deepEqual(asked, ['a']);
+    first.release();
+    verdict = { allowed: false, retryAfterMs: 2500 };
+    const refused = await limits.admit('a');
+    assert.ok(!refused.admitted && refused.problem.status === 429);
+    assert.equal(refused.admitted ? '' : refused.problem.headers?.['retry-after'], '3');
+    // Over the replica's own count: refused without asking the store.
+    const before = asked.length;
+    assert.ok(!(await limits.admit('a')).admitted);
+    assert.equal(asked.length, before);
+    now += 10_000;
+    verdict = 'unavailable';
+    const fallback = await limits.admit('a');
+    assert.ok(fallback.admitted, 'the in-memory count decides while the store is away');
+    assert.ok(!(await limits.admit('a')).admitted, 'the concurrency slot is still per replica');
   });
 });

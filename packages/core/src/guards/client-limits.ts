@@ -1,11 +1,30 @@
 import type { Problem } from '../proxy/problem.ts';
 
 /**
- * Per-client guards of one router replica, in memory (nginx `limit_req` and `limit_conn`
- * keyed by the client address): a request rate with a burst (GCRA: one timestamp per
- * client) and a number of requests in flight at once. Replicas do not share these counts:
- * with N replicas behind a load balancer a client gets up to N times the rate.
+ * Per-client guards (nginx `limit_req` and `limit_conn` keyed by the client address): a
+ * request rate with a burst (GCRA: one timestamp per client) and a number of requests in
+ * flight at once, in memory per replica. With a shared rate store (the policy extension's
+ * Redis, `SharedClientRate`), the rate holds across replicas too: a request must pass both
+ * the replica's own count and the shared one, and when the store cannot answer the replica's
+ * own count decides alone (fail open to the in-memory limit). Requests in flight stay per
+ * replica: a count that must be given back when a request ends cannot survive a replica
+ * that dies with requests open, and one Redis round trip more per request end is not worth
+ * it for a guard against a client hogging one replica's connections.
  */
+
+/** What a shared store says about one more request of a client. */
+export type SharedVerdict =
+  | { readonly allowed: boolean; readonly retryAfterMs: number }
+  /** The store did not answer (Redis down or slow): the in-memory limit decides. */
+  | 'unavailable';
+
+/**
+ * A request-rate count shared by the replicas (implemented outside the core, e.g. by the
+ * policy extension on Redis), for the rate of CLIENT_RATE_LIMIT / CLIENT_RATE_BURST.
+ */
+export interface SharedClientRate {
+  take(client: string): SharedVerdict | Promise<SharedVerdict>;
+}
 
 export interface ClientLimitOptions {
   /** Requests per second allowed on average; 0 = no rate limit. */
@@ -16,6 +35,8 @@ export interface ClientLimitOptions {
   readonly maxConcurrent: number;
   /** Clients remembered at most; the oldest are forgotten first (memory bound). */
   readonly maxClients?: number;
+  /** Shares the rate across replicas; the in-memory count stays as the fallback. */
+  readonly shared?: SharedClientRate;
   readonly now?: () => number;
 }
 
@@ -26,12 +47,23 @@ export type Admission =
 const NOOP = () => undefined;
 const ADMITTED: Admission = { admitted: true, release: NOOP };
 
+const tooMany = (waitMs: number): Admission => ({
+  admitted: false,
+  problem: {
+    status: 429,
+    title: 'Too many requests',
+    detail: 'This client sends requests faster than the router allows; see Retry-After.',
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+  },
+});
+
 export class ClientLimits {
   readonly #intervalMs: number;
   readonly #toleranceMs: number;
   readonly #maxConcurrent: number;
   readonly #maxClients: number;
   readonly #now: () => number;
+  readonly #shared: SharedClientRate | undefined;
   /** GCRA theoretical arrival time per client, ms. Insertion order ≈ age (re-set on use). */
   readonly #arrival = new Map<string, number>();
   readonly #inFlight = new Map<string, number>();
@@ -42,33 +74,43 @@ export class ClientLimits {
     this.#maxConcurrent = options.maxConcurrent;
     this.#maxClients = options.maxClients ?? 100_000;
     this.#now = options.now ?? Date.now;
+    this.#shared = this.#intervalMs > 0 ? options.shared : undefined;
   }
 
   get enabled(): boolean {
     return this.#intervalMs > 0 || this.#maxConcurrent > 0;
   }
 
-  /** Counts one request of `client`; the caller calls `release` when it is over. */
-  admit(client: string): Admission {
+  /**
+   * Counts one request of `client`; the caller calls `release` when it is over. A promise
+   * only with a shared store (one round trip to it).
+   */
+  admit(client: string): Admission | Promise<Admission> {
     if (this.#intervalMs > 0) {
       const now = this.#now();
       const arrival = Math.max(this.#arrival.get(client) ?? now, now);
       const waitMs = arrival - this.#toleranceMs - now;
-      if (waitMs > 0) {
-        return {
-          admitted: false,
-          problem: {
-            status: 429,
-            title: 'Too many requests',
-            detail: 'This client sends requests faster than the router allows; see Retry-After.',
-            headers: { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
-          },
-        };
-      }
+      // Over the rate on this replica alone is over it everywhere: no need to ask the store.
+      if (waitMs > 0) return tooMany(waitMs);
       this.#arrival.delete(client);
       this.#arrival.set(client, arrival + this.#intervalMs);
       if (this.#arrival.size > this.#maxClients) this.#forgetOldest(now);
     }
+    if (this.#shared !== undefined) {
+      const verdict = this.#shared.take(client);
+      return verdict instanceof Promise
+        ? verdict.then((settled) => this.#afterShared(client, settled))
+        : this.#afterShared(client, verdict);
+    }
+    return this.#inFlightSlot(client);
+  }
+
+  #afterShared(client: string, verdict: SharedVerdict): Admission {
+    if (verdict !== 'unavailable' && !verdict.allowed) return tooMany(verdict.retryAfterMs);
+    return this.#inFlightSlot(client);
+  }
+
+  #inFlightSlot(client: string): Admission {
     if (this.#maxConcurrent === 0) return ADMITTED;
     const current = this.#inFlight.get(client) ?? 0;
     if (current >= this.#maxConcurrent) {

@@ -126,6 +126,19 @@ describe('Informer', () => {
     }
   });
 
+  it('stops at once when stopped during its list, and never opens a watch after', async () => {
+    const path = '/api/v1/namespaces/stop-during-list/pods';
+    api.objects.set(path, [pod('p1', '5')]);
+    const subject = informer(api, new ManualClock(), recorder(), path);
+    subject.start();
+    // The list request is in flight: a watch opened after it would have no one to abort it.
+    const stopped = subject.stop().then(() => 'stopped');
+    const late = new Promise<string>((resolve) => setTimeout(resolve, 3000, 'still running'));
+    assert.equal(await Promise.race([stopped, late]), 'stopped');
+    await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    assert.equal(api.watches.filter((watch) => watch.url.pathname === path).length, 0);
+  });
+
   it('re-lists at once after 410 Gone and reports only what differs', async () => {
     const path = '/api/v1/namespaces/b/pods';
     api.objects.set(path, [pod('p1', '5'), pod('p2', '6')]);

@@ -131,6 +131,8 @@ export class Informer<T> {
           await this.#list();
           mustList = false;
         }
+        // stop() during the list: a watch begun now would have no one to abort it.
+        if (this.#stopped) return;
         const end = await this.#watch();
         if (end === 'empty') {
           throw new KubeApiError(
@@ -180,6 +182,7 @@ export class Informer<T> {
   }
 
   #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const cancel = this.#clock.after(ms, () => {
         this.#wake = undefined;

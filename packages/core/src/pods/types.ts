@@ -1,5 +1,11 @@
 import type { Rejection } from '../annotations/parse.ts';
-import type { Backend, EndpointSliceInfo, ResolvedName, ServiceInfo } from '../backends/types.ts';
+import type {
+  Backend,
+  BackendTls,
+  EndpointSliceInfo,
+  ResolvedName,
+  ServiceInfo,
+} from '../backends/types.ts';
 
 /**
  * The router's view of the cluster: only the fields routing and policy need, normalized at
@@ -36,6 +42,8 @@ export interface PodInfo {
     readonly idle: string;
     /** Problems of the Service itself (an ExternalName that stopped resolving). */
     readonly problems: readonly Rejection[];
+    /** Ports spoken to over TLS, with how (`backends/backend-tls.ts`); absent = none. */
+    readonly tls?: ReadonlyMap<number, BackendTls>;
   };
 }
 

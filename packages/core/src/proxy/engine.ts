@@ -11,6 +11,8 @@ export type FailureKind =
   /** Nothing was sent: the Pod refused or the connection could not be made. */
   | 'connect-refused'
   | 'connect-timeout'
+  /** TLS to the upstream failed (certificate, name or handshake): nothing was sent. */
+  | 'tls-handshake'
   /** The upstream took longer than the idle or total timeout. */
   | 'timeout'
   /** The connection broke after the request was (possibly) sent. */

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import type { ClientAddressResolver } from '../guards/client-address.ts';
-import type { ClientLimits } from '../guards/client-limits.ts';
+import type { Admission, ClientLimits } from '../guards/client-limits.ts';
 import { channels } from '../observability/channels.ts';
 import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { permits } from '../routes/access-rules.ts';
@@ -28,7 +28,7 @@ import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { exchangeDeadlineMs } from './grpc.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
+import { type Inbound, type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
 import { guardBody } from './request-body.ts';
 import { openTunnel } from './websocket.ts';
@@ -75,6 +75,12 @@ function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
       };
     case 'timeout':
       return { ...Problems.gatewayTimeout, detail: 'The upstream Pod did not answer in time.' };
+    case 'tls-handshake':
+      return {
+        ...Problems.badGateway,
+        detail:
+          "The upstream's TLS certificate could not be verified, or its TLS handshake failed.",
+      };
     case 'connect-timeout':
       return {
         ...Problems.gatewayTimeout,
@@ -214,12 +220,31 @@ export class RouterProxy {
     exchange.peerTrusted = client.peerTrusted;
     if (this.#options.clientLimits.enabled) {
       const admission = this.#options.clientLimits.admit(client.address);
-      if (!admission.admitted) {
-        this.#answer(exchange, admission.problem);
-        return;
-      }
-      exchange.release = admission.release;
+      if (admission instanceof Promise)
+        admission.then((settled) => this.#admitted(exchange, inbound, settled));
+      else this.#admitted(exchange, inbound, admission);
+      return;
     }
+    this.#route(exchange, inbound);
+  }
+
+  #admitted(exchange: Exchange, inbound: Inbound, admission: Admission): void {
+    if (!admission.admitted) {
+      this.#answer(exchange, admission.problem);
+      return;
+    }
+    exchange.release = admission.release;
+    // The client may have gone while a shared count was asked for (recording releases).
+    if (exchange.clientGone) {
+      this.#record(exchange, 0, undefined, undefined, 'client-gone');
+      return;
+    }
+    this.#route(exchange, inbound);
+  }
+
+  /** Match, access, size and policy: everything after the per-client guards. */
+  #route(exchange: Exchange, inbound: Inbound): void {
+    const { req } = exchange;
     if (exchange.upgrade && (req.method !== 'GET' || hasBody(req))) {
       this.#answer(exchange, Problems.badUpgrade);
       return;

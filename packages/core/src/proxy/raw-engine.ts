@@ -1,5 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { connect as connectTls } from 'node:tls';
+import { tlsConnectOptions } from '../backends/backend-tls.ts';
+import type { BackendTls } from '../backends/types.ts';
 import { isFieldValue, isRequestTarget, isToken } from '../http1/chars.ts';
 import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
@@ -102,7 +105,10 @@ class Connection {
   readonly pool: EndpointPool;
   readonly parser: Http1Parser<ResponseHead>;
   exchange: RawExchange | null = null;
+  /** Ready for a request: TCP connected, and the TLS handshake verified when TLS is on. */
   connected = false;
+  /** TCP connected (a TLS connection may still fail its handshake). */
+  tcpConnected = false;
   /** Set by the parser; acted on after `execute()` returns, never inside it. */
   completed = false;
   /** When an idle connection must not be used any more (the Pod's keep-alive hint). */
@@ -128,10 +134,23 @@ class Connection {
         ? { maxFields: 2000 }
         : { maxHeadBytes: pool.engine.maxHeadBytes, maxFields: 2000 },
     );
-    const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
+    const tls = pool.tls;
+    // With TLS, nothing is written before 'secureConnect': the chain and the name are
+    // verified first (rejectUnauthorized), so no request byte ever goes out unverified.
+    const socket =
+      tls === undefined
+        ? connect({ host: pool.host, port: pool.port, noDelay: true })
+        : connectTls(tlsConnectOptions(tls, pool.host, pool.port));
     this.socket = socket;
     socket.setTimeout(pool.engine.options.connectTimeoutMs);
-    socket.on('connect', this.#onConnect);
+    if (tls === undefined) socket.on('connect', this.#onConnect);
+    else {
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        this.tcpConnected = true;
+      });
+      socket.on('secureConnect', this.#onConnect);
+    }
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
@@ -153,6 +172,7 @@ class Connection {
 
   #onConnect = () => {
     this.connected = true;
+    this.tcpConnected = true;
     this.socket.setTimeout(this.pool.engine.options.idleTimeoutMs);
     this.exchange?.onConnected(this);
   };
@@ -224,16 +244,18 @@ class EndpointPool {
   readonly engine: RawEngine;
   readonly host: string;
   readonly port: number;
+  readonly tls: BackendTls | undefined;
   /** Idle connections, most recently used last (reused first: least likely to be stale). */
   readonly idle: Connection[] = [];
   readonly all = new Set<Connection>();
   readonly waiting: RawExchange[] = [];
   closing = false;
 
-  constructor(engine: RawEngine, host: string, port: number) {
+  constructor(engine: RawEngine, host: string, port: number, tls: BackendTls | undefined) {
     this.engine = engine;
     this.host = host;
     this.port = port;
+    this.tls = tls;
   }
 
   acquire(exchange: RawExchange): void {
@@ -559,6 +581,7 @@ class RawExchange {
       return 'timeout';
     const code = (error as { code?: string }).code ?? '';
     if (connection !== null && !connection.connected) {
+      if (connection.tcpConnected) return 'tls-handshake';
       return CONNECT_REFUSED.has(code) ? 'connect-refused' : 'connect-timeout';
     }
     return 'connection-lost';
@@ -590,10 +613,10 @@ export class RawEngine implements UpstreamEngine {
   }
 
   forward(call: UpstreamCall, done: (outcome: UpstreamOutcome) => void): void {
-    const { origin, ip, port } = call.endpoint;
+    const { origin, ip, port, tls } = call.endpoint;
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
-      pool = new EndpointPool(this, ip, port);
+      pool = new EndpointPool(this, ip, port, tls);
       this.#pools.set(origin, pool);
     }
     this.#active++;

@@ -1,5 +1,8 @@
 import type { Dispatcher } from 'undici';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
+import { isTlsFailure, tlsConnectOptions } from '../backends/backend-tls.ts';
+import type { BackendTls } from '../backends/types.ts';
+import type { Endpoint } from '../routes/types.ts';
 import {
   ClientGoneError,
   type FailureKind,
@@ -36,8 +39,29 @@ function classify(error: Error, requestBodyFailed: boolean): FailureKind {
   const code = (error as { code?: string }).code ?? '';
   if (CONNECT_REFUSED.has(code)) return 'connect-refused';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-timeout';
+  if (isTlsFailure(code)) return 'tls-handshake';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return 'connection-lost';
+}
+
+/**
+ * A connector with the raw engine's verified TLS options. undici would take SNI (and the
+ * name it verifies) from each request's Host header; the backend's server name is used
+ * instead, or none for an address (verified against the certificate's IP SANs).
+ */
+function tlsConnector(
+  endpoint: Endpoint,
+  tls: BackendTls,
+  timeoutMs: number,
+): buildConnector.connector {
+  const {
+    host: _host,
+    port: _port,
+    ...verify
+  } = tlsConnectOptions(tls, endpoint.ip, endpoint.port);
+  const connect = buildConnector({ ...verify, timeout: timeoutMs });
+  const servername = typeof verify.servername === 'string' ? verify.servername : '';
+  return (options, callback) => connect({ ...options, servername }, callback);
 }
 
 /** One exchange: undici's dispatch handler streaming straight into the ServerResponse. */
@@ -145,11 +169,12 @@ export class UndiciEngine implements UpstreamEngine {
     this.#options = options;
   }
 
-  #pool(origin: string): Pool {
+  #pool(endpoint: Endpoint): Pool {
+    const { origin, tls } = endpoint;
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
       const options = this.#options;
-      pool = new Pool(origin, {
+      pool = new Pool(tls === undefined ? origin : origin.slice(0, origin.indexOf('#')), {
         connections:
           options.maxConnectionsPerEndpoint > 0 ? options.maxConnectionsPerEndpoint : null,
         pipelining: 1,
@@ -157,7 +182,10 @@ export class UndiciEngine implements UpstreamEngine {
         keepAliveMaxTimeout: options.keepAliveTimeoutMs,
         headersTimeout: options.idleTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
-        connect: { timeout: options.connectTimeoutMs },
+        connect:
+          tls === undefined
+            ? { timeout: options.connectTimeoutMs }
+            : tlsConnector(endpoint, tls, options.connectTimeoutMs),
         strictContentLength: true,
       });
       this.#pools.set(origin, pool);
@@ -177,7 +205,7 @@ export class UndiciEngine implements UpstreamEngine {
 
   #dispatch(call: UpstreamCall, exchange: Exchange): void {
     const { req } = call;
-    this.#pool(call.endpoint.origin).dispatch(
+    this.#pool(call.endpoint).dispatch(
       {
         path: req.url ?? '/',
         method: req.method ?? 'GET',

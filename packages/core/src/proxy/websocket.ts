@@ -1,6 +1,8 @@
 import { type IncomingMessage, request } from 'node:http';
+import { request as requestTls } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isTlsFailure, tlsConnectOptions } from '../backends/backend-tls.ts';
 import type { Endpoint } from '../routes/types.ts';
 import type { FailureKind, UpstreamOutcome } from './engine.ts';
 import { clientResponseHeaders } from './headers.ts';
@@ -61,15 +63,23 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
   const fail = (kind: FailureKind, error: Error) =>
     finish({ status: 0, failure: { kind, error, responseStarted: answered } });
 
-  const upstreamRequest = request({
+  const requestOptions = {
     host: endpoint.ip,
     port: endpoint.port,
     method: call.req.method ?? 'GET',
     path: call.req.url ?? '/',
     headers: call.headers,
-    agent: false,
+    agent: false as const,
     setHost: false,
-  });
+  };
+  // Over TLS, the handshake request is written only after the certificate is verified.
+  const upstreamRequest =
+    endpoint.tls === undefined
+      ? request(requestOptions)
+      : requestTls({
+          ...tlsConnectOptions(endpoint.tls, endpoint.ip, endpoint.port),
+          ...requestOptions,
+        });
   const expire = () => {
     const error = new Error(connected ? 'no answer to the upgrade request' : 'connect timeout');
     upstreamRequest.destroy();
@@ -78,7 +88,7 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
   let timer = setTimeout(expire, call.connectTimeoutMs);
   upstreamRequest.once('socket', (socket: Socket) => {
     socket.setNoDelay(true);
-    socket.once('connect', () => {
+    socket.once(endpoint.tls === undefined ? 'connect' : 'secureConnect', () => {
       connected = true;
       clearTimeout(timer);
       if (call.idleTimeoutMs > 0) timer = setTimeout(expire, call.idleTimeoutMs);
@@ -95,7 +105,8 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
     const refused =
       !connected &&
       ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'].includes(error.code ?? '');
-    fail(refused || !connected ? 'connect-refused' : 'connection-lost', error);
+    if (!connected && isTlsFailure(error.code ?? '')) fail('tls-handshake', error);
+    else fail(refused || !connected ? 'connect-refused' : 'connection-lost', error);
   });
 
   upstreamRequest.once(

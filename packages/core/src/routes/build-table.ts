@@ -1,5 +1,6 @@
 import { AnnotationMemo } from '../annotations/memo.ts';
 import type { PathSpec, Rejection } from '../annotations/parse.ts';
+import type { BackendTlsAnnotations } from '../backends/backend-tls.ts';
 import { serviceClaimants } from '../backends/service-claimant.ts';
 import type { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
@@ -17,6 +18,8 @@ import { canonicalAliasHost } from './alias-hosts.ts';
 import type { AliasIndex, Endpoint, PodReport, Route, RouteTable } from './types.ts';
 
 export interface TableOptions {
+  /** Service annotations asking for TLS to its backends; unset = plaintext only. */
+  readonly backendTls?: BackendTlsAnnotations;
   readonly hostsAnnotation: string;
   readonly pathsAnnotation: string;
   readonly selector: LabelSelector;
@@ -53,16 +56,21 @@ interface NamespaceClaims {
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function endpointAt(pod: PodInfo, ip: string, port: number): Endpoint {
+/** `claimed`: the Pod or Service port the route names (a Service's TLS is per port). */
+function endpointAt(pod: PodInfo, ip: string, port: number, claimed = port): Endpoint {
   const host = ip.includes(':') ? `[${ip}]` : ip;
+  const tls = pod.service?.tls?.get(claimed);
   return {
     key: `${host}:${port}`,
-    origin: `http://${host}:${port}`,
+    // Pools are per origin: a TLS origin carries its server name and CA, so a rotated CA
+    // gets new connections and the old pool is closed when no route uses it any more.
+    origin: tls === undefined ? `http://${host}:${port}` : `https://${host}:${port}#${tls.id}`,
     ip,
     port,
     namespace: pod.namespace,
     podName: pod.name,
     protocol: pod.h2cPorts?.includes(port) ? 'h2c' : 'http1',
+    ...(tls !== undefined ? { tls } : {}),
   };
 }
 
@@ -71,7 +79,7 @@ const endpointsOf = ({ pod, port }: Claim): Endpoint[] =>
   pod.service === undefined
     ? [endpointAt(pod, pod.podIP, port)]
     : (pod.service.backends.get(port) ?? []).map((backend) =>
-        endpointAt(pod, backend.ip, backend.port),
+        endpointAt(pod, backend.ip, backend.port, port),
       );
 
 /** A Pod that has stopped (or is going) still holds no claim; a starting one does. */
@@ -165,7 +173,7 @@ export function buildRouteTable(state: ClusterState, options: TableOptions): Rou
 
 /** The Pods of a state, then its Services as claimants (`backends/service-claimant.ts`). */
 export function claimantsOf(state: ClusterState, options: TableOptions): readonly PodInfo[] {
-  const services = serviceClaimants(state, [options.pathsAnnotation]);
+  const services = serviceClaimants(state, [options.pathsAnnotation], options.backendTls);
   return services.length === 0 ? state.pods : [...state.pods, ...services];
 }
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { PARSEABLE_CA } from '../backends/testing/ca.ts';
+import type { EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
 import { EndpointHealth } from '../balancer/endpoint-health.ts';
 import type { Pipeline, PipelineCompiler } from '../pipeline/types.ts';
 import { parseLabelSelector } from '../pods/label-selector.ts';
@@ -17,6 +19,7 @@ const baseOptions = (aliasDomain?: string): TableOptions => ({
   pathsAnnotation: PATHS,
   selector: parseLabelSelector('routable=true'),
   health: new EndpointHealth({ ejectionMs: 1000, now: () => 0 }),
+  backendTls: { tls: 'publicBackendTls', serverName: 'publicBackendServerName' },
   ...(aliasDomain !== undefined ? { aliasDomain } : {}),
 });
 
@@ -27,7 +30,11 @@ interface Marker extends Pipeline {
 }
 
 function compilerFor(state: ClusterState): PipelineCompiler {
-  const keys = new Map(state.secrets.map((secret) => [secret.namespace, secret.data.key]));
+  const keys = new Map(
+    state.secrets
+      .filter((secret) => secret.name === 'routing')
+      .map((secret) => [secret.namespace, secret.data.key]),
+  );
   return (route) => {
     const key = keys.get(route.namespace)?.toString();
     if (key === undefined) return null;
@@ -90,6 +97,28 @@ const podArbitrary = fc.record({
   terminating: fc.boolean(),
 });
 
+// Services (EndpointSlice and ExternalName backends, TLS with a CA Secret) claim the same
+// hosts and paths as the Pods: `80:/` is the Service port 80, `web:/api` and `https:/x` names.
+const servicePath = fc.constantFrom('web:/', '80:/api', 'https:/x', 'web:/api/v1', 'nope:/y');
+const serviceArbitrary = fc.record({
+  namespace: fc.constantFrom(...NAMESPACES),
+  name: fc.constantFrom('s0', 's1'),
+  createdAt: fc.integer({ min: 0, max: 3 }),
+  routable: fc.boolean(),
+  hosts: fc.option(fc.array(hostEntry, { maxLength: 2 }).map((list) => list.join(' '))),
+  paths: fc.option(fc.array(servicePath, { maxLength: 2 }).map((list) => list.join(' '))),
+  external: fc.boolean(),
+  tls: fc.constantFrom(null, 'system', 'ca', 'bad/name'),
+  terminating: fc.boolean(),
+});
+const sliceArbitrary = fc.record({
+  namespace: fc.constantFrom(...NAMESPACES),
+  service: fc.constantFrom('s0', 's1'),
+  name: fc.constantFrom('x', 'y'),
+  ips: fc.array(fc.constantFrom('192.0.2.1', '192.0.2.2', '10.0.0.1'), { maxLength: 2 }),
+  ready: fc.option(fc.boolean()),
+});
+
 const change = fc.oneof(
   { weight: 6, arbitrary: podArbitrary.map((pod) => ({ kind: 'pod' as const, pod })) },
   {
@@ -108,9 +137,73 @@ const change = fc.oneof(
       key: fc.option(fc.constantFrom('k1', 'k2', 'boom')),
     }),
   },
+  {
+    weight: 3,
+    arbitrary: serviceArbitrary.map((service) => ({ kind: 'service' as const, service })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('delete-service' as const),
+      namespace: fc.constantFrom(...NAMESPACES),
+      name: fc.constantFrom('s0', 's1'),
+    }),
+  },
+  { weight: 3, arbitrary: sliceArbitrary.map((slice) => ({ kind: 'slice' as const, slice })) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('ca' as const),
+      namespace: fc.constantFrom(...NAMESPACES),
+      pem: fc.constantFrom(null, 'valid', 'junk'),
+    }),
+  },
 );
 
 type Change = typeof change extends fc.Arbitrary<infer T> ? T : never;
+
+function serviceOf(spec: Extract<Change, { kind: 'service' }>['service']): ServiceInfo {
+  const annotations: Record<string, string> = {};
+  if (spec.hosts !== null) annotations[HOSTS] = spec.hosts;
+  if (spec.paths !== null) annotations[PATHS] = spec.paths;
+  if (spec.tls !== null) annotations.publicBackendTls = spec.tls;
+  return {
+    namespace: spec.namespace,
+    name: spec.name,
+    uid: `svc-${spec.namespace}/${spec.name}`,
+    createdAt: spec.createdAt,
+    labels: spec.routable ? { routable: 'true' } : {},
+    annotations,
+    type: spec.external ? 'ExternalName' : 'ClusterIP',
+    externalName: spec.external ? 'ext.example' : '',
+    ports: [
+      { name: 'web', port: 80, protocol: 'TCP' },
+      { name: 'https', port: 443, protocol: 'TCP' },
+    ],
+    terminating: spec.terminating,
+  };
+}
+
+function sliceOf(spec: Extract<Change, { kind: 'slice' }>['slice']): EndpointSliceInfo {
+  return {
+    namespace: spec.namespace,
+    name: `${spec.service}-${spec.name}`,
+    serviceName: spec.service,
+    addressType: 'IPv4',
+    ports: new Map([
+      ['web', 8080],
+      ['https', 8443],
+    ]),
+    endpoints: spec.ips.map((ip) => ({
+      addresses: [ip],
+      ready: spec.ready ?? undefined,
+      serving: undefined,
+      terminating: undefined,
+    })),
+  };
+}
+
+const EXTERNAL_NAMES = new Map([['ext.example', { addresses: ['198.51.100.1'] }]]);
 
 function podOf(spec: Extract<Change, { kind: 'pod' }>['pod']): PodInfo {
   const annotations: Record<string, string> = {};
@@ -132,7 +225,7 @@ function podOf(spec: Extract<Change, { kind: 'pod' }>['pod']): PodInfo {
 }
 
 describe('IncrementalTable', () => {
-  it('patches to the same table a full build gives, for random sequences of changes', () => {
+  it('patches to the same table a full build gives, for random sequences of changes (Pods, Services, slices, Secrets)', () => {
     fc.assert(
       fc.property(
         fc.array(fc.array(change, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 }),
@@ -142,10 +235,13 @@ describe('IncrementalTable', () => {
           const table = new IncrementalTable(options);
           const pods = new Map<string, PodInfo>();
           const secrets = new Map<string, SecretInfo>();
+          const services = new Map<string, ServiceInfo>();
+          const slices = new Map<string, EndpointSliceInfo>();
           let sequence = 0;
           for (const [index, batch] of batches.entries()) {
             const changedPods = new Map<string, PodInfo | undefined>();
             const secretNamespaces = new Set<string>();
+            const changedServices = new Set<string>();
             for (const item of batch) {
               if (item.kind === 'pod') {
                 const pod = podOf(item.pod);
@@ -155,6 +251,29 @@ describe('IncrementalTable', () => {
                 const key = `${item.namespace}/${item.name}`;
                 pods.delete(key);
                 changedPods.set(key, undefined);
+              } else if (item.kind === 'service') {
+                const service = serviceOf(item.service);
+                services.set(`${service.namespace}/${service.name}`, service);
+                changedServices.add(`${service.namespace}/${service.name}`);
+              } else if (item.kind === 'delete-service') {
+                services.delete(`${item.namespace}/${item.name}`);
+                changedServices.add(`${item.namespace}/${item.name}`);
+              } else if (item.kind === 'slice') {
+                const slice = sliceOf(item.slice);
+                slices.set(`${slice.namespace}/${slice.name}`, slice);
+                changedServices.add(`${slice.namespace}/${slice.serviceName}`);
+              } else if (item.kind === 'ca') {
+                const key = `${item.namespace}/ca`;
+                if (item.pem === null) secrets.delete(key);
+                else {
+                  const pem = item.pem === 'valid' ? PARSEABLE_CA : 'junk';
+                  secrets.set(key, {
+                    namespace: item.namespace,
+                    name: 'ca',
+                    data: { 'ca.crt': Buffer.from(pem) },
+                  });
+                }
+                secretNamespaces.add(item.namespace);
               } else {
                 if (item.key === null) secrets.delete(item.namespace);
                 else {
@@ -171,9 +290,21 @@ describe('IncrementalTable', () => {
             const state: ClusterState = {
               pods: [...pods.values()],
               secrets: [...secrets.values()],
+              services: [...services.values()],
+              endpointSlices: [...slices.values()],
+              externalNames: EXTERNAL_NAMES,
               sequence,
               // The first state is whole, as a source's first state is.
-              ...(index === 0 ? {} : { changes: { since, pods: changedPods, secretNamespaces } }),
+              ...(index === 0
+                ? {}
+                : {
+                    changes: {
+                      since,
+                      pods: changedPods,
+                      secretNamespaces,
+                      services: changedServices,
+                    },
+                  }),
             };
             const compilePipeline = compilerFor(state);
             const patched = table.apply(state, { version: sequence, now: 0, compilePipeline });

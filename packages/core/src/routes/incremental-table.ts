@@ -16,19 +16,29 @@ import {
 import { HostMap } from './host-map.ts';
 import type { PodReport, Route, RouteTable } from './types.ts';
 
-/** A change's Pods, plus the claimants of the Services it says changed (object or slices). */
+/**
+ * A change's Pods, plus the claimants of the Services it says changed (object or slices),
+ * and of every Service in a namespace whose Secrets changed (a CA Secret is read into its
+ * Service's endpoints, not into a pipeline).
+ */
 function withServices(
   state: ClusterState,
   changes: StateChanges,
   options: TableOptions,
 ): ReadonlyMap<string, PodInfo | undefined> {
-  if (changes.services === undefined || changes.services.size === 0) return changes.pods;
+  const keys = new Set(changes.services ?? []);
+  if (options.backendTls !== undefined && changes.secretNamespaces.size > 0) {
+    for (const service of state.services ?? [])
+      if (changes.secretNamespaces.has(service.namespace))
+        keys.add(`${service.namespace}/${service.name}`);
+  }
+  if (keys.size === 0) return changes.pods;
   const all = new Map(changes.pods);
-  for (const key of changes.services) {
+  for (const key of keys) {
     const [namespace = '', name = ''] = key.split('/');
     all.set(
       serviceClaimantKey(namespace, name),
-      serviceClaimantOf(state, key, [options.pathsAnnotation]),
+      serviceClaimantOf(state, key, [options.pathsAnnotation], options.backendTls),
     );
   }
   return all;

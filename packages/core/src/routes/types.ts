@@ -1,4 +1,5 @@
 import type { Rejection } from '../annotations/parse.ts';
+import type { BackendTls } from '../backends/types.ts';
 import type { RoundRobin } from '../balancer/round-robin.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import type { AccessRules } from './access-rules.ts';
@@ -13,6 +14,8 @@ export interface Endpoint {
   readonly podName: string;
   /** How the Pod port is spoken to: HTTP/1.1, or HTTP/2 cleartext (gRPC, from its name). */
   readonly protocol: 'http1' | 'h2c';
+  /** Set when the backend is spoken to over verified TLS (Service backends only). */
+  readonly tls?: BackendTls;
 }
 
 export interface Route {

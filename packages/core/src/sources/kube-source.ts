@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { SYSTEM_ROOTS } from '../backends/backend-tls.ts';
 import { endpointSliceFromObject, serviceFromObject } from '../backends/from-object.ts';
 import type { EndpointSliceInfo, ServiceInfo } from '../backends/types.ts';
 import { ErrorCodes, type KubeApiError, PodrouterError } from '../errors.ts';
@@ -24,6 +25,9 @@ export interface KubeSourceOptions {
   /** With TLS on: the Pod annotation naming a TLS Secret. Each Secret named (in the Pod's
    * namespace) is watched by name, so RBAC can restrict the grant with resourceNames. */
   readonly tlsSecretAnnotation?: string;
+  /** The Service annotation naming a CA Secret for TLS to its backends (BACKEND_TLS_ANNOTATION):
+   * each Secret named (in the Service's namespace) is watched by name, like TLS Secrets. */
+  readonly backendTlsAnnotation?: string;
   /** DEFAULT_TLS_SECRET, watched by name as well. */
   readonly defaultTlsSecret?: { readonly namespace: string; readonly name: string };
   /** Coalesces bursts of watch events into one state. */
@@ -73,9 +77,10 @@ export class KubeSource implements Source {
   #externalBackends = true;
   /** Named TLS Secret informers, by `namespace/name`. */
   readonly #tls = new Map<string, TlsWatch>();
-  /** The TLS Secret each Pod names, by Pod key, and how many Pods name each Secret. */
-  readonly #tlsOfPod = new Map<string, string>();
-  readonly #tlsUsers = new Map<string, number>();
+  /** The TLS Secret each Pod (or CA Secret each Service, `service:` key) names, and how
+   * many name each Secret. */
+  readonly #secretOf = new Map<string, string>();
+  readonly #secretUsers = new Map<string, number>();
   #tlsDirty = true;
   /** TLS informers whose first list (or failure) the next state waits for. */
   #tlsPending = 0;
@@ -227,7 +232,10 @@ export class KubeSource implements Source {
           labelSelector: this.#options.labelSelector,
           decode: serviceFromObject,
         },
-        handlers<ServiceInfo>(`${core}/services`, (key) => this.#changedServices.add(key)),
+        handlers<ServiceInfo>(`${core}/services`, (key, service) => {
+          this.#changedServices.add(key);
+          this.#trackCa(key, service);
+        }),
       ),
     );
     this.#slices.push(
@@ -258,39 +266,57 @@ export class KubeSource implements Source {
 
   /** Keeps count of the TLS Secrets the Pods name (a Pod's own namespace only). */
   #trackTls(podKey: string, pod: PodInfo | undefined): void {
-    const annotation = this.#options.tlsSecretAnnotation;
+    this.#trackNamed(podKey, pod, this.#options.tlsSecretAnnotation);
+  }
+
+  /** The same for the CA Secrets Services name for TLS to their backends. */
+  #trackCa(serviceKey: string, service: ServiceInfo | undefined): void {
+    const annotation = this.#options.backendTlsAnnotation;
+    const value = annotation === undefined ? undefined : service?.annotations[annotation];
+    // `system` names the system roots, not a Secret.
+    const named = value === undefined || value.trim() === SYSTEM_ROOTS ? undefined : service;
+    this.#trackNamed(`service:${serviceKey}`, named, annotation);
+  }
+
+  #trackNamed(
+    ownerKey: string,
+    owner:
+      | { readonly namespace: string; readonly annotations: Readonly<Record<string, string>> }
+      | undefined,
+    annotation: string | undefined,
+  ): void {
     if (annotation === undefined) return;
-    const value = pod?.annotations[annotation];
+    const value = owner?.annotations[annotation];
     const parsed = value === undefined ? undefined : parseSecretName(value);
     const next =
-      pod !== undefined && parsed !== undefined && 'name' in parsed
-        ? `${pod.namespace}/${parsed.name}`
+      owner !== undefined && parsed !== undefined && 'name' in parsed
+        ? `${owner.namespace}/${parsed.name}`
         : undefined;
-    const before = this.#tlsOfPod.get(podKey);
+    const before = this.#secretOf.get(ownerKey);
     if (before === next) return;
     if (before !== undefined) {
-      const count = (this.#tlsUsers.get(before) ?? 1) - 1;
-      if (count > 0) this.#tlsUsers.set(before, count);
-      else this.#tlsUsers.delete(before);
+      const count = (this.#secretUsers.get(before) ?? 1) - 1;
+      if (count > 0) this.#secretUsers.set(before, count);
+      else this.#secretUsers.delete(before);
     }
     if (next !== undefined) {
-      this.#tlsOfPod.set(podKey, next);
-      this.#tlsUsers.set(next, (this.#tlsUsers.get(next) ?? 0) + 1);
-    } else this.#tlsOfPod.delete(podKey);
+      this.#secretOf.set(ownerKey, next);
+      this.#secretUsers.set(next, (this.#secretUsers.get(next) ?? 0) + 1);
+    } else this.#secretOf.delete(ownerKey);
     this.#tlsDirty = true;
   }
 
   /**
-   * Watches the TLS Secrets the Pods name and the default one, by name, and stops watching
-   * those no Pod names any more. A newly watched Secret holds the next state until its first
+   * Watches the TLS Secrets the Pods name, the CA Secrets the Services name and the default
+   * TLS Secret, by name, and stops watching those nobody names any more. A newly watched Secret holds the next state until its first
    * list (or failure, or TLS_HOLD_MS), so a new Secret is not reported missing while it is
    * being fetched.
    */
   #syncTlsWatches(listener: SourceListener): void {
-    if (this.#options.tlsSecretAnnotation === undefined || !this.#tlsDirty) return;
+    if (!this.#tlsDirty) return;
     this.#tlsDirty = false;
     const { defaultTlsSecret, secretName, namespaces } = this.#options;
-    const wanted = new Set(this.#tlsUsers.keys());
+    const wanted = new Set(this.#secretUsers.keys());
     if (defaultTlsSecret) wanted.add(`${defaultTlsSecret.namespace}/${defaultTlsSecret.name}`);
     for (const key of wanted) {
       // The API-key Secret of a watched namespace is watched already, under the same key.
@@ -348,7 +374,10 @@ export class KubeSource implements Source {
           },
           onList: () => {
             if (watch.stopped) return;
-            if (this.#secretErrors.delete(key)) this.#schedule(listener);
+            if (this.#secretErrors.delete(key)) {
+              this.#changedSecrets.add(namespace);
+              this.#schedule(listener);
+            }
             release();
           },
           onError: (error: KubeApiError) => {
@@ -364,6 +393,7 @@ export class KubeSource implements Source {
             const reason = `${briefly(error)}${forbiddenHint(error, path, name)}`;
             if (this.#secretErrors.get(key) !== reason) {
               this.#secretErrors.set(key, reason);
+              this.#changedSecrets.add(namespace);
               this.#schedule(listener);
             }
             release();
