@@ -44,6 +44,7 @@ for (const build of BUILDS) {
         'ADMIN_PORT',
         'WATCH_NAMESPACES',
         'KUBECONFIG',
+        'WORKERS',
       ]) {
         assert.match(help.stdout, new RegExp(`env ${name},`), name);
       }

@@ -404,3 +404,38 @@ describe('a certificate that expires while nothing changes', () => {
     }
   });
 });
+
+describe('TLS with WORKERS=2', () => {
+  const build = BUILDS[0] as BuildUnderTest;
+  it('terminates TLS in every worker with the Secrets’ certificates, and rotates them in each', async () => {
+    const router = await startRouter(build, items(build, shop), { TLS_PORT: '0', WORKERS: '2' });
+    try {
+      const tlsPort = router.tlsPort ?? 0;
+      assert.ok(tlsPort > 0);
+      // Fresh connections, spread by the kernel over both workers' sockets.
+      const certificates = async () => {
+        const seen = new Set<string>();
+        for (let index = 0; index < 12; index++) {
+          const answer = await get(tlsPort, 'shop.example.com');
+          assert.equal(answer.status, 200);
+          seen.add(answer.socket.getPeerCertificate().fingerprint256);
+        }
+        return [...seen];
+      };
+      const before = await certificates();
+      assert.equal(before.length, 1);
+      await router.setState(items(build, shopNext));
+      const after = await certificates();
+      assert.equal(after.length, 1, 'every worker serves the new certificate');
+      assert.notEqual(after[0], before[0]);
+      const workers = new Set(
+        router.logs
+          .filter((line) => line.msg === 'access' && line.host === 'shop.example.com')
+          .map((line) => line.worker),
+      );
+      assert.equal(workers.size, 2, 'both workers terminated TLS');
+    } finally {
+      await router.stop();
+    }
+  });
+});

@@ -117,6 +117,8 @@ function routerEnv(kubeconfig: string, env: Record<string, string>): NodeJS.Proc
     LISTEN_ADDRESS: '127.0.0.1',
     SHUTDOWN_DELAY: '0',
     LOG_LEVEL: 'debug',
+    // `WORKERS=2 scripts/node.sh --test test/kube/…` runs a suite with worker processes.
+    WORKERS: process.env.WORKERS ?? '1',
     ...env,
   };
 }
@@ -163,7 +165,8 @@ export async function startKubeRouter(
   let listening: LogLine | undefined;
   await waitFor(`${build.tier} router to listen`, 20_000, async () => {
     alive();
-    listening = logs.find((line) => line.msg === 'listening');
+    // Workers log their own `listening` (with their `worker` id); the primary's has the ports.
+    listening = logs.find((line) => line.msg === 'listening' && line.worker === undefined);
     return listening !== undefined;
   });
   const port = listening?.port as number;

@@ -158,6 +158,9 @@ export async function startRouter(
       LISTEN_ADDRESS: '127.0.0.1',
       SHUTDOWN_DELAY: '0',
       LOG_LEVEL: 'debug',
+      // One process unless a test asks for workers (the default follows the CPU limit);
+      // `WORKERS=2 npm run test:conformance` runs the suite with worker processes.
+      WORKERS: process.env.WORKERS ?? '1',
       // `npm run test:conformance:undici` runs the same suite with the undici engine.
       ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
       ...env,
@@ -217,8 +220,13 @@ export async function startRouter(
       });
     });
 
-  const listening = await waitForLog((line) => line.msg === 'listening');
-  let version = (await waitForLog((line) => line.msg === 'route table applied')).version ?? 1;
+  // With WORKERS > 1 each worker logs too (with its `worker` id); the primary speaks for all.
+  const listening = await waitForLog(
+    (line) => line.msg === 'listening' && line.worker === undefined,
+  );
+  let version =
+    (await waitForLog((line) => line.msg === 'route table applied' && line.worker === undefined))
+      .version ?? 1;
   const port = listening.port as number;
   const tlsPort = typeof listening.tlsPort === 'number' ? listening.tlsPort : undefined;
   const adminPort = listening.adminPort as number;
@@ -241,7 +249,10 @@ export async function startRouter(
       writeFileSync(`${file}.tmp`, listYaml(nextItems));
       renameSync(`${file}.tmp`, file);
       await waitForLog(
-        (line) => line.msg === 'route table applied' && (line.version ?? 0) >= target,
+        (line) =>
+          line.msg === 'route table applied' &&
+          line.worker === undefined &&
+          (line.version ?? 0) >= target,
       );
       version = target;
       return target;

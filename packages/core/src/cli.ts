@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Registry } from 'prom-client';
 import { collect, helpText, loadRouterConfig } from './config/load.ts';
 import {
@@ -11,12 +12,17 @@ import { ConfigError, PodrouterError } from './errors.ts';
 import type { SharedClientRate } from './guards/client-limits.ts';
 import { loadKubeConnection } from './kube/connection.ts';
 import { createLogger, type Logger } from './observability/log.ts';
+import { RouterMetrics } from './observability/metrics.ts';
+import type { ClusterState } from './pods/types.ts';
 import { Router, type RouterOptions } from './router.ts';
+import type { RouteTable } from './routes/types.ts';
 import { ExternalNameSource } from './sources/external-names.ts';
 import { FileSource } from './sources/file-source.ts';
 import { EXTERNAL_BACKENDS_FEATURE, POD_EVENTS_FEATURE } from './sources/kube-access.ts';
 import { KubeSource } from './sources/kube-source.ts';
 import type { Source } from './sources/types.ts';
+import { REUSE_PORT, WorkerPool } from './workers/primary.ts';
+import { PRIMARY_SOURCE, serveAsWorker } from './workers/worker.ts';
 
 export const VERSION = '0.1.0';
 
@@ -116,13 +122,18 @@ function exitOnConfigError(build: BuildDefaults, error: unknown): void {
   process.exitCode = isConfig ? 2 : 1;
 }
 
+/** How this process takes part: the only one, or the primary or a worker of `WORKERS` > 1. */
+type Role = 'single' | 'primary' | 'worker';
+
 interface Prepared {
+  readonly role: Role;
   readonly config: RouterConfig;
   readonly source: Source;
   readonly logger: Logger;
   readonly parts: readonly ExtensionParts[];
   readonly features: ReadonlyMap<string, FeatureState>;
-  readonly onTableApplied?: RouterOptions['onTableApplied'];
+  /** Pod Events, from the Pod reports of each table applied. */
+  readonly onTableApplied?: (table: Pick<RouteTable, 'pods'>, state: ClusterState) => void;
 }
 
 /** Configuration, source and extensions, or `undefined` when the CLI has already answered. */
@@ -146,10 +157,48 @@ async function prepare(
     return undefined;
   }
   const { config, values } = request;
+  const role: Role = config.workers === 1 ? 'single' : cluster.isPrimary ? 'primary' : 'worker';
+  const root = createLogger(build.name, config.logLevel);
+  const logger = role === 'worker' ? root.child({ worker: cluster.worker?.id }) : root;
+  // The primary watches and the workers serve: only one of them connects to Kubernetes, only
+  // the others run the policy and tracing extensions.
+  const watched =
+    role === 'worker'
+      ? { source: PRIMARY_SOURCE, parts: [], features: new Map<string, FeatureState>() }
+      : await prepareSource(build, config, logger);
+  const parts = [...watched.parts];
+  if (role !== 'primary') {
+    for (const extension of extensions) {
+      parts.push(await extension.configure({ config, values, logger }));
+    }
+  }
+  return {
+    role,
+    config,
+    source: watched.source,
+    logger,
+    parts,
+    features: watched.features,
+    ...('onTableApplied' in watched && watched.onTableApplied
+      ? { onTableApplied: watched.onTableApplied }
+      : {}),
+  };
+}
+
+/** The source (with the RBAC checks and the Pod Event recorder of the kube source). */
+async function prepareSource(
+  build: BuildDefaults,
+  config: RouterConfig,
+  logger: Logger,
+): Promise<{
+  source: Source;
+  parts: ExtensionParts[];
+  features: Map<string, FeatureState>;
+  onTableApplied?: Prepared['onTableApplied'];
+}> {
   const source = await createSource(config);
-  const logger = createLogger(build.name, config.logLevel);
   const parts: ExtensionParts[] = [];
-  let onTableApplied: RouterOptions['onTableApplied'];
+  let onTableApplied: Prepared['onTableApplied'];
   const features = new Map<string, FeatureState>();
   if (source instanceof KubeSource) {
     const access = await source.checkAccess(config.podEvents);
@@ -176,18 +225,13 @@ async function prepare(
       parts.push({ close: () => recorder.close() });
     }
   }
-  for (const extension of extensions) {
-    parts.push(await extension.configure({ config, values, logger }));
-  }
   return {
-    config,
     // ExternalName Services' DNS names resolved and kept fresh, for every source.
     source: new ExternalNameSource(source, {
       floorMs: config.externalNameMinTtlMs,
       ceilingMs: config.externalNameMaxTtlMs,
       retryMs: config.externalNameRetryMs,
     }),
-    logger,
     parts,
     features,
     ...(onTableApplied ? { onTableApplied } : {}),
@@ -217,10 +261,36 @@ export async function runCli(
     prepared = await prepare(build, argv, env, extensions);
   } catch (error) {
     exitOnConfigError(build, error);
+    // A worker's IPC channel would keep it alive; the primary sees the exit code and stops.
+    if (cluster.isWorker) process.exit();
     return;
   }
   if (prepared === undefined) return;
-  const { config, source, logger, parts, features, onTableApplied } = prepared;
+  const { role, config, source, logger, parts, features, onTableApplied } = prepared;
+  const closeParts = () => Promise.all(parts.map((part) => part.close?.())).then(() => {});
+  const featureStatus = () => (features.size > 0 ? { features: Object.fromEntries(features) } : {});
+  if (role === 'primary') {
+    const metrics = new RouterMetrics(config.build.tier);
+    for (const [name, state] of features) metrics.feature(name, state.enabled);
+    const pool = new WorkerPool({
+      config,
+      source,
+      logger,
+      metrics,
+      status: featureStatus,
+      close: closeParts,
+      ...(onTableApplied ? { onTableApplied } : {}),
+    });
+    onSignals(logger, (delayMs) => pool.shutdown(delayMs));
+    try {
+      await pool.start();
+    } catch (error) {
+      logger.fatal({ err: error }, 'cannot start');
+      await pool.shutdown(0).catch(() => {});
+      process.exit((error as { code?: number }).code ?? 1);
+    }
+    return;
+  }
   const policies = parts.map((part) => part.policies).filter((policy) => policy !== undefined);
   if (policies.length > 1) throw new Error('only one extension may provide the policy pipeline');
   const sharedClientRate = parts.find((part) => part.sharedClientRate)?.sharedClientRate;
@@ -234,7 +304,7 @@ export async function runCli(
     ...(sharedClientRate ? { sharedClientRate } : {}),
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
     status: () => ({
-      ...(features.size > 0 ? { features: Object.fromEntries(features) } : {}),
+      ...featureStatus(),
       ...Object.fromEntries(
         extensions.flatMap((extension, index) => {
           const status = parts[index]?.status;
@@ -243,7 +313,12 @@ export async function runCli(
       ),
     }),
     ...(onTableApplied ? { onTableApplied } : {}),
+    ...(role === 'worker' ? { admin: false, reusePort: REUSE_PORT } : {}),
   });
+  if (role === 'worker') {
+    serveAsWorker(router, logger, closeParts);
+    return;
+  }
   for (const [name, state] of features) router.metrics.feature(name, state.enabled);
   try {
     await router.start();
@@ -251,19 +326,20 @@ export async function runCli(
     logger.fatal({ err: error }, 'cannot start');
     process.exit(1);
   }
+  onSignals(logger, (delayMs) => router.shutdown(delayMs).then(closeParts));
+}
+
+/** SIGTERM drains after SHUTDOWN_DELAY; Ctrl-C on a terminal (no endpoint controller to wait for) at once. */
+function onSignals(logger: Logger, shutdown: (delayMs?: number) => Promise<void>): void {
   const stop = (delayMs?: number) => {
-    router
-      .shutdown(delayMs)
-      .then(() => Promise.all(parts.map((part) => part.close?.())))
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.fatal({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+    shutdown(delayMs).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.fatal({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', () => stop());
-  // Ctrl-C on a terminal: no endpoint controller to wait for.
   process.once('SIGINT', () => stop(0));
 }

@@ -3,8 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Registry } from 'prom-client';
-import { createAdminServers } from './admin/server.ts';
+import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
+import {
+  type AdminState,
+  createAdminServers,
+  mergeRegistries,
+  routesView,
+} from './admin/server.ts';
 import { AnnotationMemo } from './annotations/memo.ts';
 import { EndpointHealth } from './balancer/endpoint-health.ts';
 import type { RouterConfig } from './config/settings.ts';
@@ -46,6 +51,16 @@ export interface RouterOptions {
   readonly status?: () => Readonly<Record<string, unknown>>;
   /** Identity headers the policy sets upstream: stripped from every inbound request. */
   readonly identityHeaders?: readonly string[];
+  /**
+   * Serve the admin and introspection listeners (default). A worker process of
+   * `workers/` leaves them to the primary, which asks it for metrics and `/routes`.
+   */
+  readonly admin?: boolean;
+  /**
+   * Bind the proxy listeners with SO_REUSEPORT, each process its own socket, the kernel
+   * spreading connections over them (the workers of `workers/`).
+   */
+  readonly reusePort?: boolean;
   /** Shares CLIENT_RATE_LIMIT across replicas (the policy's Redis); in memory otherwise. */
   readonly sharedClientRate?: SharedClientRate;
 }
@@ -78,8 +93,10 @@ export class Router {
   readonly #engine: UpstreamEngine;
   readonly #proxy: RouterProxy;
   readonly #server: Server;
-  readonly #admin: Server;
-  readonly #introspection: Server;
+  readonly #admin: Server | undefined;
+  readonly #introspection: Server | undefined;
+  readonly #adminState: AdminState;
+  readonly #registry: Registry;
   readonly #selector: LabelSelector;
   readonly #tables: IncrementalTable;
   readonly #tls: TlsTermination | undefined;
@@ -253,22 +270,32 @@ export class Router {
           });
     const status = options.status;
     const tls = this.#tls;
-    const admin = createAdminServers(
-      {
-        ready: () => this.#synced && !this.#draining,
-        table: () => this.#table,
-        sourceError: () => this.#sourceError,
-        ejected: () => this.#health.ejected(),
-        beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
-        ...(status || tls
-          ? { status: () => ({ ...status?.(), ...(tls ? { tls: tls.view() } : {}) }) }
-          : {}),
-      },
-      this.metrics,
-      options.registries,
-    );
-    this.#admin = admin.probes;
-    this.#introspection = admin.introspection;
+    this.#adminState = {
+      ready: () => this.#synced && !this.#draining,
+      table: () => this.#table,
+      sourceError: () => this.#sourceError,
+      ejected: () => this.#health.ejected(),
+      beforeMetrics: () => this.metrics.setTunnels(this.#proxy.tunnels.size),
+      ...(status || tls
+        ? { status: () => ({ ...status?.(), ...(tls ? { tls: tls.view() } : {}) }) }
+        : {}),
+    };
+    this.#registry = mergeRegistries(this.metrics.registry, options.registries);
+    const admin =
+      options.admin === false ? undefined : createAdminServers(this.#adminState, this.#registry);
+    this.#admin = admin?.probes;
+    this.#introspection = admin?.introspection;
+  }
+
+  /** Every metric of this process (the router's and its extensions'), as prom-client JSON. */
+  metricsJson(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    this.#adminState.beforeMetrics?.();
+    return this.#registry.getMetricsAsJSON();
+  }
+
+  /** The admin `/routes` view of this process. */
+  routesView(): ReturnType<typeof routesView> {
+    return routesView(this.#table, this.#adminState);
   }
 
   get table(): RouteTable {
@@ -276,11 +303,11 @@ export class Router {
   }
 
   /** Applies a new cluster state: patch (or build) a new table and swap it in. */
-  applyState(state: ClusterState): RouteTable {
+  applyState(state: ClusterState, version = this.#table.version + 1): RouteTable {
     const started = performance.now();
     const compilePipeline = this.#options.policies?.(state);
     const built = this.#tables.apply(state, {
-      version: this.#table.version + 1,
+      version,
       now: Date.now(),
       ...(compilePipeline ? { compilePipeline } : {}),
     });
@@ -313,22 +340,31 @@ export class Router {
     return table;
   }
 
-  async start(): Promise<{
+  /** `ports` override the configured ones (a worker is told the port its primary chose). */
+  async start(ports: { port?: number; tlsPort?: number } = {}): Promise<{
     port: number;
     adminPort: number;
     introspectionPort: number;
     tlsPort?: number;
   }> {
     const { config } = this.#options;
-    this.#server.listen(config.port, config.listenAddress);
-    this.#admin.listen(config.adminPort, config.listenAddress);
-    this.#introspection.listen(config.introspectionPort, config.introspectionAddress);
-    await Promise.all([
-      once(this.#server, 'listening'),
-      once(this.#admin, 'listening'),
-      once(this.#introspection, 'listening'),
-    ]);
-    const tlsPort = await this.#tls?.listen();
+    const reusePort = this.#options.reusePort === true;
+    this.#server.listen({
+      port: ports.port ?? config.port,
+      host: config.listenAddress,
+      ...(reusePort ? { reusePort, exclusive: true } : {}),
+    });
+    this.#admin?.listen(config.adminPort, config.listenAddress);
+    this.#introspection?.listen(config.introspectionPort, config.introspectionAddress);
+    await Promise.all(
+      [this.#server, this.#admin, this.#introspection].map((server) =>
+        server ? once(server, 'listening') : undefined,
+      ),
+    );
+    const tlsPort = await this.#tls?.listen({
+      ...(ports.tlsPort !== undefined ? { port: ports.tlsPort } : {}),
+      reusePort,
+    });
     this.#options.source.start({
       onState: (state) => {
         try {
@@ -348,8 +384,9 @@ export class Router {
       },
     });
     const port = (this.#server.address() as AddressInfo).port;
-    const adminPort = (this.#admin.address() as AddressInfo).port;
-    const introspectionPort = (this.#introspection.address() as AddressInfo).port;
+    const adminPort = (this.#admin?.address() as AddressInfo | undefined)?.port ?? 0;
+    const introspectionPort =
+      (this.#introspection?.address() as AddressInfo | undefined)?.port ?? 0;
     this.#log.info(
       {
         port,
@@ -397,11 +434,10 @@ export class Router {
       for (const tunnel of this.#proxy.tunnels) tunnel.destroy();
     }
     await Promise.all([this.#options.source.stop(), this.#engine.close()]);
-    for (const server of [this.#admin, this.#introspection]) server.closeAllConnections();
+    const admin = [this.#admin, this.#introspection].filter((server) => server !== undefined);
+    for (const server of admin) server.closeAllConnections();
     await Promise.all(
-      [this.#admin, this.#introspection].map(
-        (server) => new Promise<void>((done) => server.close(() => done())),
-      ),
+      admin.map((server) => new Promise<void>((done) => server.close(() => done()))),
     );
     this.#log.info('shut down');
   }

@@ -49,12 +49,16 @@ export class PolicyMetrics {
       name: 'podrouter_policy_rate_limiter_up',
       help: '1 while Redis answers, 0 after a failure until it answers again.',
       labelNames: ['tier'],
+      // WORKERS > 1: each worker has its own connection; 0 if any of them is down.
+      aggregator: 'min',
       registers,
     });
     this.#closedNamespaces = new Gauge({
       name: 'podrouter_policy_closed_namespaces',
       help: 'Namespaces whose routes are closed because their key or JWKS Secret field is invalid.',
       labelNames: ['tier'],
+      // WORKERS > 1: every worker reads the same Secrets; counted once.
+      aggregator: 'max',
       registers,
     });
     this.#up.labels(tier).set(1);

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
-import type { RouterMetrics } from '../observability/metrics.ts';
 import type { RouteTable } from '../routes/types.ts';
 
 export interface AdminState {
@@ -61,9 +60,11 @@ export function routesView(
 export interface AdminEndpoints {
   readonly ready: () => boolean;
   readonly registry: Registry;
+  /** Where `/metrics` comes from when it is not `registry` alone (e.g. summed over workers). */
+  readonly collect?: () => Promise<Registry>;
   readonly beforeMetrics?: () => void;
   /** JSON views by path, e.g. `/routes`. */
-  readonly views: Readonly<Record<string, () => unknown>>;
+  readonly views: Readonly<Record<string, () => unknown | Promise<unknown>>>;
 }
 
 /**
@@ -85,36 +86,48 @@ export function createAdminHttpServer(endpoints: AdminEndpoints): Server {
       else send(503, 'text/plain', 'not ready\n');
     } else if (path === '/metrics') {
       endpoints.beforeMetrics?.();
-      registry.metrics().then(
-        (text) => send(200, registry.contentType, text),
-        () => send(500, 'text/plain', 'metrics failed\n'),
-      );
+      (endpoints.collect?.() ?? Promise.resolve(registry))
+        .then(async (collected) => ({
+          type: collected.contentType,
+          text: await collected.metrics(),
+        }))
+        .then(
+          ({ type, text }) => send(200, type, text),
+          () => send(500, 'text/plain', 'metrics failed\n'),
+        );
     } else {
       const view = Object.hasOwn(views, path) ? views[path] : undefined;
-      if (view) send(200, 'application/json', `${JSON.stringify(view(), null, 2)}\n`);
-      else send(404, 'text/plain', `not found: try ${known}\n`);
+      if (view === undefined) send(404, 'text/plain', `not found: try ${known}\n`);
+      else
+        Promise.resolve()
+          .then(view)
+          .then(
+            (value) => send(200, 'application/json', `${JSON.stringify(value, null, 2)}\n`),
+            (error: unknown) =>
+              send(503, 'text/plain', `${path} unavailable: ${(error as Error).message}\n`),
+          );
     }
   });
+}
+
+/** The router's registry with its extensions' (`/metrics` serves them as one). */
+export function mergeRegistries(own: Registry, extra: readonly Registry[] = []): Registry {
+  return extra.length === 0 ? own : Registry.merge([own, ...extra]);
 }
 
 /**
  * The router's two admin listeners. `probes` serves what kubelet and Prometheus need on the
  * Pod IP (`/healthz`, `/readyz`, `/metrics`); `introspection` adds `/routes` (Pod IPs,
  * names, which routes need keys), and is meant for a loopback address reached with
- * `kubectl port-forward`, not for every Pod of the cluster. `/metrics` merges the
- * registries of the router's extensions.
+ * `kubectl port-forward`, not for every Pod of the cluster.
  */
 export function createAdminServers(
   state: AdminState,
-  metrics: RouterMetrics,
-  extraRegistries: readonly Registry[] = [],
+  registry: Registry,
 ): { readonly probes: Server; readonly introspection: Server } {
   const common = {
     ready: state.ready,
-    registry:
-      extraRegistries.length === 0
-        ? metrics.registry
-        : Registry.merge([metrics.registry, ...extraRegistries]),
+    registry,
     ...(state.beforeMetrics ? { beforeMetrics: state.beforeMetrics } : {}),
   };
   return {

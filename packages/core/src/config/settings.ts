@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.ts';
 import { parseCidrs } from '../guards/client-address.ts';
 import { parseLabelSelector } from '../pods/label-selector.ts';
 import { parseSecretRef } from '../tls/secret-name.ts';
+import { defaultWorkers } from '../workers/cpu-limit.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 /**
@@ -94,6 +95,12 @@ const bool = (raw: string, name: string) =>
     : ['false', '0', 'no', ''].includes(raw.toLowerCase())
       ? false
       : fail(name, `"${raw}" is not true or false`);
+const workers = (raw: string, name: string) =>
+  raw === 'auto'
+    ? defaultWorkers()
+    : /^[0-9]+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 1024
+      ? Number(raw)
+      : fail(name, `"${raw}" is not auto or a number of processes (1-1024)`);
 const text = (raw: string) => raw;
 const nonEmpty = (raw: string, name: string) =>
   raw.trim() === '' ? fail(name, 'must not be empty') : raw.trim();
@@ -661,6 +668,15 @@ export const ROUTER_SETTINGS = [
     description: 'On SIGTERM: longest wait for in-flight requests before exiting.',
     default: () => '30s',
     parse: duration,
+  }),
+  s({
+    key: 'workers',
+    env: 'WORKERS',
+    flag: '--workers',
+    description:
+      'Processes serving the port (one source watch, one readiness, metrics summed). auto = the container CPU limit (resources.limits.cpu, read from cgroups) rounded up, at most the cores, 1 without a limit; 1 = a single process.',
+    default: () => 'auto',
+    parse: workers,
   }),
   s({
     key: 'logLevel',

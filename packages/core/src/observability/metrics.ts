@@ -6,6 +6,9 @@ import { Tallies, type Tally } from './tallies.ts';
 /**
  * The router's Prometheus metrics. The `host` label only ever holds hosts of the route
  * table (or "" for unmatched requests), so arbitrary Host headers cannot blow up cardinality.
+ * With several workers the primary sums every worker's (`workers/primary.ts`); what
+ * describes the one shared table or source (routes, rejected entries, reloads, features) is
+ * the same in each process and is taken once (`aggregator: 'max'`).
  */
 export class RouterMetrics {
   readonly registry = new Registry();
@@ -49,18 +52,21 @@ export class RouterMetrics {
     });
     this.#routes = new Gauge({
       name: 'podrouter_routes',
+      aggregator: 'max',
       help: 'Routes (host+path) in the current table.',
       labelNames: ['tier'],
       registers,
     });
     this.#rejected = new Gauge({
       name: 'podrouter_rejected_annotations',
+      aggregator: 'max',
       help: 'Annotation entries rejected in the current table.',
       labelNames: ['tier'],
       registers,
     });
     this.#reloads = new Counter({
       name: 'podrouter_reloads_total',
+      aggregator: 'max',
       help: 'Route table rebuilds from source changes, by result (applied, error). Unchanged input is dropped by the source before it gets here.',
       labelNames: ['tier', 'result'],
       registers,
@@ -79,6 +85,7 @@ export class RouterMetrics {
     });
     this.#features = new Gauge({
       name: 'podrouter_feature_enabled',
+      aggregator: 'max',
       help: 'Optional features (1 on, 0 off): a feature whose RBAC permissions are missing is turned off at start.',
       labelNames: ['tier', 'feature'],
       registers,

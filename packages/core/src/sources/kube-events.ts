@@ -23,7 +23,7 @@ export class PodEventRecorder {
   }
 
   /** Called with every table the router applies (and the state it was built from). */
-  observe(table: RouteTable, state: ClusterState): void {
+  observe(table: Pick<RouteTable, 'pods'>, state: ClusterState): void {
     const rejected = new Set(
       table.pods
         .filter((report) => report.rejections.length > 0)

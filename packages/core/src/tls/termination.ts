@@ -77,6 +77,8 @@ export class TlsTermination {
           name: 'podrouter_tls_certificate_not_after_seconds',
           help: 'Expiry (Unix time) of each certificate in use, by Secret: alert before it passes.',
           labelNames: ['tier', 'secret'],
+          // WORKERS > 1: the same certificates in every worker, not a sum of dates.
+          aggregator: 'min',
           registers,
         })
       : undefined;
@@ -219,8 +221,14 @@ export class TlsTermination {
     return true;
   }
 
-  async listen(): Promise<number> {
-    this.#server.listen(this.#options.port, this.#options.address);
+  /** `port` overrides the configured one; `reusePort` lets the workers of `workers/` share it. */
+  async listen(options: { port?: number; reusePort?: boolean } = {}): Promise<number> {
+    const reusePort = options.reusePort === true;
+    this.#server.listen({
+      port: options.port ?? this.#options.port,
+      host: this.#options.address,
+      ...(reusePort ? { reusePort, exclusive: true } : {}),
+    });
     await once(this.#server, 'listening');
     this.#port = (this.#server.address() as AddressInfo).port;
     return this.#port;
