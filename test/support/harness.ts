@@ -160,6 +160,8 @@ export async function startRouter(
       LOG_LEVEL: 'debug',
       // `npm run test:conformance:undici` runs the same suite with the undici engine.
       ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
+      // `npm run test:conformance:raw-server` runs it with podrouter's own HTTP/1.1 server.
+      ...(process.env.SERVER_ENGINE ? { SERVER_ENGINE: process.env.SERVER_ENGINE } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
