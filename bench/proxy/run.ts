@@ -14,6 +14,8 @@
  *   scripts/node.sh bench/proxy/run.ts --profile   # podrouter under load with --cpu-prof
  *   scripts/node.sh bench/proxy/run.ts --serve     # start the targets and wait
  *   --no-minimal leaves out minimal-proxy.ts (the node:http + undici reference point).
+ *   --no-raw-server leaves out podrouter with SERVER_ENGINE=raw (its own HTTP/1.1 server).
+ *   --api-key: the route requires an API key (a Secret), and every request sends it.
  *   --report FILE: print the report of an earlier run from its raw JSON.
  *   --nice N: run every benchmark process under nice -n N (negative needs root).
  *   --quiet-below F: before each cell wait (≤ 10 s) for the machine to be < F busy (0 = off).
@@ -39,7 +41,13 @@ const LOAD_CORE = '1';
 const BODY = `${'podrouter benchmark upstream '.repeat(5).slice(0, 127)}\n`;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-type TargetName = 'direct' | 'nginx' | 'podrouter' | 'podrouter-undici' | 'node-minimal';
+type TargetName =
+  | 'direct'
+  | 'nginx'
+  | 'podrouter'
+  | 'podrouter-undici'
+  | 'podrouter-raw-server'
+  | 'node-minimal';
 
 interface Target {
   readonly name: TargetName;
@@ -146,7 +154,8 @@ async function freePort(host: string): Promise<number> {
 /** GET with an explicit Host header (fetch() does not let a caller set one). */
 function get(url: string, host: string | undefined): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
-    const request = httpGet(url, host ? { headers: { host } } : {}, (response) => {
+    const headers = host ? { host, ...(apiKey ? { 'x-routing-api-key': API_KEY } : {}) } : {};
+    const request = httpGet(url, { headers }, (response) => {
       let body = '';
       response.setEncoding('latin1');
       response.on('data', (chunk: string) => {
@@ -244,7 +253,18 @@ http {${nginxTemp(dir, 'proxy')}
 `;
 }
 
+/** The key every request sends with --api-key (the route's Secret holds it). */
+const API_KEY = 'bench-key-0123456789abcdef';
+let apiKey = false;
+
 function podsFile(upstreamPort: number): string {
+  const secret = apiKey
+    ? `  - apiVersion: v1
+    kind: Secret
+    metadata: { name: routing, namespace: bench }
+    data: { public-api-key: ${Buffer.from(API_KEY).toString('base64')} }
+`
+    : '';
   return `apiVersion: v1
 kind: List
 items:
@@ -267,7 +287,7 @@ items:
       phase: Running
       podIP: ${UPSTREAM_IP}
       conditions: [{ type: Ready, status: "True" }]
-`;
+${secret}`;
 }
 
 // ---------- measurement ----------
@@ -358,6 +378,7 @@ function wrkArgs(target: Target, load: Load, seconds: number): string[] {
     '--latency',
     '-H',
     `Host: ${HOST}`,
+    ...(apiKey ? ['-H', `X-Routing-Api-Key: ${API_KEY}`] : []),
     ...(load.script ? ['-s', join(HERE, load.script)] : []),
     target.url,
   ]);
@@ -526,6 +547,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
     const podrouter = of('podrouter');
     const minimal = of('node-minimal');
     const undici = of('podrouter-undici');
+    const rawServer = of('podrouter-raw-server');
     lines.push(`### ${load.name}: ${load.describe}`, '');
     lines.push(
       '| target | req/s median (min–max) | p50 ms | p99 ms median (best) | added p50 ms | added p99 ms median (best) | proxy CPU (cores) | proxy CPU µs/req user + sys | req per proxy CPU-second | core 0 / core 1 busy | errors |',
@@ -543,7 +565,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
         a === undefined || b === undefined || b === 0 ? '–' : (a / b).toFixed(2);
       lines.push(
         '',
-        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}`,
+        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}${rawServer ? `; podrouter-raw-server/nginx req/s ${ratio(rawServer.rps, nginx.rps)}×, per proxy CPU-second ${ratio(rawServer.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; raw server/node:http server req/s ${ratio(rawServer.rps, podrouter.rps)}×, per proxy CPU-second ${ratio(rawServer.rpsPerProxyCore, podrouter.rpsPerProxyCore)}×, p99 ${ratio(rawServer.p99Ms, podrouter.p99Ms)}×` : ''}`,
       );
     }
     lines.push('');
@@ -587,6 +609,10 @@ async function main(): Promise<void> {
       minimal: { type: 'boolean', default: true },
       /** Also measure podrouter with UPSTREAM_ENGINE=undici. */
       undici: { type: 'boolean', default: true },
+      /** Also measure podrouter with SERVER_ENGINE=raw. */
+      'raw-server': { type: 'boolean', default: true },
+      /** The route requires an API key and every request sends it. */
+      'api-key': { type: 'boolean', default: false },
       /** Before each cell, wait up to 10 s for the machine to be less busy than this (0 = off). */
       'quiet-below': { type: 'string', default: '0.25' },
       /** nice(1) increment for every benchmark process; negative (as root) on a busy machine. */
@@ -596,6 +622,7 @@ async function main(): Promise<void> {
     },
   });
   niceness = Number(values.nice);
+  apiKey = values['api-key'];
   const reps = Number(values.reps);
   const seconds = Number(values.duration);
   const loads = LOADS.filter((l) => values.loads.split(',').includes(l.name)).map((l) =>
@@ -632,6 +659,8 @@ async function main(): Promise<void> {
   const undiciRouterPort = await freePort('127.0.0.1');
   const undiciAdminPort = await freePort('127.0.0.1');
   const minimalPort = await freePort('127.0.0.1');
+  const rawServerPort = await freePort('127.0.0.1');
+  const rawServerAdminPort = await freePort('127.0.0.1');
   writeFileSync(join(dir, 'upstream.conf'), upstreamConfig(dir, upstreamPort));
   writeFileSync(join(dir, 'proxy.conf'), proxyConfig(dir, nginxPort, upstreamPort));
   writeFileSync(join(dir, 'pods.yaml'), podsFile(upstreamPort));
@@ -710,6 +739,28 @@ async function main(): Promise<void> {
           },
         )
       : undefined;
+    // The same build with podrouter's own HTTP/1.1 server for clients; --no-raw-server leaves it out.
+    const rawServerRouter = values['raw-server']
+      ? start(
+          'nice',
+          pinned(PROXY_CORE, [
+            join(ROOT, 'scripts/node.sh'),
+            join(ROOT, 'packages/public/bin/podrouter-public.js'),
+          ]),
+          {
+            SOURCE: 'file',
+            SOURCE_FILE: join(dir, 'pods.yaml'),
+            PORT: String(rawServerPort),
+            ADMIN_PORT: String(rawServerAdminPort),
+            INTROSPECTION_PORT: '0',
+            TLS_PORT: '',
+            LISTEN_ADDRESS: '127.0.0.1',
+            SHUTDOWN_DELAY: '0',
+            LOG_LEVEL: 'warn',
+            SERVER_ENGINE: 'raw',
+          },
+        )
+      : undefined;
     const minimal = values.minimal
       ? start(
           'nice',
@@ -733,6 +784,13 @@ async function main(): Promise<void> {
         pid: undiciRouter.pid,
       });
     }
+    if (rawServerRouter) {
+      targets.push({
+        name: 'podrouter-raw-server',
+        url: `http://127.0.0.1:${rawServerPort}/`,
+        pid: rawServerRouter.pid,
+      });
+    }
     if (minimal) {
       targets.push({
         name: 'node-minimal',
@@ -742,6 +800,7 @@ async function main(): Promise<void> {
     }
     await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
     if (undiciRouter) await waitFor(`http://127.0.0.1:${undiciAdminPort}/readyz`);
+    if (rawServerRouter) await waitFor(`http://127.0.0.1:${rawServerAdminPort}/readyz`);
     for (const target of targets) {
       const body = await waitFor(target.url, HOST);
       if (body !== BODY) throw new Error(`${target.name} answered ${JSON.stringify(body)}`);
