@@ -248,7 +248,8 @@ class Connection implements ResponseOwner {
       // was answered yet (as node:http's clientError does).
       req.abort(error ?? new Error('invalid request body'));
       const res = this.#res;
-      if (res === null || !res.abandon()) {
+      // Not dispatched yet (the error came in the same read as the head): answered here.
+      if (res !== null && !res.abandon()) {
         this.socket.destroy();
         return;
       }
