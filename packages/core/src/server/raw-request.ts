@@ -60,6 +60,8 @@ export class RawRequest extends Readable {
   readonly socket: Socket;
   /** The whole body arrived (node:http's meaning). */
   complete = false;
+  /** The client's framing lets the connection carry another request (version, Connection). */
+  readonly keepAlive: boolean;
   readonly #wantMore: () => void;
 
   constructor(head: RequestHead, socket: Socket, wantMore: () => void) {
@@ -70,6 +72,7 @@ export class RawRequest extends Readable {
     this.headers = joinHeaders(head.headers);
     this.httpVersionMinor = head.versionMinor;
     this.httpVersion = head.versionMinor === 1 ? '1.1' : '1.0';
+    this.keepAlive = head.keepAlive;
     this.socket = socket;
     this.#wantMore = wantMore;
   }

@@ -137,7 +137,7 @@ export class RawResponse extends EventEmitter {
     const req = this.req;
     const noBody = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     // A client that asked to close, or spoke HTTP/1.0 without keep-alive, gets its close.
-    let close = !this.#requestKeepsAlive();
+    let close = !req.keepAlive;
     let length = false;
     let date = false;
     let head = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\n`;
@@ -173,16 +173,6 @@ export class RawResponse extends EventEmitter {
     this.#head = `${head}\r\n`;
     this.headersSent = true;
     return this;
-  }
-
-  #requestKeepsAlive(): boolean {
-    const req = this.req;
-    const connection = req.headers.connection;
-    const option = (token: string) =>
-      connection !== undefined &&
-      new RegExp(`(?:^|[\\s,])${token}(?:$|[\\s,])`, 'i').test(connection);
-    if (req.httpVersionMinor === 1) return !option('close');
-    return option('keep-alive') && !option('close');
   }
 
   /** setHeader's fields, overridden by name by writeHead's (node:http's merge), as a flat list. */
