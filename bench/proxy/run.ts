@@ -14,7 +14,7 @@
  *   scripts/node.sh bench/proxy/run.ts --profile   # podrouter under load with --cpu-prof
  *   scripts/node.sh bench/proxy/run.ts --serve     # start the targets and wait
  *   --no-minimal leaves out minimal-proxy.ts (the node:http + undici reference point).
- *   --no-raw-server leaves out podrouter with SERVER_ENGINE=raw (its own HTTP/1.1 server).
+ *   --no-node-server leaves out podrouter with SERVER_ENGINE=node (node:http for clients).
  *   --api-key: the route requires an API key (a Secret), and every request sends it.
  *   --report FILE: print the report of an earlier run from its raw JSON.
  *   --nice N: run every benchmark process under nice -n N (negative needs root).
@@ -46,7 +46,7 @@ type TargetName =
   | 'nginx'
   | 'podrouter'
   | 'podrouter-undici'
-  | 'podrouter-raw-server'
+  | 'podrouter-node-server'
   | 'node-minimal';
 
 interface Target {
@@ -547,7 +547,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
     const podrouter = of('podrouter');
     const minimal = of('node-minimal');
     const undici = of('podrouter-undici');
-    const rawServer = of('podrouter-raw-server');
+    const nodeServer = of('podrouter-node-server');
     lines.push(`### ${load.name}: ${load.describe}`, '');
     lines.push(
       '| target | req/s median (min–max) | p50 ms | p99 ms median (best) | added p50 ms | added p99 ms median (best) | proxy CPU (cores) | proxy CPU µs/req user + sys | req per proxy CPU-second | core 0 / core 1 busy | errors |',
@@ -565,7 +565,7 @@ export function report(summaries: readonly Summary[], loads: readonly Load[]): s
         a === undefined || b === undefined || b === 0 ? '–' : (a / b).toFixed(2);
       lines.push(
         '',
-        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}${rawServer ? `; podrouter-raw-server/nginx req/s ${ratio(rawServer.rps, nginx.rps)}×, per proxy CPU-second ${ratio(rawServer.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; raw server/node:http server req/s ${ratio(rawServer.rps, podrouter.rps)}×, per proxy CPU-second ${ratio(rawServer.rpsPerProxyCore, podrouter.rpsPerProxyCore)}×, p99 ${ratio(rawServer.p99Ms, podrouter.p99Ms)}×` : ''}`,
+        `podrouter/nginx req/s ${ratio(podrouter.rps, nginx.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter/direct req/s ${ratio(podrouter.rps, direct.rps)}×; nginx/direct ${ratio(nginx.rps, direct.rps)}×${minimal ? `; node-minimal/nginx req/s ${ratio(minimal.rps, nginx.rps)}×, per proxy CPU-second ${ratio(minimal.rpsPerProxyCore, nginx.rpsPerProxyCore)}×` : ''}${undici ? `; podrouter-undici/nginx req/s ${ratio(undici.rps, nginx.rps)}×, per proxy CPU-second ${ratio(undici.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; podrouter (raw engine)/podrouter-undici req/s ${ratio(podrouter.rps, undici.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, undici.rpsPerProxyCore)}×` : ''}${nodeServer ? `; podrouter-node-server/nginx req/s ${ratio(nodeServer.rps, nginx.rps)}×, per proxy CPU-second ${ratio(nodeServer.rpsPerProxyCore, nginx.rpsPerProxyCore)}×; raw server (podrouter)/node:http server req/s ${ratio(podrouter.rps, nodeServer.rps)}×, per proxy CPU-second ${ratio(podrouter.rpsPerProxyCore, nodeServer.rpsPerProxyCore)}×, p50 ${ratio(podrouter.p50Ms, nodeServer.p50Ms)}×, p99 ${ratio(podrouter.p99Ms, nodeServer.p99Ms)}×` : ''}`,
       );
     }
     lines.push('');
@@ -609,8 +609,8 @@ async function main(): Promise<void> {
       minimal: { type: 'boolean', default: true },
       /** Also measure podrouter with UPSTREAM_ENGINE=undici. */
       undici: { type: 'boolean', default: true },
-      /** Also measure podrouter with SERVER_ENGINE=raw. */
-      'raw-server': { type: 'boolean', default: true },
+      /** Also measure podrouter with SERVER_ENGINE=node. */
+      'node-server': { type: 'boolean', default: true },
       /** The route requires an API key and every request sends it. */
       'api-key': { type: 'boolean', default: false },
       /** Before each cell, wait up to 10 s for the machine to be less busy than this (0 = off). */
@@ -659,8 +659,8 @@ async function main(): Promise<void> {
   const undiciRouterPort = await freePort('127.0.0.1');
   const undiciAdminPort = await freePort('127.0.0.1');
   const minimalPort = await freePort('127.0.0.1');
-  const rawServerPort = await freePort('127.0.0.1');
-  const rawServerAdminPort = await freePort('127.0.0.1');
+  const nodeServerPort = await freePort('127.0.0.1');
+  const nodeServerAdminPort = await freePort('127.0.0.1');
   writeFileSync(join(dir, 'upstream.conf'), upstreamConfig(dir, upstreamPort));
   writeFileSync(join(dir, 'proxy.conf'), proxyConfig(dir, nginxPort, upstreamPort));
   writeFileSync(join(dir, 'pods.yaml'), podsFile(upstreamPort));
@@ -739,8 +739,8 @@ async function main(): Promise<void> {
           },
         )
       : undefined;
-    // The same build with podrouter's own HTTP/1.1 server for clients; --no-raw-server leaves it out.
-    const rawServerRouter = values['raw-server']
+    // The same build with node:http serving the clients; --no-node-server leaves it out.
+    const nodeServerRouter = values['node-server']
       ? start(
           'nice',
           pinned(PROXY_CORE, [
@@ -750,14 +750,14 @@ async function main(): Promise<void> {
           {
             SOURCE: 'file',
             SOURCE_FILE: join(dir, 'pods.yaml'),
-            PORT: String(rawServerPort),
-            ADMIN_PORT: String(rawServerAdminPort),
+            PORT: String(nodeServerPort),
+            ADMIN_PORT: String(nodeServerAdminPort),
             INTROSPECTION_PORT: '0',
             TLS_PORT: '',
             LISTEN_ADDRESS: '127.0.0.1',
             SHUTDOWN_DELAY: '0',
             LOG_LEVEL: 'warn',
-            SERVER_ENGINE: 'raw',
+            SERVER_ENGINE: 'node',
           },
         )
       : undefined;
@@ -784,11 +784,11 @@ async function main(): Promise<void> {
         pid: undiciRouter.pid,
       });
     }
-    if (rawServerRouter) {
+    if (nodeServerRouter) {
       targets.push({
-        name: 'podrouter-raw-server',
-        url: `http://127.0.0.1:${rawServerPort}/`,
-        pid: rawServerRouter.pid,
+        name: 'podrouter-node-server',
+        url: `http://127.0.0.1:${nodeServerPort}/`,
+        pid: nodeServerRouter.pid,
       });
     }
     if (minimal) {
@@ -800,7 +800,7 @@ async function main(): Promise<void> {
     }
     await waitFor(`http://127.0.0.1:${adminPort}/readyz`);
     if (undiciRouter) await waitFor(`http://127.0.0.1:${undiciAdminPort}/readyz`);
-    if (rawServerRouter) await waitFor(`http://127.0.0.1:${rawServerAdminPort}/readyz`);
+    if (nodeServerRouter) await waitFor(`http://127.0.0.1:${nodeServerAdminPort}/readyz`);
     for (const target of targets) {
       const body = await waitFor(target.url, HOST);
       if (body !== BODY) throw new Error(`${target.name} answered ${JSON.stringify(body)}`);

@@ -160,7 +160,7 @@ export async function startRouter(
       LOG_LEVEL: 'debug',
       // `npm run test:conformance:undici` runs the same suite with the undici engine.
       ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
-      // `npm run test:conformance:raw-server` runs it with podrouter's own HTTP/1.1 server.
+      // `npm run test:conformance:node-server` runs it with node:http serving the clients.
       ...(process.env.SERVER_ENGINE ? { SERVER_ENGINE: process.env.SERVER_ENGINE } : {}),
       ...env,
     },

@@ -572,9 +572,9 @@ export const ROUTER_SETTINGS = [
     env: 'SERVER_ENGINE',
     flag: '--server-engine',
     description:
-      "HTTP/1.1 server clients talk to: node (node:http) or raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md).",
-    default: () => 'node',
-    parse: oneOf('node', 'raw'),
+      "HTTP/1.1 server clients talk to: raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md) or node (node:http).",
+    default: () => 'raw',
+    parse: oneOf('raw', 'node'),
   }),
   s({
     key: 'clientKeepAliveMs',
