@@ -271,8 +271,10 @@ class Connection implements ResponseOwner {
     if (res !== this.#res) return;
     this.#responseEnded = true;
     if (close) {
+      // Closed once the response is flushed, whether or not the client closes its side (as
+      // node:http does): a draining router does not wait for its clients.
       this.phase = Phase.Done;
-      this.socket.end();
+      this.socket.destroySoon();
       return;
     }
     if (!this.#requestEnded) {
