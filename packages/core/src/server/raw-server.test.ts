@@ -69,9 +69,9 @@ after(() => {
 });
 
 /** Sends `bytes` and reads until the server closes (every exchange ends with close). */
-async function exchange(bytes: string): Promise<string> {
+async function exchange(bytes: string, to = port): Promise<string> {
   const socket = new Socket();
-  socket.connect(port, '127.0.0.1');
+  socket.connect(to, '127.0.0.1');
   await once(socket, 'connect');
   socket.write(bytes, 'latin1');
   let text = '';
@@ -151,5 +151,60 @@ describe('raw server framing', () => {
     assert.match(ambiguous, /^HTTP\/1\.1 400 /);
     const large = await exchange(`GET / HTTP/1.1\r\nHost: a\r\nX: ${'a'.repeat(2000)}\r\n\r\n`);
     assert.match(large, /^HTTP\/1\.1 431 /);
+  });
+});
+
+describe('raw server deadlines', () => {
+  let short: RawHttpServer;
+  let shortPort = 0;
+  before(async () => {
+    short = new RawHttpServer(
+      { maxHeaderSize: 1024, keepAliveTimeoutMs: 300, headersTimeoutMs: 300, bodyTimeoutMs: 0 },
+      handlers,
+    );
+    short.listen(0, '127.0.0.1');
+    await once(short, 'listening');
+    shortPort = (short.address() as AddressInfo).port;
+  });
+  after(() => {
+    short.closeAllConnections();
+    short.close();
+  });
+
+  it('cuts a refused client that keeps its side of the connection open', async () => {
+    const socket = new Socket({ allowHalfOpen: true });
+    socket.connect(shortPort, '127.0.0.1');
+    await once(socket, 'connect');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n');
+    await once(socket, 'end');
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    // The client never closes its side; the server lets go of the connection anyway.
+    const connections = () =>
+      new Promise<number>((done) => short.getConnections((_error, count) => done(count)));
+    const deadline = performance.now() + 2000;
+    while ((await connections()) > 0 && performance.now() < deadline)
+      await new Promise((wait) => setTimeout(wait, 50));
+    assert.equal(await connections(), 0);
+    socket.destroy();
+  });
+
+  it('closes an idle keep-alive connection, and answers 408 to a head that never ends', async () => {
+    const idle = new Socket();
+    idle.connect(shortPort, '127.0.0.1');
+    await once(idle, 'connect');
+    idle.write('GET /length HTTP/1.1\r\nHost: a\r\n\r\n');
+    let text = '';
+    idle.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    await once(idle, 'close');
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.doesNotMatch(text, /408/);
+    const slow = await exchange('GET / HTTP/1.1\r\nHost: a\r\n', shortPort);
+    assert.match(slow, /^HTTP\/1\.1 408 /);
   });
 });

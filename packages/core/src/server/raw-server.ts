@@ -219,7 +219,7 @@ class Connection implements ResponseOwner {
 
   /** An upgrade the handler takes: the socket is its own from here. */
   #handOver(req: RawRequest, rest: Buffer): void {
-    this.phase = Phase.Done;
+    this.#finish();
     this.#detach();
     this.#server.forget(this);
     if (this.#completed) {
@@ -242,7 +242,7 @@ class Connection implements ResponseOwner {
   #refused(): void {
     const error = this.#parser.error;
     const req = this.#req;
-    this.phase = Phase.Done;
+    this.#finish();
     if (req !== null && !this.#requestEnded) {
       // A broken body: the exchange fails with it, and the client gets a 400 if nothing
       // was answered yet (as node:http's clientError does).
@@ -273,7 +273,7 @@ class Connection implements ResponseOwner {
     if (close) {
       // Closed once the response is flushed, whether or not the client closes its side (as
       // node:http does): a draining router does not wait for its clients.
-      this.phase = Phase.Done;
+      this.#finish();
       this.socket.destroySoon();
       return;
     }
@@ -305,18 +305,27 @@ class Connection implements ResponseOwner {
     if (this.#backlog === null && this.phase !== Phase.Done) this.socket.resume();
   }
 
+  /** Nothing more is read; the connection closes (it is given at most a header timeout). */
+  #finish(): void {
+    this.phase = Phase.Done;
+    this.since = Date.now();
+  }
+
   /** The sweep found the connection past one of its deadlines. */
   expire(now: number): void {
     const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs } = this.#server.options;
     const waited = now - this.since;
     if (this.phase === Phase.Head && headersTimeoutMs > 0 && waited > headersTimeoutMs) {
-      this.phase = Phase.Done;
+      this.#finish();
       writeRawProblem(this.socket, { status: 408, title: 'Request timeout' });
     } else if (this.phase === Phase.Idle && keepAliveTimeoutMs > 0 && waited > keepAliveTimeoutMs) {
-      this.phase = Phase.Done;
+      this.#finish();
       this.socket.destroy();
     } else if (this.phase === Phase.Dump && waited > (bodyTimeoutMs || keepAliveTimeoutMs)) {
-      this.phase = Phase.Done;
+      this.#finish();
+      this.socket.destroy();
+    } else if (this.phase === Phase.Done && waited > (headersTimeoutMs || keepAliveTimeoutMs)) {
+      // Refused or answered with close, and the client keeps its side open: cut it.
       this.socket.destroy();
     }
   }
@@ -332,7 +341,7 @@ class Connection implements ResponseOwner {
   };
 
   #onClose = () => {
-    this.phase = Phase.Done;
+    this.#finish();
     this.#server.forget(this);
     const req = this.#req;
     if (req !== null && !this.#requestEnded) {
