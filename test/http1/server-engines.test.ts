@@ -333,7 +333,15 @@ describe('differential: node:http and the raw server on the same bytes', () => {
       const nodeClasses = statuses(node?.text ?? '').map(classOf);
       const rawClasses = statuses(raw?.text ?? '').map(classOf);
       const sameAnswers = JSON.stringify(nodeClasses) === JSON.stringify(rawClasses);
-      const sameBytes = backends.node.bytes() === backends.raw.bytes();
+      // node:http handles pipelined requests concurrently, over several upstream connections
+      // whose bytes interleave at the backend: the same bytes means the same byte count and
+      // the same requests, each read from its own connection.
+      const pod = (backend: RecordingBackend) =>
+        JSON.stringify([
+          backend.bytes().length,
+          backend.requests.map((r) => JSON.stringify(r)).sort(),
+        ]);
+      const sameBytes = pod(backends.node) === pod(backends.raw);
       if (sameAnswers && sameBytes) continue;
       const rawPod = backends.raw.bytes();
       // Both refuse, and the raw server forwarded less: llhttp had let the head of a request
