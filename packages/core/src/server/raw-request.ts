@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { RequestHead } from '../http1/parser.ts';
+import type { ClientRequestFields } from './client-server.ts';
 
 /**
  * The request the raw server hands the proxy handler: the part of node:http's
@@ -49,7 +50,7 @@ export function joinHeaders(raw: readonly string[]): IncomingHttpHeaders {
   return headers as IncomingHttpHeaders;
 }
 
-export class RawRequest extends Readable {
+export class RawRequest extends Readable implements ClientRequestFields {
   readonly method: string;
   url: string;
   readonly headers: IncomingHttpHeaders;

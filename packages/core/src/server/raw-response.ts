@@ -3,6 +3,7 @@ import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { isToken } from '../http1/chars.ts';
 import { reasonPhrase } from '../proxy/problem.ts';
+import type { ClientResponseFields } from './client-server.ts';
 import type { RawRequest } from './raw-request.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface ResponseOwner {
 }
 
 const LAST_CHUNK = '0\r\n\r\n';
+
+type WriteCallback = (error?: Error | null) => void;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** RFC 9110 field values node:http accepts: no controls but HTAB, nothing above 0xFF. */
@@ -56,7 +59,7 @@ function httpDate(): string {
   return dateText;
 }
 
-export class RawResponse extends EventEmitter {
+export class RawResponse extends EventEmitter implements ClientResponseFields {
   readonly req: RawRequest;
   readonly socket: Socket;
   statusCode = 200;
@@ -210,8 +213,8 @@ export class RawResponse extends EventEmitter {
 
   write(
     chunk: Buffer | string,
-    encoding?: BufferEncoding | (() => void),
-    cb?: () => void,
+    encoding?: BufferEncoding | WriteCallback,
+    cb?: WriteCallback,
   ): boolean {
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
