@@ -697,69 +697,38 @@ async function main(): Promise<void> {
         join(dir, 'proxy-error.log'),
       ]),
     );
+    /** podrouter-public on `port`, pinned to the proxy core; `env` varies one setting. */
+    const podrouter = (port: number, admin: number, env: NodeJS.ProcessEnv, profile = false) =>
+      start(
+        'nice',
+        pinned(PROXY_CORE, [
+          join(ROOT, 'scripts/node.sh'),
+          ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          join(ROOT, 'packages/public/bin/podrouter-public.js'),
+        ]),
+        {
+          SOURCE: 'file',
+          SOURCE_FILE: join(dir, 'pods.yaml'),
+          PORT: String(port),
+          ADMIN_PORT: String(admin),
+          INTROSPECTION_PORT: '0',
+          TLS_PORT: '',
+          LISTEN_ADDRESS: '127.0.0.1',
+          SHUTDOWN_DELAY: '0',
+          LOG_LEVEL: 'warn',
+          ...env,
+        },
+      );
     const routerSpawnedAt = performance.now();
-    const router = start(
-      'nice',
-      pinned(PROXY_CORE, [
-        join(ROOT, 'scripts/node.sh'),
-        ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-        join(ROOT, 'packages/public/bin/podrouter-public.js'),
-      ]),
-      {
-        SOURCE: 'file',
-        SOURCE_FILE: join(dir, 'pods.yaml'),
-        PORT: String(routerPort),
-        ADMIN_PORT: String(adminPort),
-        INTROSPECTION_PORT: '0',
-        TLS_PORT: '',
-        LISTEN_ADDRESS: '127.0.0.1',
-        SHUTDOWN_DELAY: '0',
-        LOG_LEVEL: 'warn',
-      },
-    );
+    const router = podrouter(routerPort, adminPort, {}, values.profile);
     // The same build with the undici upstream engine instead of the raw-socket one (the
     // default, docs/http1.md); --no-undici leaves it out.
     const undiciRouter = values.undici
-      ? start(
-          'nice',
-          pinned(PROXY_CORE, [
-            join(ROOT, 'scripts/node.sh'),
-            join(ROOT, 'packages/public/bin/podrouter-public.js'),
-          ]),
-          {
-            SOURCE: 'file',
-            SOURCE_FILE: join(dir, 'pods.yaml'),
-            PORT: String(undiciRouterPort),
-            ADMIN_PORT: String(undiciAdminPort),
-            INTROSPECTION_PORT: '0',
-            LISTEN_ADDRESS: '127.0.0.1',
-            SHUTDOWN_DELAY: '0',
-            LOG_LEVEL: 'warn',
-            UPSTREAM_ENGINE: 'undici',
-          },
-        )
+      ? podrouter(undiciRouterPort, undiciAdminPort, { UPSTREAM_ENGINE: 'undici' })
       : undefined;
     // The same build with node:http serving the clients; --no-node-server leaves it out.
     const nodeServerRouter = values['node-server']
-      ? start(
-          'nice',
-          pinned(PROXY_CORE, [
-            join(ROOT, 'scripts/node.sh'),
-            join(ROOT, 'packages/public/bin/podrouter-public.js'),
-          ]),
-          {
-            SOURCE: 'file',
-            SOURCE_FILE: join(dir, 'pods.yaml'),
-            PORT: String(nodeServerPort),
-            ADMIN_PORT: String(nodeServerAdminPort),
-            INTROSPECTION_PORT: '0',
-            TLS_PORT: '',
-            LISTEN_ADDRESS: '127.0.0.1',
-            SHUTDOWN_DELAY: '0',
-            LOG_LEVEL: 'warn',
-            SERVER_ENGINE: 'node',
-          },
-        )
+      ? podrouter(nodeServerPort, nodeServerAdminPort, { SERVER_ENGINE: 'node' })
       : undefined;
     const minimal = values.minimal
       ? start(
