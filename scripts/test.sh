@@ -63,6 +63,10 @@ run_tests() {
 }
 
 run_tests local "${TEST_CONCURRENCY:-3}" "${local_tests[@]}"
+# The conformance suite once more with node:http serving the clients (SERVER_ENGINE=node);
+# the run above used the default (podrouter's own server on raw sockets).
+mapfile -t conformance_tests < <(find test/conformance -name '*.test.ts' | sort)
+SERVER_ENGINE=node run_tests conformance-node-server "${TEST_CONCURRENCY:-3}" "${conformance_tests[@]}"
 
 if ((${#cluster_tests[@]} + ${#last_tests[@]} + ${#installed_tests[@]} > 0)); then
   echo "== test cluster (binaries are built once and cached; a cold build takes about 15 minutes)"

@@ -387,6 +387,11 @@ const CELLS: readonly Cell[] = [
       optIn: true,
     },
   ),
+  podrouterCell('podrouter-key-node-server', 'podrouter-public, API key, SERVER_ENGINE=node', {
+    key: true,
+    env: async () => ({ SERVER_ENGINE: 'node' }),
+    optIn: true,
+  }),
   podrouterCell('podrouter-undici', 'podrouter-public, no policy, UPSTREAM_ENGINE=undici', {
     key: false,
     env: async () => ({ UPSTREAM_ENGINE: 'undici' }),

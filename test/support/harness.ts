@@ -163,6 +163,8 @@ export async function startRouter(
       WORKERS: process.env.WORKERS ?? '1',
       // `npm run test:conformance:undici` runs the same suite with the undici engine.
       ...(process.env.UPSTREAM_ENGINE ? { UPSTREAM_ENGINE: process.env.UPSTREAM_ENGINE } : {}),
+      // `npm run test:conformance:node-server` runs it with node:http serving the clients.
+      ...(process.env.SERVER_ENGINE ? { SERVER_ENGINE: process.env.SERVER_ENGINE } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

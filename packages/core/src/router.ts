@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +32,7 @@ import { RawEngine } from './proxy/raw-engine.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
 import { IncrementalTable } from './routes/incremental-table.ts';
 import type { RouteTable } from './routes/types.ts';
+import { type ClientServer, createClientServer } from './server/client-server.ts';
 import type { Source } from './sources/types.ts';
 import { TlsTermination } from './tls/termination.ts';
 
@@ -65,13 +66,6 @@ export interface RouterOptions {
   readonly sharedClientRate?: SharedClientRate;
 }
 
-/**
- * Node checks header and request timeouts only this often (30 s by default, so a 2 s
- * CLIENT_HEADER_TIMEOUT fired after ~29 s). Once a second holds every timeout to within a
- * second, at the cost of one sweep of the connection list per second.
- */
-const CONNECTIONS_CHECK_MS = 1000;
-
 const EMPTY_TABLE: RouteTable = {
   version: 0,
   builtAt: 0,
@@ -92,7 +86,7 @@ export class Router {
   readonly #health: EndpointHealth;
   readonly #engine: UpstreamEngine;
   readonly #proxy: RouterProxy;
-  readonly #server: Server;
+  readonly #server: ClientServer;
   readonly #admin: Server | undefined;
   readonly #introspection: Server | undefined;
   readonly #adminState: AdminState;
@@ -193,16 +187,26 @@ export class Router {
       if (this.#tls?.intercept(req, res)) return;
       this.#proxy.handleRequest(req, res);
     };
-    this.#server = createServer(
+    this.#server = createClientServer(
       {
+        engine: config.serverEngine,
         maxHeaderSize: config.maxHeaderSize,
-        keepAliveTimeout: config.clientKeepAliveMs,
-        headersTimeout: config.clientHeaderTimeoutMs,
-        requestTimeout: 0,
-        connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, config.clientHeaderTimeoutMs),
-        shouldUpgradeCallback: this.#proxy.shouldUpgrade,
+        keepAliveTimeoutMs: config.clientKeepAliveMs,
+        headersTimeoutMs: config.clientHeaderTimeoutMs,
+        bodyTimeoutMs: config.clientBodyTimeoutMs,
       },
-      onRequest,
+      {
+        onRequest,
+        onCheckContinue,
+        shouldUpgrade: this.#proxy.shouldUpgrade,
+        onUpgrade: (req, socket: Duplex, head: Buffer) => {
+          if (this.#draining) {
+            writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
+            return;
+          }
+          this.#proxy.handleUpgrade(req, socket, head);
+        },
+      },
     );
     // HTTP/2 takes the same request listener: over TLS (ALPN h2) and with prior knowledge
     // (h2c) on the plain port.
@@ -213,33 +217,6 @@ export class Router {
       idleTimeoutMs: config.clientKeepAliveMs,
     });
     acceptPriorKnowledge(this.#server, this.#h2);
-    this.#server.on('checkContinue', onCheckContinue);
-    this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-      if (this.#draining) {
-        writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
-        return;
-      }
-      this.#proxy.handleUpgrade(req, socket, head);
-    });
-    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      if (error.code === 'HPE_HEADER_OVERFLOW') {
-        writeRawProblem(socket, {
-          status: 431,
-          title: 'Request header fields too large',
-          detail: `The request head exceeds ${config.maxHeaderSize} bytes.`,
-        });
-      } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-        writeRawProblem(socket, { status: 408, title: 'Request timeout' });
-      } else if (error.code === 'ECONNRESET' || !socket.writable) {
-        socket.destroy();
-      } else {
-        writeRawProblem(socket, {
-          status: 400,
-          title: 'Bad request',
-          detail: 'The request is not valid HTTP/1.1.',
-        });
-      }
-    });
     this.#tls =
       config.tlsPort === undefined
         ? undefined
@@ -395,6 +372,8 @@ export class Router {
         introspectionPort,
         source: this.#options.source.kind,
         tier: config.build.tier,
+        serverEngine: config.serverEngine,
+        upstreamEngine: config.upstreamEngine,
       },
       'listening',
     );

@@ -620,6 +620,15 @@ export const ROUTER_SETTINGS = [
     parse: oneOf('raw', 'undici'),
   }),
   s({
+    key: 'serverEngine',
+    env: 'SERVER_ENGINE',
+    flag: '--server-engine',
+    description:
+      "HTTP/1.1 server clients talk to: raw (podrouter's own strict HTTP/1.1 on raw sockets; docs/http1.md) or node (node:http).",
+    default: () => 'raw',
+    parse: oneOf('raw', 'node'),
+  }),
+  s({
     key: 'clientKeepAliveMs',
     env: 'CLIENT_KEEPALIVE_TIMEOUT',
     flag: '--client-keepalive-timeout',

@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Http2Front } from './front.ts';
@@ -17,7 +16,10 @@ export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin
  * The server keeps listening itself, so its connection tracking, header timeouts and
  * draining work as before.
  */
-export function acceptPriorKnowledge(server: Server, front: Http2Front): void {
+export function acceptPriorKnowledge(
+  server: Server & { readonly headersTimeout: number },
+  front: Http2Front,
+): void {
   const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   const http1 = (socket: Socket) => {

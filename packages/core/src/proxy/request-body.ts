@@ -49,6 +49,10 @@ export function guardBody(req: IncomingMessage, options: BodyGuardOptions): Tran
       callback(error);
     },
   });
+  // The engine stops listening once its exchange ended (the client went away, say); an error
+  // the guard emits after that (the client's `aborted`) must not become an uncaught
+  // exception that ends the process. Found by test/http1/server-engines.test.ts.
+  guard.on('error', () => undefined);
   req.on('error', (error) => guard.destroy(error));
   req.on('aborted', () => guard.destroy(new Error('client aborted the request body')));
   req.pipe(guard);

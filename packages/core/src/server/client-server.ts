@@ -1,0 +1,146 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { writeRawProblem } from '../proxy/problem.ts';
+import { RawHttpServer } from './raw-server.ts';
+
+/**
+ * The HTTP/1.1 server clients talk to, behind one interface (SERVER_ENGINE): node:http, or
+ * podrouter's own on raw sockets (`raw-server.ts`). Both hand the same handler the same
+ * calls; the raw one with objects that have the subset of IncomingMessage/ServerResponse
+ * the request path uses, typed as node's so the handler is unchanged.
+ */
+
+export type ServerEngine = 'node' | 'raw';
+
+/**
+ * The part of node:http's IncomingMessage the request path reads (the handler, the upstream
+ * engines, the policy and the tracing package), besides the body stream. The raw server's
+ * request implements it, so a field it lacks is a compile error, not a surprise in production.
+ */
+export type ClientRequestFields = Pick<
+  IncomingMessage,
+  | 'method'
+  | 'url'
+  | 'headers'
+  | 'rawHeaders'
+  | 'httpVersion'
+  | 'httpVersionMajor'
+  | 'httpVersionMinor'
+  | 'complete'
+  | 'socket'
+>;
+
+/**
+ * The part of node:http's ServerResponse the request path writes (see ClientRequestFields),
+ * besides `setHeader`, `writeHead`, `end` and `destroy`, which return the response itself
+ * (node's types say ServerResponse there, so they cannot be checked this way) and the
+ * `drain` and `close` events.
+ */
+export type ClientResponseFields = Pick<
+  ServerResponse,
+  | 'statusCode'
+  | 'statusMessage'
+  | 'headersSent'
+  | 'writableEnded'
+  | 'destroyed'
+  | 'getHeader'
+  | 'hasHeader'
+  | 'removeHeader'
+  | 'write'
+  | 'addTrailers'
+  | 'writeContinue'
+  | 'flushHeaders'
+>;
+
+/** What the router does with each request; the same functions serve both engines. */
+export interface ClientHandlers {
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `Expect: 100-continue`: the handler sends the 100 once policy said yes. */
+  readonly onCheckContinue: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Whether an upgrade request becomes a tunnel (else it is served as a plain request). */
+  readonly shouldUpgrade: (req: IncomingMessage) => boolean;
+  /** The socket is the handler's from here; `head`: bytes the client sent after the head. */
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+export interface ClientServerOptions {
+  readonly engine: ServerEngine;
+  readonly maxHeaderSize: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+}
+
+/**
+ * What the router, the TLS listener and the h2c detection use of either server: a
+ * `net.Server` whose `connection` event others may emit into, with node:http's draining calls.
+ */
+export interface ClientServer extends NetServer {
+  readonly headersTimeout: number;
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+}
+
+/**
+ * Node checks header and request timeouts only this often (30 s by default, so a 2 s
+ * CLIENT_HEADER_TIMEOUT fired after ~29 s). Once a second holds every timeout to within a
+ * second, at the cost of one sweep of the connection list per second.
+ */
+const CONNECTIONS_CHECK_MS = 1000;
+
+export function createClientServer(
+  options: ClientServerOptions,
+  handlers: ClientHandlers,
+): ClientServer {
+  if (options.engine === 'raw') {
+    return new RawHttpServer(
+      {
+        maxHeaderSize: options.maxHeaderSize,
+        keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+        headersTimeoutMs: options.headersTimeoutMs,
+        bodyTimeoutMs: options.bodyTimeoutMs,
+      },
+      handlers,
+    );
+  }
+  return nodeServer(options, handlers);
+}
+
+function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): ClientServer {
+  const server = createServer(
+    {
+      maxHeaderSize: options.maxHeaderSize,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, options.headersTimeoutMs),
+      shouldUpgradeCallback: handlers.shouldUpgrade,
+    },
+    handlers.onRequest,
+  );
+  server.on('checkContinue', handlers.onCheckContinue);
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    handlers.onUpgrade(req, socket, head),
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'HPE_HEADER_OVERFLOW') {
+      writeRawProblem(socket, {
+        status: 431,
+        title: 'Request header fields too large',
+        detail: `The request head exceeds ${options.maxHeaderSize} bytes.`,
+      });
+    } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      writeRawProblem(socket, { status: 408, title: 'Request timeout' });
+    } else if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+    } else {
+      writeRawProblem(socket, {
+        status: 400,
+        title: 'Bad request',
+        detail: 'The request is not valid HTTP/1.1.',
+      });
+    }
+  });
+  return server;
+}
