@@ -137,6 +137,42 @@ test('without Events permissions both builds run, with Pod Events off: warning, 
   }
 });
 
+test("with Pod Events on, /routes still shows each extension's own section (the policy's closed namespaces)", async () => {
+  // The event recorder adds a part of its own: sections are found by extension name, not place.
+  const kubeconfig = await routerServiceAccount();
+  for (const build of BUILDS) {
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'routing', namespace: ns },
+        stringData: { [build.apiKeyField]: 'first-key\nsha256:nothex' },
+      },
+    ]);
+    const router = await startKubeRouter(build, client, kubeconfig, { WATCH_NAMESPACES: ns });
+    try {
+      let routes: { features?: Record<string, { enabled: boolean }>; policy?: unknown } = {};
+      for (let tries = 0; tries < 50; tries++) {
+        routes = JSON.parse((await router.admin('/routes')).body);
+        const closed = (routes.policy as { closedNamespaces?: Record<string, string> } | undefined)
+          ?.closedNamespaces;
+        if (closed?.[ns] !== undefined) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(routes.features?.['pod-events']?.enabled, true, JSON.stringify(routes));
+      assert.match(
+        (routes.policy as { closedNamespaces: Record<string, string> }).closedNamespaces[ns] ?? '',
+        /line 2: .*64 hex/,
+        `${build.tier}: ${JSON.stringify(routes)}`,
+      );
+      assert.ok(!JSON.stringify(routes).includes('first-key'), 'no key value at /routes');
+    } finally {
+      await router.stop();
+      await kubectl(['delete', 'secret', '-n', ns, 'routing']);
+    }
+  }
+});
+
 test('in-cluster configuration: token and CA files, the kubernetes Service', async () => {
   const kubeconfig = await routerServiceAccount();
   const token = (

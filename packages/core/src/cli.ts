@@ -131,6 +131,8 @@ interface Prepared {
   readonly source: Source;
   readonly logger: Logger;
   readonly parts: readonly ExtensionParts[];
+  /** Each extension's `/routes` section by the extension's name (not by its place in `parts`). */
+  readonly statuses: readonly (readonly [string, () => unknown])[];
   readonly features: ReadonlyMap<string, FeatureState>;
   /** Pod Events, from the Pod reports of each table applied. */
   readonly onTableApplied?: (table: Pick<RouteTable, 'pods'>, state: ClusterState) => void;
@@ -167,9 +169,12 @@ async function prepare(
       ? { source: PRIMARY_SOURCE, parts: [], features: new Map<string, FeatureState>() }
       : await prepareSource(build, config, logger);
   const parts = [...watched.parts];
+  const statuses: [string, () => unknown][] = [];
   if (role !== 'primary') {
     for (const extension of extensions) {
-      parts.push(await extension.configure({ config, values, logger }));
+      const part = await extension.configure({ config, values, logger });
+      parts.push(part);
+      if (part.status) statuses.push([extension.name, part.status]);
     }
   }
   return {
@@ -178,6 +183,7 @@ async function prepare(
     source: watched.source,
     logger,
     parts,
+    statuses,
     features: watched.features,
     ...('onTableApplied' in watched && watched.onTableApplied
       ? { onTableApplied: watched.onTableApplied }
@@ -266,7 +272,7 @@ export async function runCli(
     return;
   }
   if (prepared === undefined) return;
-  const { role, config, source, logger, parts, features, onTableApplied } = prepared;
+  const { role, config, source, logger, parts, statuses, features, onTableApplied } = prepared;
   const closeParts = () => Promise.all(parts.map((part) => part.close?.())).then(() => {});
   const featureStatus = () => (features.size > 0 ? { features: Object.fromEntries(features) } : {});
   if (role === 'primary') {
@@ -305,12 +311,7 @@ export async function runCli(
     registries: parts.flatMap((part) => (part.metrics ? [part.metrics] : [])),
     status: () => ({
       ...featureStatus(),
-      ...Object.fromEntries(
-        extensions.flatMap((extension, index) => {
-          const status = parts[index]?.status;
-          return status ? [[extension.name, status()]] : [];
-        }),
-      ),
+      ...Object.fromEntries(statuses.map(([name, status]) => [name, status()])),
     }),
     ...(onTableApplied ? { onTableApplied } : {}),
     ...(role === 'worker' ? { admin: false, reusePort: REUSE_PORT } : {}),
