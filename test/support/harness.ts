@@ -195,16 +195,25 @@ export async function startRouter(
 
   const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 30_000) =>
     new Promise<LogLine>((resolveLine, reject) => {
+      // Every way out removes all three: the waiter, the timer and the exit listener.
+      const settle = () => {
+        waiters.delete(check);
+        clearTimeout(timer);
+        child.off('exit', onExit);
+      };
       const check = () => {
         const found = logs.find(predicate);
         if (found) {
-          waiters.delete(check);
-          clearTimeout(timer);
+          settle();
           resolveLine(found);
         }
       };
+      const onExit = () => {
+        settle();
+        reject(new Error(`router exited early; stderr: ${stderr}`));
+      };
       const timer = setTimeout(() => {
-        waiters.delete(check);
+        settle();
         reject(
           new Error(
             `timed out waiting for a log line; stderr: ${stderr}; last logs: ${JSON.stringify(logs.slice(-5))}`,
@@ -212,14 +221,8 @@ export async function startRouter(
         );
       }, timeoutMs);
       waiters.add(check);
+      child.once('exit', onExit);
       check();
-      child.once('exit', () => {
-        if (waiters.has(check)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`router exited early; stderr: ${stderr}`));
-        }
-      });
     });
 
   // With WORKERS > 1 each worker logs too (with its `worker` id); the primary speaks for all.
