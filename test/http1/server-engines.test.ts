@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
 import {
@@ -23,12 +25,59 @@ type Engine = (typeof ENGINES)[number];
 
 const backends = {} as Record<Engine, RecordingBackend>;
 const routers = {} as Record<Engine, RunningRouter>;
+const SLOW_WS_HOST = 'slow-ws.example';
+
+/**
+ * A WebSocket Pod that takes its time: it answers a handshake with 101 only after 300 ms,
+ * then echoes every byte, including those that arrived before its 101.
+ */
+async function startSlowUpgradeBackend(host: string) {
+  let received = '';
+  const server: Server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    let answered = false;
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (answered) {
+        socket.write(chunk);
+        return;
+      }
+      pending += chunk.toString('latin1');
+      const end = pending.indexOf('\r\n\r\n');
+      if (end === -1 || answered) return;
+      answered = true;
+      setTimeout(() => {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+        );
+        socket.write(pending.slice(end + 4), 'latin1');
+        pending = '';
+      }, 300);
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    host,
+    port: (server.address() as AddressInfo).port,
+    received: () => received,
+    reset: () => {
+      received = '';
+    },
+    close: () => server.close(),
+  };
+}
+const slowUpgrade = {} as Record<Engine, Awaited<ReturnType<typeof startSlowUpgradeBackend>>>;
 
 before(async () => {
   backends.node = await startRecordingBackend('127.0.31.1');
   backends.raw = await startRecordingBackend('127.0.31.2');
+  slowUpgrade.node = await startSlowUpgradeBackend('127.0.31.3');
+  slowUpgrade.raw = await startSlowUpgradeBackend('127.0.31.4');
   for (const engine of ENGINES) {
     const backend = backends[engine];
+    const ws = slowUpgrade[engine];
     routers[engine] = await startRouter(
       build,
       [
@@ -38,6 +87,13 @@ before(async () => {
           ports: [backend.port],
           hosts: HOST,
           paths: `${backend.port}:/`,
+        }),
+        pod(build, {
+          name: 'slow-ws',
+          ip: ws.host,
+          ports: [ws.port],
+          hosts: SLOW_WS_HOST,
+          paths: `${ws.port}:/`,
         }),
       ],
       {
@@ -54,6 +110,7 @@ before(async () => {
 after(async () => {
   await Promise.all(ENGINES.map((engine) => routers[engine]?.stop()));
   await Promise.all(ENGINES.map((engine) => backends[engine]?.close()));
+  for (const engine of ENGINES) slowUpgrade[engine]?.close();
 });
 
 const statuses = (text: string) =>
@@ -149,6 +206,21 @@ for (const engine of ENGINES) {
       const answer = await send(parts, { quietMs: 5000 });
       assert.deepEqual(statuses(answer.text), [200]);
       assert.equal(backend.requests[0]?.body.length, chunk.length * 8);
+    });
+
+    it('holds the bytes a client sends while the Pod has not answered its handshake, and delivers them after the 101', async () => {
+      const ws = slowUpgrade[engine];
+      ws.reset();
+      const answer = await send(
+        [
+          `GET /chat HTTP/1.1\r\nHost: ${SLOW_WS_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
+          'early-frame',
+        ],
+        { pauseMs: 100, quietMs: 1500 },
+      );
+      assert.deepEqual(statuses(answer.text), [101]);
+      assert.ok(ws.received().endsWith('\r\n\r\nearly-frame'), JSON.stringify(ws.received()));
+      assert.ok(answer.text.endsWith('\r\n\r\nearly-frame'), JSON.stringify(answer.text));
     });
 
     it('answers Expect: 100-continue with 100 then the response, and other expectations with 417', async () => {

@@ -83,6 +83,10 @@ export function writeRawProblem(socket: Duplex, problem: Problem): void {
       'content-type: application/problem+json\r\n' +
       `content-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
+  // Nothing more is read from it, but what the client still sends (bytes after a refused
+  // handshake, on a socket handed over paused) is read and dropped: else the client's close
+  // is never seen and the socket stays open for good.
+  socket.resume();
 }
 
 const bad = (title: string, detail: string): Problem => ({ status: 400, title, detail });

@@ -172,6 +172,8 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
     res.once('end', () => {
       finish({ status: res.statusCode ?? 0 });
       upstreamRequest.destroy();
+      // The client's later bytes are dropped unread, so that its close is seen.
+      client.resume();
     });
     res.once('error', (error) => {
       client.destroy();

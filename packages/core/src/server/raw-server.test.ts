@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { ClientHandlers } from './client-server.ts';
+import { writeRawProblem } from '../proxy/problem.ts';
+import { type ClientHandlers, createClientServer, type ServerEngine } from './client-server.ts';
 import { RawHttpServer } from './raw-server.ts';
 
 /**
@@ -207,4 +208,136 @@ describe('raw server deadlines', () => {
     const slow = await exchange('GET / HTTP/1.1\r\nHost: a\r\n', shortPort);
     assert.match(slow, /^HTTP\/1\.1 408 /);
   });
+});
+
+/**
+ * What both engines owe a client that does not read its answers (or reads them slowly),
+ * checked against node:http: the server stops taking requests while the socket is backed up,
+ * and a response still being written is not cut by the keep-alive timeout.
+ */
+describe('both engines: a client that reads slowly or not at all', () => {
+  const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+  async function serve(
+    engine: ServerEngine,
+    options: { keepAliveTimeoutMs: number; headersTimeoutMs: number },
+    onRequest: ClientHandlers['onRequest'],
+  ) {
+    const engineServer = createClientServer(
+      { engine, maxHeaderSize: 1024, bodyTimeoutMs: 0, ...options },
+      { ...handlers, onRequest },
+    );
+    engineServer.listen(0, '127.0.0.1');
+    await once(engineServer, 'listening');
+    return {
+      port: (engineServer.address() as AddressInfo).port,
+      close: () => {
+        engineServer.closeAllConnections();
+        engineServer.close();
+      },
+    };
+  }
+
+  for (const engine of ['node', 'raw'] as const) {
+    it(`${engine}: lets go of an upgrade connection refused with bytes after its handshake, once the client closes`, async () => {
+      const refusing = createClientServer(
+        {
+          engine,
+          maxHeaderSize: 1024,
+          keepAliveTimeoutMs: 5000,
+          headersTimeoutMs: 5000,
+          bodyTimeoutMs: 0,
+        },
+        {
+          ...handlers,
+          shouldUpgrade: () => true,
+          // As the router refuses a handshake (400, 401, 404…): on the raw socket, later.
+          onUpgrade: (_req, socket) => {
+            setTimeout(() => writeRawProblem(socket, { status: 400, title: 'Bad upgrade' }), 100);
+          },
+        },
+      );
+      refusing.listen(0, '127.0.0.1');
+      await once(refusing, 'listening');
+      const socket = new Socket();
+      socket.connect((refusing.address() as AddressInfo).port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframe',
+      );
+      setTimeout(() => socket.write('more'), 50);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      await once(socket, 'end');
+      socket.end();
+      const connections = () =>
+        new Promise<number>((done) => refusing.getConnections((_error, count) => done(count)));
+      const deadline = performance.now() + 2000;
+      while ((await connections()) > 0 && performance.now() < deadline) await sleep(50);
+      const left = await connections();
+      refusing.closeAllConnections();
+      refusing.close();
+      assert.match(text, /^HTTP\/1\.1 400 /);
+      assert.equal(left, 0, 'the refused connection is still open after the client closed');
+    });
+
+    it(`${engine}: stops answering pipelined requests while the client reads none of the answers`, async () => {
+      let answered = 0;
+      const big = Buffer.alloc(4 * 1024 * 1024, 0x78);
+      const target = await serve(
+        engine,
+        { keepAliveTimeoutMs: 5000, headersTimeoutMs: 5000 },
+        (_req, res) => {
+          answered++;
+          // Written whole, drain or not: the server, not the writer, must stop reading.
+          res.writeHead(200, { 'content-length': String(big.length) }).end(big);
+        },
+      );
+      const socket = new Socket();
+      socket.connect(target.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.pause();
+      for (let i = 0; i < 40; i++) {
+        socket.write(`GET /flood/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        await sleep(10);
+      }
+      await sleep(300);
+      socket.destroy();
+      target.close();
+      // The kernel's socket buffers hold a few answers; 40 answers would be 160 MiB queued.
+      assert.ok(answered < 10, `${answered} of 40 answers queued for a client that reads none`);
+    });
+
+    it(`${engine}: does not cut a response still being written when the keep-alive timeout passes`, async () => {
+      const big = Buffer.alloc(24 * 1024 * 1024, 0x79);
+      const target = await serve(
+        engine,
+        { keepAliveTimeoutMs: 300, headersTimeoutMs: 300 },
+        (_req, res) => {
+          res.writeHead(200, { 'content-length': String(big.length) }).end(big);
+        },
+      );
+      const socket = new Socket();
+      socket.connect(target.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.pause();
+      socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+      // A slow reader: nothing read for well past the keep-alive timeout.
+      await sleep(1500);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      socket.resume();
+      const deadline = performance.now() + 5000;
+      while (received < big.length && !socket.destroyed && performance.now() < deadline)
+        await sleep(20);
+      await sleep(50);
+      socket.destroy();
+      target.close();
+      assert.ok(received > big.length, `${received} bytes of a ${big.length}-byte body arrived`);
+    });
+  }
 });

@@ -71,6 +71,8 @@ class Connection implements ResponseOwner {
   #feeding = false;
   /** Bytes of the next requests, kept until the current response ends. */
   #backlog: Buffer | null = null;
+  /** The client is not reading its answers: no request is parsed until the socket drains. */
+  #waitingDrain = false;
 
   constructor(server: RawHttpServer, socket: Socket) {
     this.#server = server;
@@ -118,20 +120,29 @@ class Connection implements ResponseOwner {
     socket.on('close', this.#onClose);
   }
 
+  /** No request in flight and no answer still going out (draining closes these). */
   get idle(): boolean {
-    return this.phase === Phase.Idle || this.phase === Phase.Head;
+    return (
+      (this.phase === Phase.Idle || this.phase === Phase.Head) && this.socket.writableLength === 0
+    );
   }
 
   #wantMore = () => {
     if (!this.#bodyPaused) return;
     this.#bodyPaused = false;
-    if (this.#backlog === null && this.phase !== Phase.Done) this.socket.resume();
+    if (this.#backlog === null && !this.#waitingDrain && this.phase !== Phase.Done)
+      this.socket.resume();
   };
 
   #onData = (chunk: Buffer) => {
     if (this.phase === Phase.Done) return;
-    if (this.#backlog !== null || (this.#requestEnded && !this.#responseEnded)) {
-      // The current request is read, its answer not yet written: the next one waits.
+    if (
+      this.#backlog !== null ||
+      this.#waitingDrain ||
+      (this.#requestEnded && !this.#responseEnded)
+    ) {
+      // The current request is read, its answer not yet written (or not yet read by the
+      // client): the next one waits.
       this.#backlog = this.#backlog === null ? chunk : Buffer.concat([this.#backlog, chunk]);
       this.socket.pause();
       return;
@@ -183,6 +194,11 @@ class Connection implements ResponseOwner {
         return;
       }
       this.#between();
+      if (this.socket.writableNeedDrain) {
+        this.#awaitDrain(rest);
+        this.#feeding = false;
+        return;
+      }
     }
     this.#feeding = false;
     if (this.phase === Phase.Idle && !this.#parser.idle) {
@@ -200,6 +216,41 @@ class Connection implements ResponseOwner {
     this.phase = Phase.Idle;
     this.since = Date.now();
     this.#parser.resume();
+  }
+
+  /**
+   * The answers written so far fill the socket: the client is not reading them. The next
+   * request waits for the drain (as node:http's server pauses), else a client that pipelines
+   * requests and never reads would have every answer queued in memory.
+   */
+  #awaitDrain(rest: Buffer): void {
+    if (rest.length > 0)
+      this.#backlog =
+        this.#backlog === null ? Buffer.from(rest) : Buffer.concat([rest, this.#backlog]);
+    this.#waitingDrain = true;
+    this.socket.pause();
+    this.socket.once('drain', this.#onDrain);
+  }
+
+  #onDrain = () => {
+    this.#waitingDrain = false;
+    if (this.phase !== Phase.Done) this.#continue();
+  };
+
+  /** Parses the requests that waited (pipelined bytes), then reads on. */
+  #continue(): void {
+    if (this.socket.writableNeedDrain) {
+      this.#awaitDrain(Buffer.alloc(0));
+      return;
+    }
+    const backlog = this.#backlog;
+    if (backlog !== null) {
+      this.#backlog = null;
+      this.phase = Phase.Head;
+      this.#feed(backlog);
+    }
+    if (this.#backlog === null && !this.#waitingDrain && this.phase !== Phase.Done)
+      this.socket.resume();
   }
 
   #dispatch(req: RawRequest): void {
@@ -221,6 +272,9 @@ class Connection implements ResponseOwner {
   #handOver(req: RawRequest, rest: Buffer): void {
     this.#finish();
     this.#detach();
+    // Not flowing without a reader, as node:http leaves it: what the client sends before
+    // the tunnel opens waits in the socket instead of being emitted to nobody.
+    this.socket.pause();
     this.#server.forget(this);
     if (this.#completed) {
       this.#completed = false;
@@ -296,13 +350,7 @@ class Connection implements ResponseOwner {
     }
     if (this.#feeding) return;
     this.#between();
-    const backlog = this.#backlog;
-    if (backlog !== null) {
-      this.#backlog = null;
-      this.phase = Phase.Head;
-      this.#feed(backlog);
-    }
-    if (this.#backlog === null && this.phase !== Phase.Done) this.socket.resume();
+    this.#continue();
   }
 
   /** Nothing more is read; the connection closes (it is given at most a header timeout). */
@@ -314,6 +362,15 @@ class Connection implements ResponseOwner {
   /** The sweep found the connection past one of its deadlines. */
   expire(now: number): void {
     const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs } = this.#server.options;
+    if (
+      this.socket.writableLength > 0 &&
+      (this.phase === Phase.Idle || this.phase === Phase.Done)
+    ) {
+      // An answer is still going out to a slow reader: its keep-alive (or closing) time
+      // starts once it is written, as node:http's starts at the response's `finish`.
+      this.since = now;
+      return;
+    }
     const waited = now - this.since;
     if (this.phase === Phase.Head && headersTimeoutMs > 0 && waited > headersTimeoutMs) {
       this.#finish();
