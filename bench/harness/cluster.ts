@@ -43,3 +43,26 @@ export function clusterFile(file: string, routes: readonly RouteSpec[]): string 
   writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1));
   return file;
 }
+
+/**
+ * The environment of a router under benchmark: the file source, loopback ports, no TLS, no
+ * introspection listener, no shutdown delay. `extra` adds to or overrides it.
+ */
+export function routerEnv(
+  file: string,
+  port: number,
+  adminPort: number,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  return {
+    SOURCE: 'file',
+    SOURCE_FILE: file,
+    PORT: String(port),
+    ADMIN_PORT: String(adminPort),
+    INTROSPECTION_PORT: '0',
+    TLS_PORT: '',
+    LISTEN_ADDRESS: '127.0.0.1',
+    SHUTDOWN_DELAY: '0',
+    ...extra,
+  };
+}

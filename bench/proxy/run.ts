@@ -35,7 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { clusterFile, type RouteSpec } from '../harness/cluster.ts';
+import { clusterFile, type RouteSpec, routerEnv } from '../harness/cluster.ts';
 import { pinned, setNiceness, waitForQuiet } from '../harness/cpu.ts';
 import { describeMachine, loadAverage, machineLine } from '../harness/machine.ts';
 import { measure, type Sample, type Target } from '../harness/measure.ts';
@@ -121,19 +121,7 @@ async function startRouter(
       ...context.nodeFlags,
       join(options.root ?? ROOT, `packages/${options.tier}/bin/podrouter-${options.tier}.js`),
     ]),
-    {
-      SOURCE: 'file',
-      SOURCE_FILE: file,
-      PORT: String(port),
-      ADMIN_PORT: String(adminPort),
-      INTROSPECTION_PORT: '0',
-      TLS_PORT: '',
-      LISTEN_ADDRESS: '127.0.0.1',
-      SHUTDOWN_DELAY: '0',
-      LOG_LEVEL: 'warn',
-      ACCESS_LOG: 'off',
-      ...options.env,
-    },
+    routerEnv(file, port, adminPort, { LOG_LEVEL: 'warn', ACCESS_LOG: 'off', ...options.env }),
     { optional: options.optional },
   );
   const exited = new Promise<'exited'>((done) => child.once('exit', () => done('exited')));

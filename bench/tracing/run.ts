@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { clusterFile } from '../harness/cluster.ts';
+import { clusterFile, routerEnv } from '../harness/cluster.ts';
 import { pinned } from '../harness/cpu.ts';
 import { measure, type Sample } from '../harness/measure.ts';
 import { freePort, waitFor } from '../harness/net.ts';
@@ -100,18 +100,7 @@ async function main(): Promise<void> {
         const router = processes.start(
           'nice',
           pinned('0', [NODE, join(ROOT, 'packages/public/bin/podrouter-public.js')]),
-          {
-            SOURCE: 'file',
-            SOURCE_FILE: file,
-            PORT: String(port),
-            ADMIN_PORT: String(adminPort),
-            INTROSPECTION_PORT: '0',
-            TLS_PORT: '',
-            LISTEN_ADDRESS: '127.0.0.1',
-            SHUTDOWN_DELAY: '0',
-            LOG_LEVEL: 'info',
-            ...variant.env(sink),
-          },
+          routerEnv(file, port, adminPort, { LOG_LEVEL: 'info', ...variant.env(sink) }),
           { optional: true },
         );
         try {
