@@ -178,4 +178,16 @@ describe('ClientLimits', () => {
     assert.ok(fallback.admitted, 'the in-memory count decides while the store is away');
     assert.ok(!(await limits.admit('a')).admitted, 'the concurrency slot is still per replica');
   });
+
+  it('treats a shared store that fails (a rejected promise) as unavailable', async () => {
+    const limits = new ClientLimits({
+      ratePerSecond: 1,
+      burst: 0,
+      maxConcurrent: 0,
+      shared: { take: () => Promise.reject(new Error('store broke')) },
+      now: () => 0,
+    });
+    assert.ok((await limits.admit('a')).admitted, 'the in-memory count decides');
+    assert.ok(!(await limits.admit('a')).admitted, 'and still counts');
+  });
 });

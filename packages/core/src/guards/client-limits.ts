@@ -98,8 +98,13 @@ export class ClientLimits {
     }
     if (this.#shared !== undefined) {
       const verdict = this.#shared.take(client);
+      // A store that fails instead of answering 'unavailable' is unavailable too: an
+      // extension's rejected promise must not become an unhandled rejection on the hot path.
       return verdict instanceof Promise
-        ? verdict.then((settled) => this.#afterShared(client, settled))
+        ? verdict.then(
+            (settled) => this.#afterShared(client, settled),
+            () => this.#afterShared(client, 'unavailable'),
+          )
         : this.#afterShared(client, verdict);
     }
     return this.#inFlightSlot(client);
