@@ -194,6 +194,8 @@ export class Router {
         keepAliveTimeoutMs: config.clientKeepAliveMs,
         headersTimeoutMs: config.clientHeaderTimeoutMs,
         bodyTimeoutMs: config.clientBodyTimeoutMs,
+        sendTimeoutMs: config.clientSendTimeoutMs,
+        onSendTimeout: this.metrics.clientSendTimeout,
       },
       {
         onRequest,

@@ -3,6 +3,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeRawProblem } from '../proxy/problem.ts';
 import { RawHttpServer } from './raw-server.ts';
+import { type SendProgress, sendStalled } from './send-timeout.ts';
 
 /**
  * The HTTP/1.1 server clients talk to, behind one interface (SERVER_ENGINE): node:http, or
@@ -70,6 +71,10 @@ export interface ClientServerOptions {
   readonly keepAliveTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** CLIENT_SEND_TIMEOUT; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
+  /** A connection was closed by CLIENT_SEND_TIMEOUT. */
+  readonly onSendTimeout?: () => void;
 }
 
 /**
@@ -100,6 +105,8 @@ export function createClientServer(
         keepAliveTimeoutMs: options.keepAliveTimeoutMs,
         headersTimeoutMs: options.headersTimeoutMs,
         bodyTimeoutMs: options.bodyTimeoutMs,
+        ...(options.sendTimeoutMs ? { sendTimeoutMs: options.sendTimeoutMs } : {}),
+        ...(options.onSendTimeout ? { onSendTimeout: options.onSendTimeout } : {}),
       },
       handlers,
     );
@@ -120,9 +127,12 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     handlers.onRequest,
   );
   server.on('checkContinue', handlers.onCheckContinue);
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-    handlers.onUpgrade(req, socket, head),
-  );
+  const watched = watchSends(server, options);
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    // A tunnel is the WebSocket proxy's from here, as with the raw server.
+    watched?.delete(socket);
+    handlers.onUpgrade(req, socket, head);
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'HPE_HEADER_OVERFLOW') {
       writeRawProblem(socket, {
@@ -143,4 +153,36 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     }
   });
   return server;
+}
+
+/**
+ * CLIENT_SEND_TIMEOUT for node:http, which has none (its `timeout` is an inactivity timer that
+ * a client's own bytes reset): the raw server's sweep, over node:http's connections.
+ */
+function watchSends(
+  server: NetServer,
+  options: ClientServerOptions,
+): Map<Socket, SendProgress> | undefined {
+  const timeoutMs = options.sendTimeoutMs ?? 0;
+  if (timeoutMs <= 0) return undefined;
+  const watched = new Map<Socket, SendProgress>();
+  server.on('connection', (socket: Socket) => {
+    watched.set(socket, { sentBytes: 0, sentAt: Date.now() });
+    socket.once('close', () => watched.delete(socket));
+  });
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [socket, progress] of watched) {
+        if (!sendStalled(socket, progress, now, timeoutMs)) continue;
+        watched.delete(socket);
+        socket.destroy();
+        options.onSendTimeout?.();
+      }
+    },
+    Math.max(10, Math.min(CONNECTIONS_CHECK_MS, timeoutMs)),
+  );
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
+  return watched;
 }

@@ -5,6 +5,7 @@ import { writeRawProblem } from '../proxy/problem.ts';
 import type { ClientHandlers } from './client-server.ts';
 import { RawRequest } from './raw-request.ts';
 import { RawResponse, type ResponseOwner } from './raw-response.ts';
+import { type SendProgress, sendStalled } from './send-timeout.ts';
 
 type AsNode<T> = T extends RawRequest ? IncomingMessage : ServerResponse;
 /** The raw objects carry the part of node's the request path uses (see raw-request.ts). */
@@ -21,7 +22,8 @@ const asNode = <T extends RawRequest | RawResponse>(value: T) => value as unknow
  * bytes of the next request wait in the socket (backpressure, not an unbounded queue).
  * Timeouts are checked by one sweep over the connections (at most once a second, like the
  * node:http engine): the head (CLIENT_HEADER_TIMEOUT, from its first byte; 408), the idle
- * keep-alive (CLIENT_KEEPALIVE_TIMEOUT, closed silently) and the rest of a body nobody read.
+ * keep-alive (CLIENT_KEEPALIVE_TIMEOUT, closed silently), the rest of a body nobody read,
+ * and answers the client does not read (CLIENT_SEND_TIMEOUT, `send-timeout.ts`).
  */
 
 export interface RawServerOptions {
@@ -30,6 +32,10 @@ export interface RawServerOptions {
   readonly headersTimeoutMs: number;
   /** Longest gap in a body the router discards after answering early; 0 = keep-alive's. */
   readonly bodyTimeoutMs: number;
+  /** Longest time between two successful writes to the client; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
+  /** A connection was closed by CLIENT_SEND_TIMEOUT (counted by the router). */
+  readonly onSendTimeout?: () => void;
 }
 
 const MAX_FIELDS = 2000;
@@ -52,13 +58,15 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 /** Status for a request the parser refused: too large → 431, anything else → 400 (as node:http). */
 const tooLarge = new Set(['HEAD_TOO_LARGE', 'TOO_MANY_FIELDS', 'TRAILERS_TOO_LARGE']);
 
-class Connection implements ResponseOwner {
+class Connection implements ResponseOwner, SendProgress {
   readonly socket: Socket;
   readonly #server: RawHttpServer;
   readonly #parser: Http1Parser<RequestHead>;
   phase: Phase = Phase.Head as Phase;
   /** When the current phase started (or, while dumping, the last body byte arrived). */
   since = Date.now();
+  sentBytes = 0;
+  sentAt = this.since;
   #req: RawRequest | null = null;
   #res: RawResponse | null = null;
   /** Set by the parser's callbacks, acted on after `execute()` returns. */
@@ -361,7 +369,16 @@ class Connection implements ResponseOwner {
 
   /** The sweep found the connection past one of its deadlines. */
   expire(now: number): void {
-    const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs } = this.#server.options;
+    const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs, sendTimeoutMs = 0 } =
+      this.#server.options;
+    if (sendTimeoutMs > 0 && sendStalled(this.socket, this, now, sendTimeoutMs)) {
+      // The client reads none of what it asked for: whatever it holds (an answer queued, a
+      // Pod exchange paused behind it) is let go; the exchange in flight sees its client go.
+      this.#finish();
+      this.socket.destroy();
+      this.#server.options.onSendTimeout?.();
+      return;
+    }
     if (
       this.socket.writableLength > 0 &&
       (this.phase === Phase.Idle || this.phase === Phase.Done)
@@ -436,6 +453,7 @@ export class RawHttpServer extends NetServer {
         options.headersTimeoutMs || 1000,
         options.keepAliveTimeoutMs || 1000,
         options.bodyTimeoutMs || 1000,
+        options.sendTimeoutMs || 1000,
       ),
     );
     this.#sweep = setInterval(() => {

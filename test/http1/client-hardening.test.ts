@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { BUILDS, pod, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
+import {
+  type RecordingBackend,
+  rawClient,
+  startRecordingBackend,
+} from '../support/recording-backend.ts';
+
+/**
+ * What a hostile client can make the router hold or write, on both client servers
+ * (SERVER_ENGINE=raw and node), with raw bytes on a socket (issue 11):
+ *
+ * - a client that never reads its answer (CLIENT_SEND_TIMEOUT, nginx `send_timeout`);
+ * - a body the router keeps reading after it answered early (nginx discards such a body
+ *   for at most `lingering_time` 30 s, `lingering_timeout` 5 s between reads);
+ * - CR/LF/NUL from hooks in the heads the router writes itself (node:http throws
+ *   ERR_INVALID_CHAR from setHeader/writeHead; nginx's own header values never come from
+ *   the request path);
+ * - `Expect` with an expectation other than `100-continue`.
+ */
+
+const build = BUILDS[0] as (typeof BUILDS)[number];
+const HOST = 'harden.example';
+const BIG_HOST = 'big.example';
+const ENGINES = ['raw', 'node'] as const;
+type Engine = (typeof ENGINES)[number];
+
+/**
+ * A Pod that answers `GET /big/N` with N bytes, written with backpressure, and counts the
+ * connections the router closed before the body was all sent.
+ */
+async function startBigBackend(host: string) {
+  let cut = 0;
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const server: Server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    let head = '';
+    socket.on('data', (data: Buffer) => {
+      head += data.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const size = Number(/^GET \/big\/(\d+)/.exec(head)?.[1] ?? 0);
+      head = head.slice(end + 4);
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+      let left = size;
+      let done = false;
+      socket.once('close', () => {
+        if (!done) cut++;
+      });
+      const pump = () => {
+        while (left > 0) {
+          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= part.length;
+          if (!socket.write(part)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        done = true;
+      };
+      pump();
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    host,
+    port: (server.address() as AddressInfo).port,
+    /** Connections closed by the router before their body was all written. */
+    cut: () => cut,
+    close: () => server.close(),
+  };
+}
+
+let backend: RecordingBackend;
+let big: Awaited<ReturnType<typeof startBigBackend>>;
+const routers = {} as Record<Engine, RunningRouter>;
+
+before(async () => {
+  backend = await startRecordingBackend('127.0.32.1');
+  big = await startBigBackend('127.0.32.2');
+  for (const engine of ENGINES) {
+    routers[engine] = await startRouter(
+      build,
+      [
+        pod(build, {
+          name: 'app',
+          ip: backend.host,
+          ports: [backend.port],
+          hosts: HOST,
+          paths: `${backend.port}:/`,
+        }),
+        pod(build, {
+          name: 'big',
+          ip: big.host,
+          ports: [big.port],
+          hosts: BIG_HOST,
+          paths: `${big.port}:/`,
+        }),
+      ],
+      {
+        SERVER_ENGINE: engine,
+        CLIENT_SEND_TIMEOUT: '1s',
+        CLIENT_BODY_TIMEOUT: '1s',
+        HOOKS_MODULE: `${ROOT}/test/http1/injecting-hooks.ts`,
+      },
+    );
+  }
+});
+
+after(async () => {
+  await Promise.all(ENGINES.map((engine) => routers[engine]?.stop()));
+  await backend?.close();
+  big?.close();
+});
+
+const statuses = (text: string) =>
+  [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** A client that connects and reads nothing (its socket paused), until `resume()`. */
+async function nonReader(port: number) {
+  const socket = new Socket();
+  let closed = false;
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    closed = true;
+  });
+  socket.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.pause();
+  return { socket, closed: () => closed };
+}
+
+const sendTimeouts = async (router: RunningRouter) =>
+  Number(
+    /^podrouter_client_send_timeouts_total\{[^}]*\} (\d+)/m.exec(
+      (await router.admin('/metrics')).body,
+    )?.[1] ?? Number.NaN,
+  );
+
+for (const engine of ENGINES) {
+  describe(`client server engine ${engine}: hostile clients`, () => {
+    const port = () => routers[engine].port;
+
+    it('closes the connection of a client that stops reading its answer (CLIENT_SEND_TIMEOUT), and lets go of the Pod exchange', async () => {
+      const before = big.cut();
+      const counted = await sendTimeouts(routers[engine]);
+      const client = await nonReader(port());
+      const started = performance.now();
+      // Far more than every socket buffer on the way holds: the answer stalls.
+      client.socket.write(`GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`);
+      while (big.cut() === before && performance.now() - started < 8000) await sleep(100);
+      const ms = performance.now() - started;
+      assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
+      // 1 s without progress, checked once a second, after the buffers filled.
+      assert.ok(ms < 5000, `closed after ${Math.round(ms)} ms`);
+      assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+      client.socket.destroy();
+    });
+
+    it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {
+      const counted = await sendTimeouts(routers[engine]);
+      const client = await nonReader(port());
+      const started = performance.now();
+      const request = `GET /big/1000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`;
+      client.socket.write(request.repeat(100));
+      while (
+        (await sendTimeouts(routers[engine])) === counted &&
+        performance.now() - started < 8000
+      )
+        await sleep(200);
+      const ms = performance.now() - started;
+      assert.equal(await sendTimeouts(routers[engine]), counted + 1, 'closed for its send timeout');
+      assert.ok(ms < 5000, `closed after ${Math.round(ms)} ms`);
+      // What the kernel had taken still arrives, then the close: far fewer than 100 answers.
+      client.socket.resume();
+      while (!client.closed() && performance.now() - started < 15000) await sleep(100);
+      assert.ok(client.closed());
+    });
+  });
+}
