@@ -18,6 +18,7 @@ export default defineHooks([
         context.responseHeaders.set('x-a\r\nX-Injected', '1');
       else if (path.endsWith('/inject-upstream')) context.upstreamHeaders.set('x-b', INJECTED);
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
+      else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/inject-answer'))
         return { status: 401, title: 'Refused', headers: { 'x-c': INJECTED } };
       return 'continue';

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeRawProblem } from '../proxy/problem.ts';
+import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawHttpServer } from './raw-server.ts';
 import { type SendProgress, sendStalled } from './send-timeout.ts';
 
@@ -127,6 +128,8 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     handlers.onRequest,
   );
   server.on('checkContinue', handlers.onCheckContinue);
+  server.on('request', boundDiscard);
+  server.on('checkContinue', boundDiscard);
   const watched = watchSends(server, options);
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     // A tunnel is the WebSocket proxy's from here, as with the raw server.
@@ -153,6 +156,43 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     }
   });
   return server;
+}
+
+/**
+ * The raw server's bounds (`linger.ts`) on a body node:http drops after an early answer:
+ * node:http reads and drops the rest of it for as long as it comes, and destroys the
+ * connection after an answer with `Connection: close` at once, so an RST over the unread
+ * bytes can cost the client the answer.
+ */
+function boundDiscard(req: IncomingMessage, res: ServerResponse): void {
+  res.once('finish', () => {
+    const socket = req.socket;
+    if (req.complete || socket.destroyed) return;
+    if (socket.writableEnded) {
+      // node:http's destroySoon(): destroyed once the answer is written. Linger instead.
+      socket.removeListener('finish', socket.destroy);
+      closeLingering(socket);
+      return;
+    }
+    let discarded = 0;
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', count);
+    };
+    const stop = () => {
+      done();
+      closeLingering(socket);
+    };
+    const count = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARD_MAX_BYTES) stop();
+    };
+    const timer = setTimeout(stop, DISCARD_MAX_MS);
+    timer.unref();
+    socket.on('data', count);
+    req.once('end', done);
+    socket.once('close', done);
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Parser, type RequestHead } from '../http1/parser.ts';
 import { writeRawProblem } from '../proxy/problem.ts';
 import type { ClientHandlers } from './client-server.ts';
+import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawRequest } from './raw-request.ts';
 import { RawResponse, type ResponseOwner } from './raw-response.ts';
 import { type SendProgress, sendStalled } from './send-timeout.ts';
@@ -81,6 +82,9 @@ class Connection implements ResponseOwner, SendProgress {
   #backlog: Buffer | null = null;
   /** The client is not reading its answers: no request is parsed until the socket drains. */
   #waitingDrain = false;
+  /** Bytes read and dropped since the Dump phase began, and when it began. */
+  #discarded = 0;
+  #dumpStarted = 0;
 
   constructor(server: RawHttpServer, socket: Socket) {
     this.#server = server;
@@ -158,7 +162,15 @@ class Connection implements ResponseOwner, SendProgress {
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Head;
       this.since = Date.now();
-    } else if (this.phase === Phase.Dump) this.since = Date.now();
+    } else if (this.phase === Phase.Dump) {
+      this.since = Date.now();
+      this.#discarded += chunk.length;
+      if (this.#discarded > DISCARD_MAX_BYTES || this.since - this.#dumpStarted > DISCARD_MAX_MS) {
+        this.#finish();
+        closeLingering(this.socket);
+        return;
+      }
+    }
     this.#feed(chunk);
   };
 
@@ -334,9 +346,11 @@ class Connection implements ResponseOwner, SendProgress {
     this.#responseEnded = true;
     if (close) {
       // Closed once the response is flushed, whether or not the client closes its side (as
-      // node:http does): a draining router does not wait for its clients.
+      // node:http does): a draining router does not wait for its clients. A body still
+      // coming is dropped for a bounded while first, so the answer is not lost to an RST.
       this.#finish();
-      this.socket.destroySoon();
+      if (this.#requestEnded) this.socket.destroySoon();
+      else closeLingering(this.socket);
       return;
     }
     if (!this.#requestEnded) {
@@ -344,6 +358,8 @@ class Connection implements ResponseOwner, SendProgress {
       // rest so the next request starts where this one ends.
       this.phase = Phase.Dump;
       this.since = Date.now();
+      this.#dumpStarted = this.since;
+      this.#discarded = 0;
       const req = this.#req;
       if (req !== null) {
         req.unpipe();
@@ -369,8 +385,12 @@ class Connection implements ResponseOwner, SendProgress {
 
   /** The sweep found the connection past one of its deadlines. */
   expire(now: number): void {
-    const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs, sendTimeoutMs = 0 } =
-      this.#server.options;
+    const {
+      headersTimeoutMs,
+      keepAliveTimeoutMs,
+      bodyTimeoutMs,
+      sendTimeoutMs = 0,
+    } = this.#server.options;
     if (sendTimeoutMs > 0 && sendStalled(this.socket, this, now, sendTimeoutMs)) {
       // The client reads none of what it asked for: whatever it holds (an answer queued, a
       // Pod exchange paused behind it) is let go; the exchange in flight sees its client go.
@@ -395,6 +415,9 @@ class Connection implements ResponseOwner, SendProgress {
     } else if (this.phase === Phase.Idle && keepAliveTimeoutMs > 0 && waited > keepAliveTimeoutMs) {
       this.#finish();
       this.socket.destroy();
+    } else if (this.phase === Phase.Dump && now - this.#dumpStarted > DISCARD_MAX_MS) {
+      this.#finish();
+      closeLingering(this.socket);
     } else if (this.phase === Phase.Dump && waited > (bodyTimeoutMs || keepAliveTimeoutMs)) {
       this.#finish();
       this.socket.destroy();
