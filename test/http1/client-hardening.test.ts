@@ -246,5 +246,25 @@ for (const engine of ENGINES) {
       assert.ok(result.closed, `still reading after ${result.sent} body bytes, ${result.ms} ms`);
       assert.ok(result.sent < 16 * 1024 * 1024, `read ${result.sent} body bytes`);
     });
+
+    it('answers 417 to an Expect list with anything but 100-continue in it (RFC 9110 §10.1.1), and the Pod sees nothing', async () => {
+      // node:http alone would send `100 Continue` for `foo, 100-continue` (it searches the
+      // value for the word); nginx ignores it (neither 100 nor 417). Both engines refuse it.
+      backend.reset();
+      const expect = (value: string) =>
+        `POST /expect HTTP/1.1\r\nHost: ${HOST}\r\nExpect: ${value}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`;
+      for (const value of ['foo, 100-continue', '100-continue, foo', '100-continuex']) {
+        const answer = await rawClient(port(), [expect(value), 'ok'], { pauseMs: 300 });
+        assert.deepEqual(statuses(answer.text), [417], value);
+        assert.ok(answer.closed, value);
+      }
+      assert.deepEqual(backend.requests, []);
+      const plain = await rawClient(port(), [expect(' 100-Continue\t'), 'ok'], { pauseMs: 300 });
+      assert.deepEqual(statuses(plain.text), [100, 200]);
+      assert.deepEqual(
+        backend.requests.map((request) => request.target),
+        ['/expect'],
+      );
+    });
   });
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeRawProblem } from '../proxy/problem.ts';
+import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawHttpServer } from './raw-server.ts';
 import { type SendProgress, sendStalled } from './send-timeout.ts';
@@ -127,7 +128,11 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     },
     handlers.onRequest,
   );
-  server.on('checkContinue', handlers.onCheckContinue);
+  // node:http sends here every value with the word `100-continue` in it (`foo, 100-continue`).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (expectsContinueOnly(req.headers.expect ?? '')) handlers.onCheckContinue(req, res);
+    else refuseExpectation(res);
+  });
   server.on('request', boundDiscard);
   server.on('checkContinue', boundDiscard);
   const watched = watchSends(server, options);

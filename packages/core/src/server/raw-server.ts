@@ -3,6 +3,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Parser, type RequestHead } from '../http1/parser.ts';
 import { writeRawProblem } from '../proxy/problem.ts';
 import type { ClientHandlers } from './client-server.ts';
+import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawRequest } from './raw-request.ts';
 import { RawResponse, type ResponseOwner } from './raw-response.ts';
@@ -40,7 +41,6 @@ export interface RawServerOptions {
 }
 
 const MAX_FIELDS = 2000;
-const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 const Phase = {
   /** Waiting for (the rest of) a head; the header timeout runs. */
@@ -281,11 +281,8 @@ class Connection implements ResponseOwner, SendProgress {
     const expect = req.headers.expect;
     if (expect === undefined || req.httpVersionMinor !== 1)
       handlers.onRequest(asNode(req), asNode(res));
-    else if (CONTINUE.test(expect)) handlers.onCheckContinue(asNode(req), asNode(res));
-    else {
-      res.writeHead(417, { 'content-length': '0', connection: 'close' });
-      res.end();
-    }
+    else if (expectsContinueOnly(expect)) handlers.onCheckContinue(asNode(req), asNode(res));
+    else refuseExpectation(asNode(res));
   }
 
   /** An upgrade the handler takes: the socket is its own from here. */
