@@ -176,6 +176,7 @@ export class Router {
           { err: error, host: route.host, path: route.path },
           'policy hook failed; answered 500',
         ),
+      onError: (error) => this.#log.error({ err: error }, 'request path failed; answered 500'),
     });
     const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
       if (this.#draining) res.setHeader('connection', 'close');

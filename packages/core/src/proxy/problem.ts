@@ -103,6 +103,7 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
+  internalError: { status: 500, title: 'Internal error', detail: 'The router failed.' },
   clientForbidden: {
     status: 403,
     title: 'Client not allowed',
