@@ -266,5 +266,41 @@ for (const engine of ENGINES) {
         ['/expect'],
       );
     });
+
+    it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {
+      backend.reset();
+      const h = `Host: ${HOST}\r\n`;
+      const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\n';
+      const close = 'Connection: close\r\n';
+      const cases = [
+        // A response header for the client, an upstream header for the Pod, a header on the
+        // hook's own answer, a bad name, a NUL; then the same on WebSocket handshakes, whose
+        // answers (the Pod's 101, a refusal) the router writes raw on the socket itself.
+        `GET /inject-response HTTP/1.1\r\n${h}${close}\r\n`,
+        `GET /inject-upstream HTTP/1.1\r\n${h}${close}\r\n`,
+        `GET /inject-answer HTTP/1.1\r\n${h}${close}\r\n`,
+        `GET /inject-response-name HTTP/1.1\r\n${h}${close}\r\n`,
+        `GET /inject-nul HTTP/1.1\r\n${h}${close}\r\n`,
+        `GET /ws/inject-response HTTP/1.1\r\n${h}${upgrade}\r\n`,
+        `GET /ws/inject-answer HTTP/1.1\r\n${h}${upgrade}\r\n`,
+      ];
+      for (const request of cases) {
+        const answer = await rawClient(port(), [request], { quietMs: 1000 });
+        const line = request.slice(0, request.indexOf('\r\n'));
+        assert.doesNotMatch(answer.text, /\r\nX-Injected/i, line);
+        assert.deepEqual(statuses(answer.text), [500], `${line}: ${JSON.stringify(answer.text)}`);
+        assert.match(answer.text, /"title":"Policy hook failed"/, line);
+      }
+      assert.doesNotMatch(backend.bytes(), /X-Injected/i);
+      assert.deepEqual(backend.requests, [], 'no request reaches the Pod');
+      await routers[engine].waitForLog(
+        (entry) =>
+          entry.msg === 'policy hook failed; answered 500' &&
+          /invalid header/.test(JSON.stringify(entry.err)),
+      );
+      // The router still serves.
+      const next = await rawClient(port(), [`GET /fine HTTP/1.1\r\n${h}Connection: close\r\n\r\n`]);
+      assert.deepEqual(statuses(next.text), [200]);
+    });
   });
 }

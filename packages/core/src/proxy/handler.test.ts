@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { RoundRobin } from '../balancer/round-robin.ts';
 import { ClientAddressResolver } from '../guards/client-address.ts';
@@ -9,6 +10,7 @@ import { ClientLimits } from '../guards/client-limits.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
 import type { UpstreamEngine } from './engine.ts';
 import { type ExchangeRecord, RouterProxy } from './handler.ts';
+import { writeRawProblem } from './problem.ts';
 
 /**
  * The request path when something in it throws after an await (a shared client-rate count,
@@ -146,5 +148,36 @@ describe('a throw on the request path after an await', () => {
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /balancer broke/);
     assert.deepEqual(unhandled, []);
+  });
+});
+
+describe('a problem written raw (upgrade refusals, parser errors)', () => {
+  /** The bytes writeRawProblem writes for `problem`. */
+  function raw(problem: Parameters<typeof writeRawProblem>[1]): string {
+    let written = '';
+    const socket = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        written += chunk.toString('latin1');
+        done();
+      },
+    });
+    Object.assign(socket, { resume: () => undefined });
+    writeRawProblem(socket as unknown as Parameters<typeof writeRawProblem>[0], problem);
+    return written;
+  }
+
+  it('writes none of its extra fields when one could split the head', () => {
+    const written = raw({
+      status: 401,
+      title: 'Refused',
+      headers: { 'x-ok': '1', 'x-c': 'v\r\nX-Injected: 1' },
+    });
+    assert.match(written, /^HTTP\/1\.1 401 Unauthorized\r\n/);
+    assert.doesNotMatch(written, /X-Injected|x-ok/);
+    assert.doesNotMatch(raw({ status: 401, title: 'x', headers: { 'a\r\nb': '1' } }), /a\r\nb/);
+    assert.match(
+      raw({ status: 429, title: 'Slow down', headers: { 'retry-after': '2' } }),
+      /\r\nretry-after: 2\r\n/,
+    );
   });
 });

@@ -27,7 +27,7 @@ import {
 import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { exchangeDeadlineMs } from './grpc.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { invalidHeader, upstreamRequestHeaders } from './headers.ts';
 import { type Inbound, type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
 import { guardBody } from './request-body.ts';
@@ -294,7 +294,22 @@ export class RouterProxy {
       // Caught here, not by the pipeline's catch: a throw past the policy is no hook's, and
       // after an asynchronous hook it would be an unhandled rejection.
       try {
-        if (answer === undefined) this.#dispatch(exchange);
+        const invalid =
+          invalidHeader(context.upstreamHeaders) ??
+          invalidHeader(context.responseHeaders) ??
+          invalidHeader(answer?.headers && Object.entries(answer.headers));
+        if (invalid !== undefined) {
+          // Refused where the values enter, for the engines and for the heads the router
+          // writes raw (a 101, a refused handshake) alike. The value is not logged: it may
+          // come from a Secret.
+          this.#onHookError(
+            new Error(
+              `policy set an invalid header ${JSON.stringify(invalid)} (CR, LF, NUL or a bad name)`,
+            ),
+            route,
+          );
+          this.#answer(exchange, Problems.hookFailed);
+        } else if (answer === undefined) this.#dispatch(exchange);
         else this.#answer(exchange, withResponseHeaders(answer, context));
       } catch (error) {
         this.#failed(exchange, error);
