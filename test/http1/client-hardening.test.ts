@@ -198,11 +198,11 @@ for (const engine of ENGINES) {
       const started = performance.now();
       // Far more than every socket buffer on the way holds: the answer stalls.
       client.socket.write(`GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`);
-      while (big.cut() === before && performance.now() - started < 8000) await sleep(100);
+      while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
       const ms = performance.now() - started;
       assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
       // 1 s without progress, checked once a second, after the buffers filled.
-      assert.ok(ms < 5000, `closed after ${Math.round(ms)} ms`);
+      assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
       assert.equal(await sendTimeouts(routers[engine]), counted + 1);
       client.socket.destroy();
     });
@@ -215,12 +215,12 @@ for (const engine of ENGINES) {
       client.socket.write(request.repeat(100));
       while (
         (await sendTimeouts(routers[engine])) === counted &&
-        performance.now() - started < 8000
+        performance.now() - started < 10_000
       )
         await sleep(200);
       const ms = performance.now() - started;
       assert.equal(await sendTimeouts(routers[engine]), counted + 1, 'closed for its send timeout');
-      assert.ok(ms < 5000, `closed after ${Math.round(ms)} ms`);
+      assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
       // What the kernel had taken still arrives, then the close: far fewer than 100 answers.
       client.socket.resume();
       while (!client.closed() && performance.now() - started < 15000) await sleep(100);
