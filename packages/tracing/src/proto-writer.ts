@@ -92,9 +92,18 @@ export class ProtoWriter {
     const high =
       Math.floor(low16 / TWO_32) + Math.floor(high16 / 65536) + Math.floor(lowSum / TWO_32);
     this.ensure(8);
-    this.buf.writeUInt32LE(low, this.pos);
-    this.buf.writeUInt32LE(high % TWO_32, this.pos + 4);
-    this.pos += 8;
+    const buf = this.buf;
+    const pos = this.pos;
+    const h = high % TWO_32;
+    buf[pos] = low & 0xff;
+    buf[pos + 1] = (low >>> 8) & 0xff;
+    buf[pos + 2] = (low >>> 16) & 0xff;
+    buf[pos + 3] = low >>> 24;
+    buf[pos + 4] = h & 0xff;
+    buf[pos + 5] = (h >>> 8) & 0xff;
+    buf[pos + 6] = (h >>> 16) & 0xff;
+    buf[pos + 7] = h >>> 24;
+    this.pos = pos + 8;
   }
 
   /** A length-prefixed UTF-8 string. */
@@ -201,8 +210,17 @@ export class ProtoWriter {
   hexBytes(hex: string): void {
     const bytes = hex.length >>> 1;
     this.ensure(bytes + 1);
-    this.buf[this.pos++] = bytes;
-    this.pos += this.buf.write(hex, this.pos, bytes, 'hex');
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = bytes;
+    // Ids are 16 or 32 lower-case hex digits (checked where they come in): decoded here
+    // without Buffer.write's encoding dispatch.
+    for (let i = 0; i < hex.length; i += 2) {
+      const high = hex.charCodeAt(i);
+      const low = hex.charCodeAt(i + 1);
+      buf[pos++] = ((high < 58 ? high - 48 : high - 87) << 4) | (low < 58 ? low - 48 : low - 87);
+    }
+    this.pos = pos;
   }
 
   bytes(value: Uint8Array): void {

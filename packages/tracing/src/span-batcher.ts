@@ -34,10 +34,11 @@ export interface Batch {
 export type BatchFactory = () => Batch;
 
 /** Protobuf: spans written as they end, after room for the request head. */
-export const protobufBatches =
-  (head: RequestHead): BatchFactory =>
-  () => {
-    const writer = new ProtoWriter(32768, head.room);
+export const protobufBatches = (head: RequestHead): BatchFactory => {
+  // Each batch starts as large as the last one grew, so a steady load stops re-growing.
+  let size = 32768;
+  return () => {
+    const writer = new ProtoWriter(size, head.room);
     let count = 0;
     return {
       get count() {
@@ -47,9 +48,13 @@ export const protobufBatches =
         writeSpan(writer, span);
         count++;
       },
-      body: () => head.frame(writer.buf, writer.pos),
+      body: () => {
+        size = Math.max(size, Math.min(writer.buf.length, 8 * 1024 * 1024));
+        return head.frame(writer.buf, writer.pos);
+      },
     };
   };
+};
 
 /** JSON: spans kept as data, the body built at export. */
 export const jsonBatches =
