@@ -33,8 +33,11 @@ const anyValue = (value: ResourceValue): JsonAny =>
 
 const keyValues = (list: AttributeList) => {
   const out = [];
-  for (let i = 0; i < list.length; i += 2)
-    out.push({ key: list[i] as string, value: anyValue(list[i + 1] as ResourceValue) });
+  for (let i = 0; i < list.length; i += 2) {
+    const value = list[i + 1];
+    if (value !== undefined && value !== null)
+      out.push({ key: list[i] as string, value: anyValue(value as ResourceValue) });
+  }
   return out;
 };
 

@@ -227,6 +227,16 @@ describe('OTLP protobuf encoding', () => {
     sameExceptTimeRounding(actual, expected);
   });
 
+  it('leaves out an attribute without a value, as the SDK does', () => {
+    const head = new RequestHead(RESOURCE, SCOPE);
+    const g = fc.sample(spanArb, { numRuns: 1, seed: 3 })[0] as Generated;
+    const withHole = protobufBatches(head)();
+    withHole.add({ ...ours(g), attributes: ['a', 'x', 'reason', undefined as unknown as string] });
+    const without = protobufBatches(head)();
+    without.add({ ...ours(g), attributes: ['a', 'x'] });
+    assert.deepEqual(withHole.body(), without.body());
+  });
+
   it('encodes epoch milliseconds as exact nanoseconds', () => {
     fc.assert(
       fc.property(

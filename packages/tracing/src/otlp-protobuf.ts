@@ -36,7 +36,7 @@ function anyValue(w: ProtoWriter, value: ResourceValue): void {
   } else if (typeof value === 'boolean') {
     w.tag(ANY_BOOL);
     w.tag(value ? 1 : 0);
-  } else {
+  } else if (Array.isArray(value)) {
     w.tag(ANY_ARRAY);
     const array = w.begin();
     for (const item of value) {
@@ -65,6 +65,9 @@ function attributes(w: ProtoWriter, tag: number, list: AttributeList): void {
   for (let i = 0; i < list.length; i += 2) {
     const key = list[i] as string;
     const value = list[i + 1] as AttributeValue;
+    // As the SDK's setAttribute: a missing value (a custom hook's answer without a title) is
+    // no attribute.
+    if (value === undefined || value === null) continue;
     if (typeof value === 'string') w.stringKeyValue(tag, keyPrefix(key), value);
     else if (typeof value === 'number' && value >= 0 && value < 2 ** 31 && Number.isInteger(value))
       w.intKeyValue(tag, keyPrefix(key), value);
