@@ -10,8 +10,9 @@ export class ProtoWriter {
   buf: Buffer;
   pos: number;
 
-  constructor(size = 16384, reserve = 0) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** `buffer`: room to write into (a recycled one), else `size` bytes are allocated. */
+  constructor(size = 16384, reserve = 0, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(size);
     this.pos = reserve;
   }
 

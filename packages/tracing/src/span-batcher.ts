@@ -29,16 +29,20 @@ export interface Batch {
   add(span: SpanData): void;
   /** The whole export request. */
   body(): Uint8Array | string;
+  /** The transport is done with the body (sent or failed, not timed out): its memory may be reused. */
+  sent?(): void;
 }
 
 export type BatchFactory = () => Batch;
 
 /** Protobuf: spans written as they end, after room for the request head. */
 export const protobufBatches = (head: RequestHead): BatchFactory => {
-  // Each batch starts as large as the last one grew, so a steady load stops re-growing.
+  // Each batch starts as large as the last one grew, so a steady load stops re-growing, and
+  // in a buffer a sent batch gave back: no new ArrayBuffer per export at a steady load.
   let size = 32768;
+  const spare: Buffer[] = [];
   return () => {
-    const writer = new ProtoWriter(size, head.room);
+    const writer = new ProtoWriter(size, head.room, spare.pop());
     let count = 0;
     return {
       get count() {
@@ -51,6 +55,9 @@ export const protobufBatches = (head: RequestHead): BatchFactory => {
       body: () => {
         size = Math.max(size, Math.min(writer.buf.length, 8 * 1024 * 1024));
         return head.frame(writer.buf, writer.pos);
+      },
+      sent: () => {
+        if (spare.length < 2 && writer.buf.length >= size) spare.push(writer.buf);
       },
     };
   };
@@ -192,6 +199,11 @@ export class SpanBatcher {
     let sent: Promise<void>;
     try {
       sent = this.#send(batch.body(), batch.count);
+      // Settled: the transport holds the body no longer (a timed-out one may: not recycled).
+      void sent.then(
+        () => batch.sent?.(),
+        () => batch.sent?.(),
+      );
     } catch (error) {
       sent = Promise.reject(error);
     }
