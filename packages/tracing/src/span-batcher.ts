@@ -29,7 +29,7 @@ export interface Batch {
   add(span: SpanData): void;
   /** The whole export request. */
   body(): Uint8Array | string;
-  /** The transport is done with the body (sent or failed, not timed out): its memory may be reused. */
+  /** The transport has settled (sent, failed, or finished after a timeout): the body's memory may be reused. */
   sent?(): void;
 }
 
@@ -199,7 +199,7 @@ export class SpanBatcher {
     let sent: Promise<void>;
     try {
       sent = this.#send(batch.body(), batch.count);
-      // Settled: the transport holds the body no longer (a timed-out one may: not recycled).
+      // Only once the transport settles does it hold the body no longer (even after a timeout).
       void sent.then(
         () => batch.sent?.(),
         () => batch.sent?.(),
