@@ -43,8 +43,9 @@ function droppedSpansMetric(tier: string, dropped: () => number): Registry {
 
 /**
  * Tracing (one SERVER span per request, one CLIENT span per upstream attempt, exported over
- * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing off nothing subscribes
- * to the core's channels for it, so the request path does no tracing work at all.
+ * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing
+ * off nothing subscribes to the core's channels for it, so the request path does no tracing
+ * work at all.
  */
 export const tracingExtension: Extension = defineExtension({
   name: 'tracing',
@@ -54,14 +55,14 @@ export const tracingExtension: Extension = defineExtension({
     const accessLog = accessLogConfig(values);
     const tier = config.build.tier;
     const subscriptions: Subscriptions = [];
-    let provider: { shutdown(): Promise<void> } | undefined;
+    let spans: { shutdown(): Promise<void> } | undefined;
     let metrics: Registry | undefined;
     let traceIds: TraceIds = inboundTraceIds;
     if (tracing.exporter === 'otlp') {
       const otel = await import('./otel.ts');
       otel.routeDiagnostics(logger);
       const pipeline = otel.createSpanPipeline(tracing, tier, logger);
-      provider = pipeline;
+      spans = pipeline;
       metrics = droppedSpansMetric(tier, () => pipeline.batcher.dropped);
       const tracer = new otel.HopTracer({
         sampler: otel.createSampler(tracing.sampler, tracing.samplerArg),
@@ -105,7 +106,7 @@ export const tracingExtension: Extension = defineExtension({
       ...(metrics ? { metrics } : {}),
       close: async () => {
         unsubscribeAll();
-        await provider?.shutdown();
+        await spans?.shutdown();
       },
     };
   },
