@@ -5,22 +5,19 @@
  *
  *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
  *
- * With `--base DIR` (another checkout with its own node_modules), one traced exchange through
- * HopTracer (five channel events, two spans, a processor that drops them) runs with DIR's
- * hop-tracer.ts as "before" and this checkout's as "after".
+ * With `--base DIR` (another checkout with its own node_modules), one traced exchange (five
+ * channel events, two spans, batched and encoded to OTLP protobuf, the bytes dropped) runs
+ * with DIR's tracing pipeline as "before" and this checkout's as "after".
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { TracerProvider } from '@opentelemetry/sdk-trace';
-import type { Endpoint, ExchangeRecord, Route } from '@podrouter/core';
+import type { Endpoint, ExchangeRecord, Logger, Route } from '@podrouter/core';
 import { Tallies } from '@podrouter/core';
 import { Counter, Registry } from 'prom-client';
 import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
-import { createPropagator, createSampler } from '../../packages/tracing/src/otel.ts';
 import { median } from '../harness/stats.ts';
 
 const { values } = parseArgs({
@@ -70,19 +67,19 @@ const pairs: Record<string, readonly [before: () => unknown, after: () => unknow
 
 // ---------- one traced exchange ----------
 
-type HopTracerClass = typeof import('../../packages/tracing/src/hop-tracer.ts').HopTracer;
-const dropSpans: SpanProcessor = {
-  onStart: () => undefined,
-  onEnd: (_span: Span) => undefined,
-  forceFlush: async () => undefined,
-  shutdown: async () => undefined,
+/**
+ * A traced exchange end to end in process: the five channel events, the spans, the batch
+ * queue and the OTLP protobuf encoding, to a transport that drops the bytes. "before" is
+ * the --base checkout's pipeline (OTel SDK TracerProvider + BatchSpanProcessor + the
+ * transformer's ProtobufTraceSerializer), "after" this checkout's (SpanData → SpanBatcher).
+ */
+type Events = {
+  onRequestStart(message: unknown): void;
+  onPolicyDecision(message: unknown): void;
+  onUpstreamRequest(message: unknown): void;
+  onUpstreamResponse(message: unknown): void;
+  onRequestEnd(message: unknown): void;
 };
-const provider = new TracerProvider({ spanProcessors: [dropSpans] });
-/** OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1: nine requests in ten not sampled. */
-const tenth = new TracerProvider({
-  sampler: createSampler('parentbased_traceidratio', 0.1),
-  spanProcessors: [dropSpans],
-});
 const endpoint = {
   key: '127.0.0.2:8080',
   origin: 'http://127.0.0.2:8080',
@@ -93,14 +90,25 @@ const endpoint = {
   podName: 'upstream-0',
 } as Endpoint;
 const route = { host: 'bench.local', path: '/', namespace: 'bench' } as unknown as Route;
+const batch = {
+  scheduledDelayMillis: 5000,
+  maxQueueSize: 2048,
+  maxExportBatchSize: 512,
+  exportTimeoutMillis: 30000,
+};
+const tracingConfig = (ratio: number) =>
+  ({
+    exporter: 'otlp',
+    protocol: 'http/protobuf',
+    tracesUrl: 'http://127.0.0.1:4318/v1/traces',
+    serviceName: 'bench',
+    sampler: ratio === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
+    samplerArg: ratio,
+    batch,
+  }) as const;
+let exportedBytes = 0;
 
-function tracedExchange(HopTracer: HopTracerClass, sampled = provider): () => void {
-  const tracer = new HopTracer({
-    tracer: sampled.getTracer('micro'),
-    propagator: createPropagator(),
-    tier: 'public',
-    apiKeyHeader: 'X-ROUTING-API-KEY',
-  });
+function exchange(tracer: Events): () => void {
   const socket = { remoteAddress: '127.0.0.1', localPort: 80 };
   return () => {
     const req = {
@@ -137,17 +145,57 @@ function tracedExchange(HopTracer: HopTracerClass, sampled = provider): () => vo
   };
 }
 
+async function baseExchange(base: string, ratio: number): Promise<() => void> {
+  const otel = await import(join(base, 'packages/tracing/src/otel.ts'));
+  const { ProtobufTraceSerializer } = await import(
+    join(base, 'node_modules/@opentelemetry/otlp-transformer/dist/index.mjs')
+  );
+  const exporter = {
+    export(spans: unknown[], done: (result: { code: number }) => void) {
+      exportedBytes += ProtobufTraceSerializer.serializeRequest(spans).byteLength;
+      done({ code: 0 });
+    },
+    shutdown: async () => undefined,
+  };
+  const provider = otel.createTracerProvider(tracingConfig(ratio), 'public', exporter);
+  return exchange(
+    new otel.HopTracer({
+      tracer: provider.getTracer('micro'),
+      propagator: otel.createPropagator(),
+      tier: 'public',
+      apiKeyHeader: 'X-ROUTING-API-KEY',
+    }),
+  );
+}
+
+async function leanExchange(ratio: number): Promise<() => void> {
+  const otel = await import('../../packages/tracing/src/otel.ts');
+  const { batcher } = otel.createSpanPipeline(tracingConfig(ratio), 'public', quietLogger, {
+    send: async (body) => {
+      exportedBytes += body.length;
+    },
+    shutdown: async () => undefined,
+  });
+  return exchange(
+    new otel.HopTracer({
+      sampler: otel.createSampler(tracingConfig(ratio).sampler, ratio),
+      finish: (span) => batcher.add(span),
+      tier: 'public',
+      apiKeyHeader: 'X-ROUTING-API-KEY',
+    }),
+  );
+}
+const quietLogger = { warn: () => undefined } as unknown as Logger;
+
 if (values.base !== undefined) {
-  const before = (await import(join(resolve(values.base), 'packages/tracing/src/hop-tracer.ts')))
-    .HopTracer as HopTracerClass;
-  const { HopTracer } = await import('../../packages/tracing/src/hop-tracer.ts');
-  pairs['traced exchange (HopTracer, 2 spans, dropped)'] = [
-    tracedExchange(before),
-    tracedExchange(HopTracer),
+  const base = resolve(values.base);
+  pairs['traced exchange: 2 spans, batched, encoded to OTLP protobuf'] = [
+    await baseExchange(base, 1),
+    await leanExchange(1),
   ];
-  pairs['exchange, tracing sampled 10 % (parentbased_traceidratio)'] = [
-    tracedExchange(before, tenth),
-    tracedExchange(HopTracer, tenth),
+  pairs['exchange, tracing sampled 10 % (parentbased_traceidratio), encoded'] = [
+    await baseExchange(base, 0.1),
+    await leanExchange(0.1),
   ];
 }
 
@@ -161,7 +209,11 @@ for (let round = 0; round < ROUNDS; round++) {
       ['after', after],
     ] as const) {
       const started = process.hrtime.bigint();
-      for (let i = 0; i < CALLS; i++) fn();
+      for (let i = 0; i < CALLS; i++) {
+        fn();
+        // Let batch exports (timers, immediates, promise callbacks) run, as a server would.
+        if ((i & 255) === 255) await new Promise(setImmediate);
+      }
       entry[side].push(Number(process.hrtime.bigint() - started) / CALLS);
     }
   }
@@ -172,3 +224,4 @@ for (const [name, { before, after }] of results) {
   const a = median(after);
   console.log(`| ${name} | ${b.toFixed(0)} | ${a.toFixed(0)} | ${(a / b).toFixed(2)} |`);
 }
+if (exportedBytes > 0) console.log(`\n(${exportedBytes} bytes of OTLP encoded in all)`);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
 import { type EchoApp, startEchoApp } from '../../examples/local/echo-app.ts';
 import { BUILDS, pod, send, startRouter } from '../support/harness.ts';
@@ -81,3 +84,49 @@ for (const { build, protocol, trace } of cases) {
     }
   });
 }
+
+it('drops spans the export queue has no room for, never holding a request, and counts them', async () => {
+  // A collector that takes the connection and never answers: the first export stays out.
+  const silent = createServer(() => undefined);
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  const { port } = silent.address() as AddressInfo;
+  const router = await startRouter(
+    PUBLIC,
+    [
+      pod(PUBLIC, {
+        name: 'app',
+        namespace: 'traced',
+        ip: '127.0.42.1',
+        ports: [app.port],
+        hosts: 'otlp.example.com',
+        paths: `${app.port}:/`,
+      }),
+    ],
+    {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_BSP_MAX_QUEUE_SIZE: '2',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
+      // Long enough for the four requests; short enough that stopping does not wait long.
+      OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+      ACCESS_LOG: 'off',
+    },
+  );
+  try {
+    // Two spans a request: the first batch goes out and hangs, the second fills the queue.
+    for (let i = 0; i < 4; i++) {
+      const result = await send({ port: router.port, host: 'otlp.example.com', path: '/x' });
+      assert.equal(result.status, 200);
+    }
+    const metrics = await router.admin('/metrics');
+    const dropped = /^podrouter_tracing_spans_dropped_total\{tier="public"\} (\d+)$/m.exec(
+      metrics.body,
+    );
+    assert.ok(dropped, metrics.body);
+    assert.equal(Number(dropped[1]), 4);
+  } finally {
+    await router.stop();
+    silent.closeAllConnections();
+    silent.close();
+  }
+});

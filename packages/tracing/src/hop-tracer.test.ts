@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
 import {
   type Endpoint,
   type ExchangeRecord,
@@ -17,8 +11,9 @@ import {
 } from '@podrouter/core';
 import { AccessLog, inboundTraceIds } from './access-log.ts';
 import { Attr, HopTracer, POLICY_DENIED_EVENT } from './hop-tracer.ts';
-import { createPropagator, createSampler } from './otel.ts';
 import { accessLogConfig, TRACING_SETTINGS, tracingConfig } from './settings.ts';
+import { type AttributeList, OtlpKind, OtlpStatus, type SpanData } from './span-data.ts';
+import { createSampler } from './trace-context.ts';
 
 const endpoint: Endpoint = {
   key: '10.244.0.7:8080',
@@ -45,19 +40,21 @@ function fakeReq(
 }
 
 function setup(sampler = createSampler('parentbased_always_on', 1)) {
-  const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({
-    sampler,
-    spanProcessors: [new SimpleSpanProcessor({ exporter })],
-  });
+  const spans: SpanData[] = [];
   const tracer = new HopTracer({
-    tracer: provider.getTracer('test'),
-    propagator: createPropagator(),
+    sampler,
+    finish: (span) => spans.push(span),
     tier: 'private',
     apiKeyHeader: 'X-ROUTING-API-KEY',
   });
-  return { exporter, tracer };
+  return { spans, tracer };
 }
+
+const attrs = (list: AttributeList) => {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  return out;
+};
 
 const record = (req: IncomingMessage, extra: Partial<ExchangeRecord>): ExchangeRecord => ({
   req,
@@ -74,31 +71,34 @@ const record = (req: IncomingMessage, extra: Partial<ExchangeRecord>): ExchangeR
 
 describe('HopTracer', () => {
   it('records a policy denial as an event and a deny decision, with no CLIENT span', () => {
-    const { exporter, tracer } = setup();
+    const { spans, tracer } = setup();
     const req = fakeReq({ 'x-routing-api-key': 'the-key' });
     tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
     tracer.onPolicyDecision({ req, route, answer: { status: 403, title: 'Forbidden' } });
     tracer.onRequestEnd(record(req, { status: 403, endpoint: undefined }));
-    const [span, ...rest] = exporter.getFinishedSpans();
+    const [span, ...rest] = spans;
     assert.equal(rest.length, 0);
     assert.ok(span);
-    assert.equal(span.kind, SpanKind.SERVER);
+    assert.equal(span.kind, OtlpKind.SERVER);
     assert.equal(span.name, 'POST /api');
-    assert.equal(span.attributes[Attr.policy], 'deny');
-    assert.equal(span.attributes['url.path'], '/api/items');
-    assert.equal(span.status.code, SpanStatusCode.UNSET);
+    assert.equal(attrs(span.attributes)[Attr.policy], 'deny');
+    assert.equal(attrs(span.attributes)['url.path'], '/api/items');
+    assert.equal(span.statusCode, OtlpStatus.UNSET);
     assert.deepEqual(
-      span.events.map((event) => [event.name, event.attributes?.['http.response.status_code']]),
+      span.events.map((event) => [
+        event.name,
+        attrs(event.attributes)['http.response.status_code'],
+      ]),
       [[POLICY_DENIED_EVENT, 403]],
     );
-    const exported = JSON.stringify([span.name, span.attributes, span.events]);
+    const exported = JSON.stringify(span);
     assert.equal(exported.includes('the-key'), false);
     assert.equal(exported.includes('s3cr3t'), false);
-    assert.equal(span.attributes[Attr.keyId], 'ad44dc8e');
+    assert.equal(attrs(span.attributes)[Attr.keyId], 'ad44dc8e');
   });
 
   it('replaces inbound trace headers in the upstream list with its own, once', () => {
-    const { exporter, tracer } = setup();
+    const { spans, tracer } = setup();
     const inbound = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
     const req = fakeReq({ traceparent: inbound, baggage: 'a=1' });
     tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
@@ -126,19 +126,19 @@ describe('HopTracer', () => {
     assert.equal(names.filter((name) => name === 'traceparent').length, 1);
     assert.equal(names.filter((name) => name === 'baggage').length, 1);
     assert.ok(names.includes('accept'));
-    const [client, server] = exporter.getFinishedSpans();
+    const [client, server] = spans;
     assert.ok(client && server);
     const injected = headers[headers.findIndex((v) => v === 'traceparent') + 1];
-    assert.equal(injected, `00-${'1'.repeat(32)}-${client.spanContext().spanId}-01`);
-    assert.equal(client.kind, SpanKind.CLIENT);
-    assert.equal(client.status.code, SpanStatusCode.ERROR);
-    assert.equal(client.attributes['k8s.pod.name'], 'cart-7f9c-x');
-    assert.equal(server.status.code, SpanStatusCode.ERROR);
-    assert.equal(server.parentSpanContext?.spanId, '2'.repeat(16));
+    assert.equal(injected, `00-${'1'.repeat(32)}-${client.spanId}-01`);
+    assert.equal(client.kind, OtlpKind.CLIENT);
+    assert.equal(client.statusCode, OtlpStatus.ERROR);
+    assert.equal(attrs(client.attributes)['k8s.pod.name'], 'cart-7f9c-x');
+    assert.equal(server.statusCode, OtlpStatus.ERROR);
+    assert.equal(server.parentSpanId, '2'.repeat(16));
   });
 
   it('gives a retry its own traceparent, once, on the list the first attempt was sent with', () => {
-    const { exporter, tracer } = setup();
+    const { spans, tracer } = setup();
     const req = fakeReq({});
     tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
     const headers = ['accept', '*/*'];
@@ -156,14 +156,14 @@ describe('HopTracer', () => {
     tracer.onRequestEnd(record(req, { retries: 1 }));
     const names = headers.filter((_, i) => i % 2 === 0);
     assert.deepEqual(names, ['accept', 'traceparent']);
-    const [first, second] = exporter.getFinishedSpans();
+    const [first, second] = spans;
     assert.ok(first && second);
-    assert.notEqual(first.spanContext().spanId, second.spanContext().spanId);
-    assert.match(headers[3] as string, new RegExp(`-${second.spanContext().spanId}-01$`));
+    assert.notEqual(first.spanId, second.spanId);
+    assert.match(headers[3] as string, new RegExp(`-${second.spanId}-01$`));
   });
 
   it('keeps propagating, unsampled, when the sampler drops the trace', () => {
-    const { exporter, tracer } = setup(createSampler('parentbased_traceidratio', 0));
+    const { spans, tracer } = setup(createSampler('parentbased_traceidratio', 0));
     const req = fakeReq({});
     tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
     const headers: string[] = [];
@@ -178,18 +178,18 @@ describe('HopTracer', () => {
     });
     const hop = tracer.ids(req);
     tracer.onRequestEnd(record(req, {}));
-    assert.equal(exporter.getFinishedSpans().length, 0);
+    assert.equal(spans.length, 0);
     assert.equal(hop?.sampled, false);
     // No CLIENT span is made for a trace nobody exports: the hop's own ids go upstream.
     assert.equal(headers[1], `00-${hop?.traceId}-${hop?.spanId}-00`);
   });
 
   it('follows a sampled parent under parentbased_traceidratio 0', () => {
-    const { exporter, tracer } = setup(createSampler('parentbased_traceidratio', 0));
+    const { spans, tracer } = setup(createSampler('parentbased_traceidratio', 0));
     const req = fakeReq({ traceparent: `00-${'3'.repeat(32)}-${'4'.repeat(16)}-01` });
     tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
     tracer.onRequestEnd(record(req, { endpoint: undefined }));
-    assert.equal(exporter.getFinishedSpans().length, 1);
+    assert.equal(spans.length, 1);
   });
 });
 

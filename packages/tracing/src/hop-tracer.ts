@@ -1,17 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import {
-  type Attributes,
-  type Context,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapGetter,
-  type TextMapPropagator,
-  type TextMapSetter,
-  type Tracer,
-  trace,
-} from '@opentelemetry/api';
+import type { IncomingMessage } from 'node:http';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -38,6 +25,21 @@ import type {
   UpstreamResponseMessage,
 } from '@podrouter/core';
 import { keyIdOf } from './key-id.ts';
+import {
+  type AttributeList,
+  OtlpKind,
+  OtlpStatus,
+  type SpanData,
+  type SpanEvent,
+  spanFlags,
+} from './span-data.ts';
+import {
+  carriedBaggage,
+  extractParent,
+  newSpanId,
+  newTraceId,
+  type Sampler,
+} from './trace-context.ts';
 
 /** podrouter's own span attributes (the k8s ones are OTel's). */
 export const Attr = {
@@ -70,23 +72,44 @@ const KNOWN_METHODS = new Set([
 /** Names this hop rewrites on the way upstream; inbound copies (malformed or not) go. */
 const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
 
-const carrierSetter: TextMapSetter<Record<string, string>> = {
-  set: (target, key, value) => {
-    target[key] = value;
-  },
-};
+/** Wall-clock epoch milliseconds, as the OTel SDK stamps spans (timeOrigin + monotonic). */
+const TIME_ORIGIN = performance.timeOrigin;
+const now = () => TIME_ORIGIN + performance.now();
 
-const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
-  keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => carrier[key],
-};
-
-interface Hop {
-  readonly server: Span;
-  readonly context: Context;
-  client: Span | undefined;
-  decision: 'allow' | 'deny' | 'error' | undefined;
+/** The CLIENT span of the attempt in flight. */
+interface Attempt {
+  readonly spanId: string;
+  readonly start: number;
+  readonly name: string;
+  readonly attributes: AttributeList;
 }
+
+/**
+ * One exchange. Unsampled, it holds only what propagation needs; sampled, also what the
+ * SERVER span is made of when the exchange ends (read at the start where the core may
+ * change it later: the socket may be gone, `req.url` is normalised when routed).
+ */
+interface Hop {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The caller's span id; '' for a new trace. */
+  readonly parentSpanId: string;
+  readonly sampled: boolean;
+  /** Inbound `tracestate`, re-serialized; undefined when there was none. */
+  readonly traceState: string | undefined;
+  readonly baggage: string | undefined;
+  readonly start: number;
+  readonly url: string | undefined;
+  readonly upgrade: boolean;
+  readonly encrypted: boolean;
+  readonly localPort: number | undefined;
+  readonly remoteAddress: string | undefined;
+  client: Attempt | undefined;
+  decision: 'allow' | 'deny' | 'error' | undefined;
+  events: SpanEvent[] | undefined;
+}
+
+const NO_EVENTS: readonly SpanEvent[] = [];
 
 const pathOf = (url: string | undefined) => {
   if (url === undefined) return '/';
@@ -113,36 +136,38 @@ const normalizedMethod = (method: string | undefined) => {
   return KNOWN_METHODS.has(upper) ? upper : 'HTTP';
 };
 
-function methodAttributes(method: string | undefined, into: Attributes): void {
+function methodAttributes(method: string | undefined, into: AttributeList): void {
   const upper = upperMethod(method);
   if (KNOWN_METHODS.has(upper)) {
-    into[ATTR_HTTP_REQUEST_METHOD] = upper;
+    into.push(ATTR_HTTP_REQUEST_METHOD, upper);
     return;
   }
-  into[ATTR_HTTP_REQUEST_METHOD] = '_OTHER';
-  into[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method ?? '';
+  into.push(ATTR_HTTP_REQUEST_METHOD, '_OTHER', ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method ?? '');
 }
 
 /**
  * Turns the core's diagnostics-channel events into spans: one SERVER span per inbound
  * request and one CLIENT span per upstream attempt, both children of the caller's context.
- * State lives in a WeakMap keyed by the request, so an exchange that never ends leaks nothing.
+ * A span is plain data (SpanData) handed to `finish` when it ends — in the router, the
+ * batcher that encodes it to OTLP. An unsampled request gets ids for propagation and
+ * nothing else. State lives in a WeakMap keyed by the request, so an exchange that never
+ * ends leaks nothing.
  */
 export class HopTracer {
-  readonly #tracer: Tracer;
-  readonly #propagator: TextMapPropagator;
+  readonly #sampler: Sampler;
+  readonly #finish: (span: SpanData) => void;
   readonly #tier: string;
   readonly #keyHeader: string;
   readonly #hops = new WeakMap<IncomingMessage, Hop>();
 
   constructor(options: {
-    tracer: Tracer;
-    propagator: TextMapPropagator;
+    sampler: Sampler;
+    finish: (span: SpanData) => void;
     tier: string;
     apiKeyHeader: string;
   }) {
-    this.#tracer = options.tracer;
-    this.#propagator = options.propagator;
+    this.#sampler = options.sampler;
+    this.#finish = options.finish;
     this.#tier = options.tier;
     this.#keyHeader = options.apiKeyHeader.toLowerCase();
   }
@@ -151,38 +176,33 @@ export class HopTracer {
   ids(req: IncomingMessage): { traceId: string; spanId: string; sampled: boolean } | undefined {
     const hop = this.#hops.get(req);
     if (hop === undefined) return undefined;
-    const { traceId, spanId, traceFlags } = hop.server.spanContext();
-    return { traceId, spanId, sampled: (traceFlags & 1) === 1 };
+    return { traceId: hop.traceId, spanId: hop.spanId, sampled: hop.sampled };
   }
 
   onRequestStart = (message: unknown): void => {
     const { req, upgrade } = message as RequestStartMessage;
-    const parent = this.#propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
-    const method = normalizedMethod(req.method);
-    // The sampler decides first; attributes are built only for spans that are kept.
-    const server = this.#tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
-    if (server.isRecording()) {
-      const attributes: Attributes = {};
-      methodAttributes(req.method, attributes);
-      const [host, port] = hostAndPort(req.headers.host);
-      attributes[ATTR_URL_PATH] = pathOf(req.url);
-      attributes[ATTR_URL_SCHEME] = 'encrypted' in req.socket ? 'https' : 'http';
-      attributes[ATTR_SERVER_ADDRESS] = host;
-      const serverPort = port ?? req.socket.localPort;
-      if (serverPort !== undefined) attributes[ATTR_SERVER_PORT] = serverPort;
-      if (req.socket.remoteAddress) attributes[ATTR_CLIENT_ADDRESS] = req.socket.remoteAddress;
-      attributes[ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
-      const agent = req.headers['user-agent'];
-      if (agent) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
-      attributes[Attr.tier] = this.#tier;
-      if (upgrade) attributes[Attr.upgrade] = true;
-      server.setAttributes(attributes);
-    }
+    const headers = req.headers;
+    const parent = extractParent(headers);
+    const traceId = parent?.traceId ?? newTraceId();
+    // The sampler decides first; the rest is kept only for spans that are exported.
+    const sampled = this.#sampler(traceId, parent);
+    const socket = req.socket;
     this.#hops.set(req, {
-      server,
-      context: trace.setSpan(parent, server),
+      traceId,
+      spanId: newSpanId(),
+      parentSpanId: parent?.spanId ?? '',
+      sampled,
+      traceState: parent?.traceState,
+      baggage: headers.baggage === undefined ? undefined : carriedBaggage(headers),
+      start: sampled ? now() : 0,
+      url: req.url,
+      upgrade,
+      encrypted: sampled && 'encrypted' in socket,
+      localPort: sampled ? socket.localPort : undefined,
+      remoteAddress: sampled ? socket.remoteAddress : undefined,
       client: undefined,
       decision: undefined,
+      events: undefined,
     });
   };
 
@@ -195,9 +215,17 @@ export class HopTracer {
       return;
     }
     hop.decision = answer.status >= 500 ? 'error' : 'deny';
-    hop.server.addEvent(POLICY_DENIED_EVENT, {
-      [ATTR_HTTP_RESPONSE_STATUS_CODE]: answer.status,
-      'podrouter.policy.reason': answer.title,
+    if (!hop.sampled) return;
+    hop.events ??= [];
+    hop.events.push({
+      name: POLICY_DENIED_EVENT,
+      time: now(),
+      attributes: [
+        ATTR_HTTP_RESPONSE_STATUS_CODE,
+        answer.status,
+        'podrouter.policy.reason',
+        answer.title,
+      ],
     });
   };
 
@@ -206,8 +234,11 @@ export class HopTracer {
     const { req, headers, retries } = attempt;
     const hop = this.#hops.get(req);
     if (hop === undefined) return;
-    const carrier: Record<string, string> = {};
-    this.#propagator.inject(this.#clientContext(hop, attempt), carrier, carrierSetter);
+    // The upstream request carries a new CLIENT span's id when this hop is sampled. When it
+    // is not, a CLIENT span would never be exported, so none is made; the upstream still
+    // gets the trace id and the not-sampled flag (under this hop's span id), so the next hop
+    // keeps the decision.
+    const spanId = hop.sampled ? this.#startClient(hop, attempt) : hop.spanId;
     // The list is built from the inbound headers, and a retry gets the list the first attempt
     // was sent with: on a first attempt without inbound propagation headers there is nothing
     // to remove (and no name to lower-case).
@@ -222,41 +253,40 @@ export class HopTracer {
         if (PROPAGATION_HEADERS.has((headers[i] as string).toLowerCase())) headers.splice(i, 2);
       }
     }
-    for (const name in carrier) headers.push(name, carrier[name] as string);
+    headers.push('traceparent', `00-${hop.traceId}-${spanId}-${hop.sampled ? '01' : '00'}`);
+    if (hop.traceState !== undefined) headers.push('tracestate', hop.traceState);
+    if (hop.baggage !== undefined) headers.push('baggage', hop.baggage);
   };
 
-  /**
-   * The context the upstream request carries: a new CLIENT span's when this hop is sampled.
-   * When it is not, a CLIENT span would never be exported, so none is made; the upstream
-   * still gets the trace id and the not-sampled flag (under this hop's span id), so the next
-   * hop keeps the decision.
-   */
-  #clientContext(hop: Hop, message: UpstreamRequestMessage): Context {
-    if (!hop.server.isRecording()) return hop.context;
+  #startClient(hop: Hop, message: UpstreamRequestMessage): string {
     const { req, route, endpoint, retries, upgrade } = message;
-    const client = this.#tracer.startSpan(
-      normalizedMethod(req.method),
-      { kind: SpanKind.CLIENT },
-      hop.context,
+    const attributes: AttributeList = [];
+    methodAttributes(req.method, attributes);
+    attributes.push(
+      ATTR_SERVER_ADDRESS,
+      endpoint.ip,
+      ATTR_SERVER_PORT,
+      endpoint.port,
+      ATTR_NETWORK_PEER_ADDRESS,
+      endpoint.ip,
+      ATTR_NETWORK_PEER_PORT,
+      endpoint.port,
+      ATTR_URL_FULL,
+      `${endpoint.origin}${pathOf(req.url)}`,
+      Attr.namespace,
+      endpoint.namespace,
+      Attr.pod,
+      endpoint.podName,
+      Attr.upstream,
+      endpoint.key,
+      Attr.routePath,
+      route.path,
     );
-    if (client.isRecording()) {
-      const attributes: Attributes = {};
-      methodAttributes(req.method, attributes);
-      attributes[ATTR_SERVER_ADDRESS] = endpoint.ip;
-      attributes[ATTR_SERVER_PORT] = endpoint.port;
-      attributes[ATTR_NETWORK_PEER_ADDRESS] = endpoint.ip;
-      attributes[ATTR_NETWORK_PEER_PORT] = endpoint.port;
-      attributes[ATTR_URL_FULL] = `${endpoint.origin}${pathOf(req.url)}`;
-      attributes[Attr.namespace] = endpoint.namespace;
-      attributes[Attr.pod] = endpoint.podName;
-      attributes[Attr.upstream] = endpoint.key;
-      attributes[Attr.routePath] = route.path;
-      if (retries > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = retries;
-      if (upgrade) attributes[Attr.upgrade] = true;
-      client.setAttributes(attributes);
-    }
-    hop.client = client;
-    return trace.setSpan(hop.context, client);
+    if (retries > 0) attributes.push(ATTR_HTTP_REQUEST_RESEND_COUNT, retries);
+    if (upgrade) attributes.push(Attr.upgrade, true);
+    const spanId = newSpanId();
+    hop.client = { spanId, start: now(), name: normalizedMethod(req.method), attributes };
+    return spanId;
   }
 
   onUpstreamResponse = (message: unknown): void => {
@@ -265,17 +295,40 @@ export class HopTracer {
     const client = hop?.client;
     if (hop === undefined || client === undefined) return;
     hop.client = undefined;
-    if (status > 0) client.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    const attributes = client.attributes;
+    if (status > 0) attributes.push(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    let code: number = OtlpStatus.UNSET;
+    let statusMessage = '';
     if (failure !== undefined) {
-      client.setAttribute(ATTR_ERROR_TYPE, failure);
-      if (failure !== 'client-gone')
-        client.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+      attributes.push(ATTR_ERROR_TYPE, failure);
+      if (failure !== 'client-gone') {
+        code = OtlpStatus.ERROR;
+        statusMessage = failure;
+      }
     } else if (status >= 500) {
-      client.setAttribute(ATTR_ERROR_TYPE, String(status));
-      client.setStatus({ code: SpanStatusCode.ERROR });
+      attributes.push(ATTR_ERROR_TYPE, String(status));
+      code = OtlpStatus.ERROR;
     }
-    client.end();
+    this.#endClient(hop, client, code, statusMessage);
   };
+
+  #endClient(hop: Hop, client: Attempt, statusCode: number, statusMessage: string): void {
+    this.#finish({
+      traceId: hop.traceId,
+      spanId: client.spanId,
+      parentSpanId: hop.spanId,
+      traceState: hop.traceState ?? '',
+      name: client.name,
+      kind: OtlpKind.CLIENT,
+      start: client.start,
+      end: now(),
+      attributes: client.attributes,
+      events: NO_EVENTS,
+      statusCode,
+      statusMessage,
+      flags: spanFlags(true, false),
+    });
+  }
 
   onRequestEnd = (message: unknown): void => {
     const record = message as ExchangeRecord;
@@ -283,35 +336,65 @@ export class HopTracer {
     const hop = this.#hops.get(req);
     if (hop === undefined) return;
     this.#hops.delete(req);
-    hop.client?.end();
-    const span = hop.server;
-    if (!span.isRecording()) {
-      span.end();
-      return;
-    }
-    const attributes: Attributes = {};
-    if (status > 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    if (!hop.sampled) return;
+    if (hop.client !== undefined) this.#endClient(hop, hop.client, OtlpStatus.UNSET, '');
+    const attributes: AttributeList = [];
+    methodAttributes(req.method, attributes);
+    const [host, port] = hostAndPort(req.headers.host);
+    attributes.push(
+      ATTR_URL_PATH,
+      pathOf(hop.url),
+      ATTR_URL_SCHEME,
+      hop.encrypted ? 'https' : 'http',
+      ATTR_SERVER_ADDRESS,
+      host,
+    );
+    const serverPort = port ?? hop.localPort;
+    if (serverPort !== undefined) attributes.push(ATTR_SERVER_PORT, serverPort);
+    if (hop.remoteAddress) attributes.push(ATTR_CLIENT_ADDRESS, hop.remoteAddress);
+    attributes.push(ATTR_NETWORK_PROTOCOL_VERSION, req.httpVersion);
+    const agent = req.headers['user-agent'];
+    if (agent) attributes.push(ATTR_USER_AGENT_ORIGINAL, agent);
+    attributes.push(Attr.tier, this.#tier);
+    if (hop.upgrade) attributes.push(Attr.upgrade, true);
+    if (status > 0) attributes.push(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    let name = normalizedMethod(req.method);
     if (route !== undefined) {
-      attributes[ATTR_HTTP_ROUTE] = route.path;
-      attributes[Attr.routeHost] = route.host;
-      attributes[Attr.routePath] = route.path;
-      attributes[Attr.namespace] = route.namespace;
-      span.updateName(`${upperMethod(req.method)} ${route.path}`);
+      attributes.push(
+        ATTR_HTTP_ROUTE,
+        route.path,
+        Attr.routeHost,
+        route.host,
+        Attr.routePath,
+        route.path,
+        Attr.namespace,
+        route.namespace,
+      );
+      name = `${upperMethod(req.method)} ${route.path}`;
     }
-    if (endpoint !== undefined) {
-      attributes[Attr.pod] = endpoint.podName;
-      attributes[Attr.upstream] = endpoint.key;
-    }
-    attributes[Attr.retries] = retries;
-    if (hop.decision !== undefined) attributes[Attr.policy] = hop.decision;
+    if (endpoint !== undefined)
+      attributes.push(Attr.pod, endpoint.podName, Attr.upstream, endpoint.key);
+    attributes.push(Attr.retries, retries);
+    if (hop.decision !== undefined) attributes.push(Attr.policy, hop.decision);
     const keyId = keyIdOf(req, this.#keyHeader);
-    if (keyId !== undefined) attributes[Attr.keyId] = keyId;
-    if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
-    else if (status >= 500) attributes[ATTR_ERROR_TYPE] = String(status);
-    span.setAttributes(attributes);
-    if (status >= 500 || (failure !== undefined && failure !== 'client-gone')) {
-      span.setStatus({ code: SpanStatusCode.ERROR, ...(failure ? { message: failure } : {}) });
-    }
-    span.end();
+    if (keyId !== undefined) attributes.push(Attr.keyId, keyId);
+    if (failure !== undefined) attributes.push(ATTR_ERROR_TYPE, failure);
+    else if (status >= 500) attributes.push(ATTR_ERROR_TYPE, String(status));
+    const error = status >= 500 || (failure !== undefined && failure !== 'client-gone');
+    this.#finish({
+      traceId: hop.traceId,
+      spanId: hop.spanId,
+      parentSpanId: hop.parentSpanId,
+      traceState: hop.traceState ?? '',
+      name,
+      kind: OtlpKind.SERVER,
+      start: hop.start,
+      end: now(),
+      attributes,
+      events: hop.events ?? NO_EVENTS,
+      statusCode: error ? OtlpStatus.ERROR : OtlpStatus.UNSET,
+      statusMessage: error && failure ? failure : '',
+      flags: spanFlags(true, hop.parentSpanId !== ''),
+    });
   };
 }

@@ -5,8 +5,8 @@ import {
   defineExtension,
   type Extension,
   type ExtensionParts,
-  VERSION,
 } from '@podrouter/core';
+import { Counter, Registry } from 'prom-client';
 import { AccessLog, inboundTraceIds, type TraceIds } from './access-log.ts';
 import { accessLogConfig, TRACING_SETTINGS, tracingConfig } from './settings.ts';
 
@@ -23,10 +23,29 @@ function subscribeAll(subscriptions: Subscriptions): () => void {
   };
 }
 
+/** Spans the batch queue had no room for (OTEL_BSP_MAX_QUEUE_SIZE): counted, never waited for. */
+function droppedSpansMetric(tier: string, dropped: () => number): Registry {
+  const registry = new Registry();
+  let reported = 0;
+  new Counter({
+    name: 'podrouter_tracing_spans_dropped_total',
+    help: 'Finished spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full.',
+    labelNames: ['tier'],
+    registers: [registry],
+    collect() {
+      const now = dropped();
+      this.inc({ tier }, now - reported);
+      reported = now;
+    },
+  });
+  return registry;
+}
+
 /**
  * Tracing (one SERVER span per request, one CLIENT span per upstream attempt, exported over
- * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing off nothing subscribes
- * to the core's channels for it, so the request path does no tracing work at all.
+ * OTLP over http/protobuf, http/json or grpc) and access logs, for both builds. With tracing
+ * off nothing subscribes to the core's channels for it, so the request path does no tracing
+ * work at all.
  */
 export const tracingExtension: Extension = defineExtension({
   name: 'tracing',
@@ -36,16 +55,18 @@ export const tracingExtension: Extension = defineExtension({
     const accessLog = accessLogConfig(values);
     const tier = config.build.tier;
     const subscriptions: Subscriptions = [];
-    let provider: { shutdown(): Promise<void> } | undefined;
+    let spans: { shutdown(): Promise<void> } | undefined;
+    let metrics: Registry | undefined;
     let traceIds: TraceIds = inboundTraceIds;
     if (tracing.exporter === 'otlp') {
       const otel = await import('./otel.ts');
       otel.routeDiagnostics(logger);
-      const tracerProvider = otel.createTracerProvider(tracing, tier);
-      provider = tracerProvider;
+      const pipeline = otel.createSpanPipeline(tracing, tier, logger);
+      spans = pipeline;
+      metrics = droppedSpansMetric(tier, () => pipeline.batcher.dropped);
       const tracer = new otel.HopTracer({
-        tracer: tracerProvider.getTracer('@podrouter/tracing', VERSION),
-        propagator: otel.createPropagator(),
+        sampler: otel.createSampler(tracing.sampler, tracing.samplerArg),
+        finish: (span) => pipeline.batcher.add(span),
         tier,
         apiKeyHeader: config.apiKeyHeader,
       });
@@ -82,9 +103,10 @@ export const tracingExtension: Extension = defineExtension({
     const unsubscribeAll = subscribeAll(subscriptions);
     return {
       observers,
+      ...(metrics ? { metrics } : {}),
       close: async () => {
         unsubscribeAll();
-        await provider?.shutdown();
+        await spans?.shutdown();
       },
     };
   },

@@ -1,48 +1,54 @@
-// Everything that needs OpenTelemetry, loaded by the extension only when tracing is on: its
-// SDK, API and exporters are ~290 modules a router without tracing never runs
-// (docs/benchmarks.md, Kubernetes source: memory).
-import { DiagLogLevel, diag, type TextMapPropagator } from '@opentelemetry/api';
-import {
-  CompositePropagator,
-  W3CBaggagePropagator,
-  W3CTraceContextPropagator,
-} from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+// Everything tracing needs beyond the router, loaded by the extension only when tracing is
+// on: OpenTelemetry's resource detection, its OTLP/HTTP transport and its W3C parsing are
+// modules a router without tracing never runs (docs/benchmarks.md, Kubernetes source: memory).
+import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type Sampler,
-  type SpanExporter,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { type Logger, VERSION } from '@podrouter/core';
-import { OtlpGrpcExporter, OtlpJsonExporter, otlpHeaders } from './otlp-exporters.ts';
-import type { SamplerName, TracingConfig } from './settings.ts';
+import {
+  grpcTransport,
+  httpJsonTransport,
+  httpProtobufTransport,
+  otlpHeaders,
+  type Transport,
+} from './otlp-exporters.ts';
+import { RequestHead, type ResourceValue, type Scope } from './otlp-protobuf.ts';
+import type { TracingConfig } from './settings.ts';
+import { type BatchFactory, jsonBatches, protobufBatches, SpanBatcher } from './span-batcher.ts';
 
 export { HopTracer } from './hop-tracer.ts';
+export { createSampler } from './trace-context.ts';
 
-export function createSampler(name: SamplerName, ratio: number): Sampler {
-  const root = name.endsWith('traceidratio')
-    ? new TraceIdRatioBasedSampler(ratio)
-    : name.endsWith('always_off')
-      ? new AlwaysOffSampler()
-      : new AlwaysOnSampler();
-  return name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+export const SCOPE: Scope = { name: '@podrouter/tracing', version: VERSION };
+
+/**
+ * The resource every span carries. Precedence: our defaults < OTEL_RESOURCE_ATTRIBUTES <
+ * OTEL_SERVICE_NAME (the setting), merged by OpenTelemetry's resource code.
+ */
+export function resourceAttributes(
+  config: Pick<TracingConfig, 'serviceName'>,
+  tier: string,
+): Record<string, ResourceValue> {
+  const resource = resourceFromAttributes({
+    [ATTR_SERVICE_VERSION]: VERSION,
+    'podrouter.tier': tier,
+  })
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }));
+  const attributes: Record<string, ResourceValue> = {};
+  for (const [key, value] of Object.entries(resource.attributes)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      attributes[key] = value;
+    else if (Array.isArray(value))
+      attributes[key] = value.filter(
+        (item): item is string | number | boolean => item !== null && item !== undefined,
+      );
+  }
+  return attributes;
 }
 
-export function createPropagator(): TextMapPropagator {
-  return new CompositePropagator({
-    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
-  });
-}
-
-/** The exporter for OTEL_EXPORTER_OTLP_PROTOCOL. */
-export function createExporter(config: TracingConfig): SpanExporter {
+/** The transport for OTEL_EXPORTER_OTLP_PROTOCOL. */
+export function createTransport(config: TracingConfig): Transport {
   const options = {
     url: config.tracesUrl,
     timeoutMs: config.batch.exportTimeoutMillis,
@@ -50,34 +56,46 @@ export function createExporter(config: TracingConfig): SpanExporter {
   };
   switch (config.protocol) {
     case 'grpc':
-      return new OtlpGrpcExporter(options);
+      return grpcTransport(options);
     case 'http/json':
-      return new OtlpJsonExporter(options);
+      return httpJsonTransport(options);
     default:
-      return new OTLPTraceExporter({ url: config.tracesUrl });
+      return httpProtobufTransport(config.tracesUrl);
   }
 }
 
-export function createTracerProvider(
+/** Finished spans → batches in the protocol's encoding → the transport. */
+export function createSpanPipeline(
   config: TracingConfig,
   tier: string,
-  exporter: SpanExporter = createExporter(config),
-): TracerProvider {
-  // Precedence: our defaults < OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME (the setting).
-  const resource = resourceFromAttributes({
-    [ATTR_SERVICE_VERSION]: VERSION,
-    'podrouter.tier': tier,
-  })
-    .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }));
-  return new TracerProvider({
-    resource,
-    sampler: createSampler(config.sampler, config.samplerArg),
-    spanProcessors: [new BatchSpanProcessor({ exporter, ...config.batch })],
+  logger: Logger,
+  transport: Transport = createTransport(config),
+): { batcher: SpanBatcher; shutdown(): Promise<void> } {
+  const resource = resourceAttributes(config, tier);
+  const batches: BatchFactory =
+    config.protocol === 'http/json'
+      ? jsonBatches(resource, SCOPE)
+      : protobufBatches(new RequestHead(resource, SCOPE));
+  const batcher = new SpanBatcher({
+    settings: config.batch,
+    batches,
+    send: (body, spans) => transport.send(body, spans),
+    warn: (message, error) =>
+      logger.warn(
+        { component: 'opentelemetry', ...(error === undefined ? {} : { detail: [String(error)] }) },
+        message,
+      ),
   });
+  return {
+    batcher,
+    shutdown: async () => {
+      await batcher.shutdown();
+      await transport.shutdown();
+    },
+  };
 }
 
-/** OTel's own complaints (a collector that is down, a full queue) go to the router's log. */
+/** OTel's own complaints (from its OTLP/HTTP transport) go to the router's log. */
 export function routeDiagnostics(logger: Logger): void {
   const warn = (message: string, ...args: unknown[]) =>
     logger.warn({ component: 'opentelemetry', detail: args.map(String) }, message);

@@ -1,14 +1,30 @@
 import { type ClientHttp2Session, connect } from 'node:http2';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { ExportResultCode } from '@opentelemetry/core';
+import {
+  convertLegacyHttpOptions,
+  createOtlpHttpExportDelegate,
+} from '@opentelemetry/otlp-exporter-base/node-http';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
 /**
- * The two OTLP protocols the OpenTelemetry SDK's proto exporter does not speak: `http/json`
- * and `grpc` (OTLP/gRPC, what collectors listen for on 4317). Both serialize with
- * OpenTelemetry's own serializers; only the transport is written here, so the gRPC one
- * needs no gRPC library at run time (one unary call over node:http2).
+ * The transports of the three OTLP protocols, for batches SpanBatcher has already encoded.
+ * `http/protobuf` is OpenTelemetry's own OTLP/HTTP transport (retries, keep-alive agent,
+ * OTEL_EXPORTER_OTLP_TIMEOUT / _COMPRESSION / _HEADERS), given the bytes as they are;
+ * `http/json` and `grpc` (OTLP/gRPC, what collectors listen for on 4317) are written here,
+ * so the gRPC one needs no gRPC library at run time (one unary call over node:http2).
  */
+
+export interface Transport {
+  /** Sends one encoded `ExportTraceServiceRequest`; rejects when the collector did not take it. */
+  send(body: Uint8Array | string, spans: number): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface TransportOptions {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly headers: Record<string, string>;
+}
 
 /**
  * `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (the latter wins), as
@@ -33,55 +49,61 @@ export function otlpHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
   return headers;
 }
 
-const failed = (error: Error): ExportResult => ({ code: ExportResultCode.FAILED, error });
-const SUCCESS: ExportResult = { code: ExportResultCode.SUCCESS };
+interface EncodedBatch {
+  readonly body: Uint8Array;
+  readonly spans: number;
+}
+
+/** OTLP/HTTP protobuf (`http/protobuf`, the default), through OpenTelemetry's exporter base. */
+export function httpProtobufTransport(url: string): Transport {
+  const delegate = createOtlpHttpExportDelegate<EncodedBatch, unknown>(
+    convertLegacyHttpOptions({ url }, 'TRACES', 'v1/traces', {
+      'Content-Type': 'application/x-protobuf',
+    }),
+    {
+      serializeRequest: (batch) => batch.body,
+      deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+    },
+    'otlp_http_span_exporter',
+    { name: 'span', countItems: (batch) => batch.spans },
+    undefined,
+  );
+  return {
+    send: (body, spans) =>
+      new Promise((resolve, reject) => {
+        const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+        delegate.export({ body: bytes, spans }, (result) =>
+          result.code === ExportResultCode.SUCCESS
+            ? resolve()
+            : reject(result.error ?? new Error('OTLP/HTTP export failed')),
+        );
+      }),
+    shutdown: () => delegate.shutdown(),
+  };
+}
 
 /** OTLP/HTTP with a JSON body (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`). */
-export class OtlpJsonExporter implements SpanExporter {
-  readonly #url: string;
-  readonly #timeoutMs: number;
-  readonly #headers: Record<string, string>;
-  readonly #pending = new Set<Promise<unknown>>();
-
-  constructor(options: { url: string; timeoutMs: number; headers: Record<string, string> }) {
-    this.#url = options.url;
-    this.#timeoutMs = options.timeoutMs;
-    this.#headers = options.headers;
-  }
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    const body = JsonTraceSerializer.serializeRequest(spans);
-    if (body === undefined) {
-      done(failed(new Error('spans could not be serialized')));
-      return;
-    }
-    const sent = fetch(this.#url, {
-      method: 'POST',
-      headers: { ...this.#headers, 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(this.#timeoutMs),
-    }).then(
-      async (response) => {
+export function httpJsonTransport(options: TransportOptions): Transport {
+  const pending = new Set<Promise<unknown>>();
+  return {
+    send(body) {
+      const sent = fetch(options.url, {
+        method: 'POST',
+        headers: { ...options.headers, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      }).then(async (response) => {
         await response.arrayBuffer();
-        done(
-          response.ok
-            ? SUCCESS
-            : failed(new Error(`OTLP/HTTP JSON export answered ${response.status}`)),
-        );
-      },
-      (error: Error) => done(failed(error)),
-    );
-    this.#pending.add(sent);
-    sent.finally(() => this.#pending.delete(sent));
-  }
-
-  async forceFlush(): Promise<void> {
-    await Promise.all(this.#pending);
-  }
-
-  async shutdown(): Promise<void> {
-    await this.forceFlush();
-  }
+        if (!response.ok) throw new Error(`OTLP/HTTP JSON export answered ${response.status}`);
+      });
+      pending.add(sent);
+      void sent.catch(() => undefined).finally(() => pending.delete(sent));
+      return sent;
+    },
+    async shutdown() {
+      await Promise.allSettled(pending);
+    },
+  };
 }
 
 const RESERVED_METADATA = new Set([
@@ -109,72 +131,54 @@ function grpcFrame(message: Uint8Array): Buffer {
  * `TraceService/Export` on a long-lived HTTP/2 session to the collector (`http://` is h2c,
  * `https://` TLS), opened again when it ends. The call succeeds when its `grpc-status` is 0.
  */
-export class OtlpGrpcExporter implements SpanExporter {
-  readonly #origin: string;
-  readonly #timeoutMs: number;
+export function grpcTransport(options: TransportOptions): Transport {
+  const origin = new URL(options.url).origin;
+  const timeoutMs = options.timeoutMs;
   /** gRPC metadata: the same headers, minus the ones HTTP/2 or gRPC reserve. */
-  readonly #metadata: Record<string, string>;
-  #session: ClientHttp2Session | undefined;
-  readonly #pending = new Set<Promise<void>>();
+  const metadata = Object.fromEntries(
+    Object.entries(options.headers).filter(
+      ([name]) => !RESERVED_METADATA.has(name) && !name.startsWith('grpc-'),
+    ),
+  );
+  let current: ClientHttp2Session | undefined;
+  const pending = new Set<Promise<void>>();
 
-  constructor(options: { url: string; timeoutMs: number; headers: Record<string, string> }) {
-    this.#origin = new URL(options.url).origin;
-    this.#timeoutMs = options.timeoutMs;
-    this.#metadata = Object.fromEntries(
-      Object.entries(options.headers).filter(
-        ([name]) => !RESERVED_METADATA.has(name) && !name.startsWith('grpc-'),
-      ),
-    );
-  }
-
-  #connect(): ClientHttp2Session {
-    const current = this.#session;
+  const session = (): ClientHttp2Session => {
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connect(this.#origin);
+    const opened = connect(origin);
     // A collector that is down fails the exports; the next one tries a new session.
-    session.on('error', () => undefined);
-    session.once('close', () => {
-      if (this.#session === session) this.#session = undefined;
+    opened.on('error', () => undefined);
+    opened.once('close', () => {
+      if (current === opened) current = undefined;
     });
-    // Not kept alive for its own sake: the batch processor's next export reopens it.
-    session.unref();
-    this.#session = session;
-    return session;
-  }
+    // Not kept alive for its own sake: the next export reopens it.
+    opened.unref();
+    current = opened;
+    return opened;
+  };
 
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    const message = ProtobufTraceSerializer.serializeRequest(spans);
-    if (message === undefined) {
-      done(failed(new Error('spans could not be serialized')));
-      return;
-    }
-    const call = new Promise<void>((resolve) => {
+  const call = (message: Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
       let settled = false;
-      const finish = (result: ExportResult) => {
+      const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
-        resolve();
-        done(result);
+        if (error === undefined) resolve();
+        else reject(error);
       };
-      let stream: ReturnType<ClientHttp2Session['request']>;
-      try {
-        stream = this.#connect().request({
-          ...this.#metadata,
-          ':method': 'POST',
-          ':path': EXPORT_PATH,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          'grpc-timeout': `${this.#timeoutMs}m`,
-        });
-      } catch (error) {
-        finish(failed(error as Error));
-        return;
-      }
+      const stream = session().request({
+        ...metadata,
+        ':method': 'POST',
+        ':path': EXPORT_PATH,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': `${timeoutMs}m`,
+      });
       let status: string | undefined;
       let httpStatus = 0;
-      stream.setTimeout(this.#timeoutMs, () => {
+      stream.setTimeout(timeoutMs, () => {
         stream.close();
-        finish(failed(new Error(`OTLP/gRPC export took longer than ${this.#timeoutMs} ms`)));
+        finish(new Error(`OTLP/gRPC export took longer than ${timeoutMs} ms`));
       });
       stream.on('response', (headers) => {
         httpStatus = Number(headers[':status'] ?? 0);
@@ -184,32 +188,31 @@ export class OtlpGrpcExporter implements SpanExporter {
       stream.on('trailers', (trailers) => {
         if (trailers['grpc-status'] !== undefined) status = String(trailers['grpc-status']);
       });
-      stream.on('error', (error) => finish(failed(error)));
+      stream.on('error', (error) => finish(error));
       stream.resume();
       stream.on('close', () => {
-        if (status === '0') finish(SUCCESS);
+        if (status === '0') finish();
         else
           finish(
-            failed(
-              new Error(
-                `OTLP/gRPC export failed (HTTP ${httpStatus}, grpc-status ${status ?? 'none'})`,
-              ),
+            new Error(
+              `OTLP/gRPC export failed (HTTP ${httpStatus}, grpc-status ${status ?? 'none'})`,
             ),
           );
       });
       stream.end(grpcFrame(message));
     });
-    this.#pending.add(call);
-    call.finally(() => this.#pending.delete(call));
-  }
 
-  async forceFlush(): Promise<void> {
-    await Promise.all(this.#pending);
-  }
-
-  async shutdown(): Promise<void> {
-    await this.forceFlush();
-    this.#session?.close();
-    this.#session = undefined;
-  }
+  return {
+    send(body) {
+      const sent = call(typeof body === 'string' ? Buffer.from(body) : body);
+      pending.add(sent);
+      void sent.catch(() => undefined).finally(() => pending.delete(sent));
+      return sent;
+    },
+    async shutdown() {
+      await Promise.allSettled(pending);
+      current?.close();
+      current = undefined;
+    },
+  };
 }

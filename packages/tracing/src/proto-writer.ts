@@ -1,0 +1,282 @@
+/**
+ * The few protobuf wire primitives an OTLP trace export needs, into one growing buffer.
+ * Length-delimited fields reserve one byte for their length and move their body when it
+ * turns out longer than 127 bytes (rare below a span), so nothing is measured twice.
+ */
+
+const TWO_32 = 4294967296;
+
+export class ProtoWriter {
+  buf: Buffer;
+  pos: number;
+
+  /** `buffer`: room to write into (a recycled one), else `size` bytes are allocated. */
+  constructor(size = 16384, reserve = 0, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(size);
+    this.pos = reserve;
+  }
+
+  ensure(extra: number): void {
+    const needed = this.pos + extra;
+    if (needed <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < needed) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  /** An unsigned varint below 2^53 (tags, lengths, non-negative int64). */
+  varint(value: number): void {
+    this.ensure(10);
+    const buf = this.buf;
+    let pos = this.pos;
+    let v = value;
+    while (v >= 0x80000000) {
+      buf[pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    while (v > 127) {
+      buf[pos++] = (v & 127) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /** A signed int64 varint: negative numbers take ten bytes (two's complement). */
+  int64(value: number): void {
+    if (value >= 0) {
+      this.varint(value);
+      return;
+    }
+    this.ensure(10);
+    let low = (value % TWO_32) >>> 0;
+    let high = Math.floor(value / TWO_32) >>> 0;
+    for (let i = 0; i < 9; i++) {
+      this.buf[this.pos++] = (low & 127) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    this.buf[this.pos++] = low & 1;
+  }
+
+  /** A tag byte for field numbers below 16 (every tag OTLP traces use but `flags`). */
+  tag(byte: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = byte;
+  }
+
+  fixed32(value: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(value >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  double(value: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(value, this.pos);
+    this.pos += 8;
+  }
+
+  /**
+   * Epoch milliseconds (fractional, as `performance.timeOrigin + performance.now()`) as
+   * fixed64 nanoseconds, exactly: the 64-bit product is assembled from 32-bit halves.
+   */
+  fixed64Nanos(epochMs: number): void {
+    const seconds = Math.floor(epochMs / 1000);
+    const nanos = Math.round((epochMs - seconds * 1000) * 1e6);
+    const low16 = (seconds & 0xffff) * 1e9; // < 2^46
+    const high16 = Math.floor(seconds / 65536) * 1e9; // × 2^16 below
+    const lowSum = (low16 % TWO_32) + (high16 % 65536) * 65536 + nanos;
+    const low = lowSum % TWO_32;
+    const high =
+      Math.floor(low16 / TWO_32) + Math.floor(high16 / 65536) + Math.floor(lowSum / TWO_32);
+    this.ensure(8);
+    const buf = this.buf;
+    const pos = this.pos;
+    const h = high % TWO_32;
+    buf[pos] = low & 0xff;
+    buf[pos + 1] = (low >>> 8) & 0xff;
+    buf[pos + 2] = (low >>> 16) & 0xff;
+    buf[pos + 3] = low >>> 24;
+    buf[pos + 4] = h & 0xff;
+    buf[pos + 5] = (h >>> 8) & 0xff;
+    buf[pos + 6] = (h >>> 16) & 0xff;
+    buf[pos + 7] = h >>> 24;
+    this.pos = pos + 8;
+  }
+
+  /** A length-prefixed UTF-8 string. */
+  string(value: string): void {
+    const length = value.length;
+    // ASCII is copied char by char (the usual case: header values are latin1 at most).
+    this.ensure(length * 3 + 5);
+    const buf = this.buf;
+    if (length < 128) {
+      const start = this.pos + 1;
+      let pos = start;
+      for (let i = 0; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code > 127) {
+          this.#utf8(value);
+          return;
+        }
+        buf[pos++] = code;
+      }
+      buf[this.pos] = length;
+      this.pos = pos;
+      return;
+    }
+    this.#utf8(value);
+  }
+
+  #utf8(value: string): void {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    this.varint(bytes);
+    this.ensure(bytes);
+    this.pos += this.buf.write(value, this.pos, bytes, 'utf8');
+  }
+
+  /**
+   * A `KeyValue` (tag `tag`) whose key is given pre-encoded (`keyField`: the key field and
+   * the value's tag, see `keyPrefix`) and whose value is a string: in one pass when the
+   * string is short ASCII (nearly always), else through the general path.
+   */
+  stringKeyValue(tag: number, keyField: Uint8Array, value: string): void {
+    const length = value.length;
+    const keyLength = keyField.length;
+    // KeyValue length = key field + AnyValue length byte + AnyValue (tag, length, bytes).
+    const total = keyLength + 3 + length;
+    if (total < 128) {
+      this.ensure(total + 2);
+      const buf = this.buf;
+      let pos = this.pos;
+      buf[pos++] = tag;
+      buf[pos++] = total;
+      for (let i = 0; i < keyLength; i++) buf[pos++] = keyField[i] as number;
+      buf[pos++] = length + 2;
+      buf[pos++] = 0x0a;
+      buf[pos++] = length;
+      for (let i = 0; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code > 127) {
+          this.#stringKeyValueSlow(tag, keyField, value);
+          return;
+        }
+        buf[pos++] = code;
+      }
+      this.pos = pos;
+      return;
+    }
+    this.#stringKeyValueSlow(tag, keyField, value);
+  }
+
+  #stringKeyValueSlow(tag: number, keyField: Uint8Array, value: string): void {
+    this.tag(tag);
+    const kv = this.begin();
+    this.raw(keyField);
+    const any = this.begin();
+    this.tag(0x0a);
+    this.string(value);
+    this.end(any);
+    this.end(kv);
+  }
+
+  /** A `KeyValue` with a non-negative integer value below 2^31, as `stringKeyValue`. */
+  intKeyValue(tag: number, keyField: Uint8Array, value: number): void {
+    const size = varintSize(value);
+    const total = keyField.length + 2 + size;
+    this.ensure(total + 2);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = tag;
+    buf[pos++] = total;
+    for (let i = 0; i < keyField.length; i++) buf[pos++] = keyField[i] as number;
+    buf[pos++] = 1 + size;
+    buf[pos++] = 0x18;
+    this.pos = pos;
+    this.varint(value);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i] as number;
+    this.pos = pos;
+  }
+
+  /** A length-prefixed run of bytes given as lower-case hex (trace and span ids). */
+  hexBytes(hex: string): void {
+    const bytes = hex.length >>> 1;
+    this.ensure(bytes + 1);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = bytes;
+    // Ids are 16 or 32 lower-case hex digits (checked where they come in): decoded here
+    // without Buffer.write's encoding dispatch.
+    for (let i = 0; i < hex.length; i += 2) {
+      const high = hex.charCodeAt(i);
+      const low = hex.charCodeAt(i + 1);
+      buf[pos++] = ((high < 58 ? high - 48 : high - 87) << 4) | (low < 58 ? low - 48 : low - 87);
+    }
+    this.pos = pos;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.varint(value.byteLength);
+    this.ensure(value.byteLength);
+    this.buf.set(value, this.pos);
+    this.pos += value.byteLength;
+  }
+
+  /** Starts a length-delimited body; give the result to `end`. */
+  begin(): number {
+    this.ensure(1);
+    return this.pos++;
+  }
+
+  end(mark: number): void {
+    const length = this.pos - mark - 1;
+    if (length < 128) {
+      this.buf[mark] = length;
+      return;
+    }
+    const size = length < 16384 ? 2 : length < 2097152 ? 3 : length < 268435456 ? 4 : 5;
+    this.ensure(size - 1);
+    this.buf.copyWithin(mark + size, mark + 1, this.pos);
+    this.pos += size - 1;
+    let v = length;
+    let at = mark;
+    while (v > 127) {
+      this.buf[at++] = (v & 127) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[at] = v;
+  }
+}
+
+/** Bytes a varint of `value` takes. */
+export const varintSize = (value: number): number =>
+  value < 128 ? 1 : value < 16384 ? 2 : value < 2097152 ? 3 : value < 268435456 ? 4 : 5;
+
+/**
+ * The start of a `KeyValue` body for `key`: its key field (tag 1, length, UTF-8) and the
+ * value's tag (field 2, length-delimited). Keys are podrouter's own constants: cached.
+ */
+const keyPrefixes = new Map<string, Uint8Array>();
+
+export function keyPrefix(key: string): Uint8Array {
+  let prefix = keyPrefixes.get(key);
+  if (prefix === undefined) {
+    const w = new ProtoWriter(key.length * 3 + 8);
+    w.tag(0x0a);
+    w.string(key);
+    w.tag(0x12);
+    prefix = Uint8Array.from(w.buf.subarray(0, w.pos));
+    // Keys come from code, not from requests; the bound only guards against a misuse.
+    if (keyPrefixes.size < 1024) keyPrefixes.set(key, prefix);
+  }
+  return prefix;
+}
