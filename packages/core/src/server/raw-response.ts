@@ -24,6 +24,8 @@ export interface ResponseOwner {
 }
 
 const LAST_CHUNK = '0\r\n\r\n';
+/** Body writes up to this size are copied behind the head into one buffer (one write). */
+const COPY_LIMIT = 16 * 1024;
 
 type WriteCallback = (error?: Error | null) => void;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -232,7 +234,18 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
     const head = this.#head;
     let flushed: boolean;
     if (head === null && !this.#chunked) flushed = socket.write(data, callback);
-    else {
+    else if (data.length <= COPY_LIMIT) {
+      // One buffer, one write: the head (or the chunk frame) and a small body go out together
+      // without corking, which costs a writev and an array of chunks per answer.
+      if (head !== null) this.#head = null;
+      const prefix = this.#chunked ? `${head ?? ''}${data.length.toString(16)}\r\n` : head;
+      const suffix = this.#chunked ? 2 : 0;
+      const frame = Buffer.allocUnsafe((prefix?.length ?? 0) + data.length + suffix);
+      let at = prefix === null ? 0 : frame.write(prefix, 0, 'latin1');
+      at += data.copy(frame, at);
+      if (suffix > 0) frame.write('\r\n', at, 'latin1');
+      flushed = socket.write(frame, callback);
+    } else {
       socket.cork();
       if (head !== null) {
         this.#head = null;
@@ -286,13 +299,14 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
       this.writeHead(this.statusCode);
     }
     const socket = this.socket;
-    socket.cork();
-    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) {
-      this.write(chunk, typeof encoding === 'string' ? encoding : undefined);
-    }
+    const withChunk = typeof chunk === 'string' || Buffer.isBuffer(chunk);
+    // Nothing left to write (a body with a length, already sent): no cork, no write.
+    const writes = withChunk || this.#head !== null || this.#chunked;
+    if (writes) socket.cork();
+    if (withChunk) this.write(chunk, typeof encoding === 'string' ? encoding : undefined);
     this.#flushHead();
     if (this.#chunked) socket.write(this.#lastChunk(), 'latin1');
-    socket.uncork();
+    if (writes) socket.uncork();
     this.writableEnded = true;
     if (callback) process.nextTick(callback);
     if (this.#waitingDrain) socket.off('drain', this.#onDrain);
