@@ -176,10 +176,7 @@ class Connection implements ResponseOwner {
       this.#completed = false;
       if (completed) {
         const req = this.#req;
-        if (req !== null) {
-          req.complete = true;
-          req.push(null);
-        }
+        if (req !== null) req.bodyEnded();
         this.#requestEnded = true;
       }
       if (arrived !== null) this.#dispatch(arrived);
@@ -278,8 +275,7 @@ class Connection implements ResponseOwner {
     this.#server.forget(this);
     if (this.#completed) {
       this.#completed = false;
-      req.complete = true;
-      req.push(null);
+      req.bodyEnded();
     }
     this.#server.handlers.onUpgrade(asNode(req), this.socket, Buffer.from(rest));
   }
