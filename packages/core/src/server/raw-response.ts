@@ -39,6 +39,11 @@ function isWritableValue(text: string): boolean {
   return true;
 }
 
+function allStrings(list: readonly unknown[]): boolean {
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
+}
+
 class InvalidHeaderError extends TypeError {
   readonly code: string;
   constructor(code: string, name: string) {
@@ -49,14 +54,26 @@ class InvalidHeaderError extends TypeError {
   }
 }
 
-let dateCachedAt = 0;
+/** `finish` then `close`, a tick after `end()` (as node:http emits them). */
+function emitEnded(res: RawResponse): void {
+  res.emit('finish');
+  res.emit('close');
+}
+
 let dateText = '';
-/** The Date field, computed at most once a second (as node:http does). */
+const clearDate = () => {
+  dateText = '';
+};
+/**
+ * The Date field, computed at most once a second and forgotten at the next second by a
+ * timer (as node:http does): no clock read per response (a clock read costs 0.1–0.25 µs on
+ * the benchmark machine's VM).
+ */
 function httpDate(): string {
-  const now = Date.now();
-  if (now - dateCachedAt >= 1000) {
-    dateCachedAt = now - (now % 1000);
+  if (dateText === '') {
+    const now = Date.now();
     dateText = new Date(now).toUTCString();
+    setTimeout(clearDate, 1000 - (now % 1000)).unref();
   }
   return dateText;
 }
@@ -197,8 +214,7 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
       for (const [lower, [name, value]] of pending) if (!given.has(lower)) push(name, value);
     }
     if (Array.isArray(fields)) {
-      if (pending === null && fields.every((item) => typeof item === 'string'))
-        return fields as string[];
+      if (pending === null && allStrings(fields)) return fields as string[];
       for (let i = 0; i < fields.length; i += 2) push(String(fields[i]), fields[i + 1]);
     } else if (fields) for (const name of Object.keys(fields)) push(name, fields[name]);
     return out;
@@ -312,10 +328,7 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
     if (this.#waitingDrain) socket.off('drain', this.#onDrain);
     this.#owner.responseEnded(this, this.#close);
     if (this.listenerCount('finish') > 0 || this.listenerCount('close') > 0)
-      process.nextTick(() => {
-        this.emit('finish');
-        this.emit('close');
-      });
+      process.nextTick(emitEnded, this);
     return this;
   }
 
