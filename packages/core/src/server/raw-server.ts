@@ -147,11 +147,13 @@ class Connection implements ResponseOwner {
       this.socket.pause();
       return;
     }
-    if (this.phase === Phase.Idle) {
-      this.phase = Phase.Head;
-      this.since = Date.now();
-    } else if (this.phase === Phase.Dump) this.since = Date.now();
+    // A head that starts here is timed only if it is still incomplete once this read is
+    // parsed (no timeout runs while a request is answered): a whole head costs no clock read.
+    const headStarts = this.phase === Phase.Idle;
+    if (headStarts) this.phase = Phase.Head;
+    else if (this.phase === Phase.Dump) this.since = Date.now();
     this.#feed(chunk);
+    if (headStarts && this.phase === Phase.Head) this.since = Date.now();
   };
 
   #feed(data: Buffer): void {
