@@ -34,9 +34,15 @@ const PROTECTED = new Set(['host', 'content-length', 'content-type', 'authorizat
 /** Headers podrouter itself sets for the upstream (identities). A client never sets them. */
 const OWN_PREFIX = 'x-podrouter-';
 
+/** `Connection` values that name no field: only the connection's own options. */
+const NO_FIELDS = new Set(['keep-alive', 'close']);
+
 /** Lower-case names listed in `Connection` (they are hop-by-hop too), or null. */
 function connectionTokens(value: string | undefined): Set<string> | null {
   if (!value) return null;
+  // What nearly every peer sends, and lists no field (the loop below would return null too).
+  const n = value.length;
+  if ((n === 10 || n === 5) && NO_FIELDS.has(value.toLowerCase())) return null;
   const tokens = new Set<string>();
   for (const token of value.split(',')) {
     // Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); String.trim() would also
@@ -125,7 +131,9 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
   const out: string[] = [];
   let listed: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (text(raw[i]).toLowerCase() === 'connection') listed = connectionTokens(text(raw[i + 1]));
+    const name = text(raw[i]);
+    if (name.length === 10 && name.toLowerCase() === 'connection')
+      listed = connectionTokens(text(raw[i + 1]));
   }
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]);

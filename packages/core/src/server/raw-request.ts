@@ -64,6 +64,10 @@ export class RawRequest extends Readable implements ClientRequestFields {
   /** The client's framing lets the connection carry another request (version, Connection). */
   readonly keepAlive: boolean;
   readonly #wantMore: () => void;
+  /** The body ended while nobody read the stream: its end is pushed on the first read. */
+  #endPending = false;
+  /** Someone asked the stream for data (`_read` ran). */
+  #read = false;
 
   constructor(head: RequestHead, socket: Socket, wantMore: () => void) {
     super();
@@ -83,7 +87,24 @@ export class RawRequest extends Readable implements ClientRequestFields {
     return this.socket;
   }
 
+  /**
+   * The whole body arrived. A stream nobody has read from (a GET's, which the proxy never
+   * reads) ends when someone starts reading: no end-of-stream work (a tick, `readable`) for
+   * the requests that have no body.
+   */
+  bodyEnded(): void {
+    this.complete = true;
+    if (this.#read || this.readableLength > 0) this.push(null);
+    else this.#endPending = true;
+  }
+
   override _read(): void {
+    this.#read = true;
+    if (this.#endPending) {
+      this.#endPending = false;
+      this.push(null);
+      return;
+    }
     this.#wantMore();
   }
 

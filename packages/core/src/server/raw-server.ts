@@ -159,10 +159,11 @@ class Connection implements ResponseOwner, SendProgress {
       this.socket.pause();
       return;
     }
-    if (this.phase === Phase.Idle) {
-      this.phase = Phase.Head;
-      this.since = Date.now();
-    } else if (this.phase === Phase.Dump) {
+    // A head that starts here is timed only if it is still incomplete once this read is
+    // parsed (no timeout runs while a request is answered): a whole head costs no clock read.
+    const headStarts = this.phase === Phase.Idle;
+    if (headStarts) this.phase = Phase.Head;
+    else if (this.phase === Phase.Dump) {
       this.since = Date.now();
       this.#discarded += chunk.length;
       if (this.#discarded > DISCARD_MAX_BYTES || this.since - this.#dumpStarted > DISCARD_MAX_MS) {
@@ -172,6 +173,7 @@ class Connection implements ResponseOwner, SendProgress {
       }
     }
     this.#feed(chunk);
+    if (headStarts && this.phase === Phase.Head) this.since = Date.now();
   };
 
   #feed(data: Buffer): void {
@@ -196,10 +198,7 @@ class Connection implements ResponseOwner, SendProgress {
       this.#completed = false;
       if (completed) {
         const req = this.#req;
-        if (req !== null) {
-          req.complete = true;
-          req.push(null);
-        }
+        if (req !== null) req.bodyEnded();
         this.#requestEnded = true;
       }
       if (arrived !== null) this.#dispatch(arrived);
@@ -295,8 +294,7 @@ class Connection implements ResponseOwner, SendProgress {
     this.#server.forget(this);
     if (this.#completed) {
       this.#completed = false;
-      req.complete = true;
-      req.push(null);
+      req.bodyEnded();
     }
     this.#server.handlers.onUpgrade(asNode(req), this.socket, Buffer.from(rest));
   }
