@@ -99,6 +99,13 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** The frame of one request body chunk, for a body sent chunked. */
 const chunkHead = (length: number) => `${length.toString(16)}\r\n`;
 
+/**
+ * Every plain-TCP upstream connection reads into this one buffer (`onread`). A read is parsed
+ * before the next one can happen, and nothing keeps a view of it past `execute()`: the
+ * parser copies an unfinished head, head fields become strings, body chunks are copied.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** One connection to a Pod endpoint, with its response parser. */
 class Connection {
   readonly socket: Socket;
@@ -116,11 +123,14 @@ class Connection {
 
   constructor(pool: EndpointPool) {
     this.pool = pool;
+    const tls = pool.tls;
+    // Reads into the shared buffer are only valid until the next read: the body is copied.
+    const sharedReads = tls === undefined;
     this.parser = new Http1Parser<ResponseHead>(
       'response',
       {
         onHead: (head) => this.exchange?.onHead(head),
-        onBody: (chunk) => this.exchange?.onBody(chunk),
+        onBody: (chunk) => this.exchange?.onBody(sharedReads ? Buffer.from(chunk) : chunk),
         onTrailers: (fields) => this.exchange?.onTrailers(fields),
         onComplete: () => {
           this.completed = true;
@@ -134,12 +144,23 @@ class Connection {
         ? { maxFields: 2000 }
         : { maxHeadBytes: pool.engine.maxHeadBytes, maxFields: 2000 },
     );
-    const tls = pool.tls;
     // With TLS, nothing is written before 'secureConnect': the chain and the name are
     // verified first (rejectUnauthorized), so no request byte ever goes out unverified.
+    // Plain TCP reads with `onread` into one buffer: no 64 KiB allocation and no Readable
+    // push/emit per read ('end', 'close', pause() and resume() work as before).
     const socket =
       tls === undefined
-        ? connect({ host: pool.host, port: pool.port, noDelay: true })
+        ? connect({
+            host: pool.host,
+            port: pool.port,
+            noDelay: true,
+            onread: {
+              buffer: READ_BUFFER,
+              callback: (length: number, buffer: Uint8Array) => {
+                this.#onData(Buffer.from(buffer.buffer, buffer.byteOffset, length));
+              },
+            },
+          })
         : connectTls(tlsConnectOptions(tls, pool.host, pool.port));
     this.socket = socket;
     socket.setTimeout(pool.engine.options.connectTimeoutMs);
@@ -151,7 +172,7 @@ class Connection {
       });
       socket.on('secureConnect', this.#onConnect);
     }
-    socket.on('data', this.#onData);
+    if (tls !== undefined) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
