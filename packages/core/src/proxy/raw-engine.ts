@@ -158,6 +158,8 @@ class Connection {
               buffer: READ_BUFFER,
               callback: (length: number, buffer: Uint8Array) => {
                 this.#onData(Buffer.from(buffer.buffer, buffer.byteOffset, length));
+                // false would pause the socket; backpressure pauses it explicitly instead.
+                return true;
               },
             },
           })
