@@ -107,6 +107,33 @@ const enum_ = {
 } as const;
 const S = enum_;
 
+/**
+ * Strings the parser remembers per connection: a field line, target or reason phrase whose
+ * bytes equal the one at the same place in the previous message gets the same string, without
+ * a new slice (a Pod or a keep-alive client repeats most of them). Only the connection's own
+ * earlier messages are compared, so the time saved says nothing about other connections.
+ */
+const REMEMBERED_FIELDS = 32;
+const REMEMBERED_LENGTH = 256;
+
+/** The bytes as a latin1 string (`latin1Slice`: `toString('latin1')` without its checks). */
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(
+    start,
+    end,
+  );
+}
+
+/** `known` when it is the latin1 reading of these bytes, else a new string of them. */
+function recall(known: string | undefined, buf: Buffer, start: number, end: number): string {
+  if (known !== undefined && known.length === end - start) {
+    let i = 0;
+    while (i < known.length && known.charCodeAt(i) === buf[start + i]) i++;
+    if (i === known.length) return known;
+  }
+  return latin1(buf, start, end);
+}
+
 /** Lower-case ASCII names compared against a byte range, case-insensitively. */
 const NAME_CONTENT_LENGTH = Buffer.from('content-length');
 const NAME_TRANSFER_ENCODING = Buffer.from('transfer-encoding');
@@ -221,6 +248,11 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     upgradeField: false,
   };
   error: ParseError | null = null;
+  /** The previous head's field names and values by position, its target and reason phrase. */
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+  #target = '';
+  #reason = '';
 
   constructor(
     kind: 'request' | 'response',
@@ -546,7 +578,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#fail(E.INVALID_TARGET, 'invalid request target', p);
       return -2;
     }
-    const target = buf.toString('latin1', targetStart, p);
+    const target = recall(this.#target, buf, targetStart, p);
+    if (target.length <= REMEMBERED_LENGTH) this.#target = target;
     p++;
     const minor = this.#version(buf, p);
     if (minor >= 0 && (buf[p + 8] === LF || (buf[p + 8] === CR && buf[p + 9] !== LF))) {
@@ -600,7 +633,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         if (FIELD_VCHAR[byte] === 1 || byte === SP || byte === HTAB) p++;
         else break;
       }
-      reason = buf.toString('latin1', reasonStart, p);
+      reason = recall(this.#reason, buf, reasonStart, p);
+      if (reason.length <= REMEMBERED_LENGTH) this.#reason = reason;
     }
     if (buf[p] !== CR || buf[p + 1] !== LF) {
       this.#fail(
@@ -720,6 +754,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
    * -1 (failed). With `framing`, notes the fields that decide the body's length.
    */
   #fields(buf: Buffer, start: number, out: string[], framing: boolean): number {
+    // A head's fields are remembered by position; a trailer section's are not.
+    const names = framing ? this.#names : null;
+    const values = this.#values;
     let p = start;
     let count = 0;
     const max = this.#limits.maxFields;
@@ -762,11 +799,20 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       if (buf[p + 1] !== LF) return this.#failed(E.LINE_ENDING, 'CR without LF', p);
       p += 2;
       if (++count > max) return this.#failed(E.TOO_MANY_FIELDS, `more than ${max} fields`, p);
-      out.push(
-        buf.toString('latin1', nameStart, nameEnd),
-        buf.toString('latin1', valueStart, valueEnd),
-      );
-      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd, p - 2))
+      let name: string;
+      let value: string;
+      if (names !== null && count <= REMEMBERED_FIELDS) {
+        const at = count - 1;
+        name = recall(names[at], buf, nameStart, nameEnd);
+        value = recall(values[at], buf, valueStart, valueEnd);
+        if (name.length <= REMEMBERED_LENGTH) names[at] = name;
+        if (value.length <= REMEMBERED_LENGTH) values[at] = value;
+      } else {
+        name = latin1(buf, nameStart, nameEnd);
+        value = latin1(buf, valueStart, valueEnd);
+      }
+      out.push(name, value);
+      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd, p - 2, value))
         return -1;
     }
   }
@@ -779,6 +825,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     vs: number,
     ve: number,
     lineEnd: number,
+    value: string,
   ): boolean {
     const f = this.#framing;
     const length = nameEnd - nameStart;
@@ -807,14 +854,19 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       // chunked; one reading only means neither.
       f.chunked = ve - vs === 7 && ve === lineEnd && nameIs(buf, vs, ve, CHUNKED);
     } else if (length === 10 && nameIs(buf, nameStart, nameEnd, NAME_CONNECTION)) {
-      for (const option of buf.toString('latin1', vs, ve).toLowerCase().split(',')) {
-        // OWS is SP and HTAB only: String.trim() would also drop NBSP (0xA0) and read
-        // `\xA0close` as close where llhttp does not (found by the fuzzer).
-        const token = option.replace(OWS_EDGES, '');
-        if (token === 'close') f.close = true;
-        else if (token === 'keep-alive') f.keepAlive = true;
-        else if (token === 'upgrade') f.upgradeOption = true;
-      }
+      const lower = value.toLowerCase();
+      // One option alone (the usual case) reads the same as the loop below.
+      if (lower === 'keep-alive') f.keepAlive = true;
+      else if (lower === 'close') f.close = true;
+      else
+        for (const option of lower.split(',')) {
+          // OWS is SP and HTAB only: String.trim() would also drop NBSP (0xA0) and read
+          // `\xA0close` as close where llhttp does not (found by the fuzzer).
+          const token = option.replace(OWS_EDGES, '');
+          if (token === 'close') f.close = true;
+          else if (token === 'keep-alive') f.keepAlive = true;
+          else if (token === 'upgrade') f.upgradeOption = true;
+        }
     } else if (length === 7 && nameIs(buf, nameStart, nameEnd, NAME_UPGRADE)) {
       f.upgradeField = true;
     }
