@@ -100,6 +100,15 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const chunkHead = (length: number) => `${length.toString(16)}\r\n`;
 
 /**
+ * Sets a socket's inactivity timeout unless it is set to that already: `setTimeout()` makes a
+ * new timer each call, twice an exchange (idle, then keep-alive), while both are 60 s by
+ * default. Skipping it changes nothing: every read and write restarts the running timer.
+ */
+function setSocketTimeout(socket: Socket, ms: number): void {
+  if (socket.timeout !== ms) socket.setTimeout(ms);
+}
+
+/**
  * Every plain-TCP upstream connection reads into this one buffer (`onread`). A read is parsed
  * before the next one can happen, and nothing keeps a view of it past `execute()`: the
  * parser copies an unfinished head, head fields become strings, body chunks are copied.
@@ -313,7 +322,7 @@ class EndpointPool {
       connection.destroy();
       return;
     }
-    connection.socket.setTimeout(this.engine.options.keepAliveTimeoutMs);
+    setSocketTimeout(connection.socket, this.engine.options.keepAliveTimeoutMs);
     this.idle.push(connection);
   }
 
@@ -394,7 +403,7 @@ class RawExchange {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     connection.parser.expectResponseTo(method);
-    connection.socket.setTimeout(this.#engine.options.idleTimeoutMs);
+    setSocketTimeout(connection.socket, this.#engine.options.idleTimeoutMs);
     let head: string;
     try {
       head = this.#head(method, target, headers, body !== null);
