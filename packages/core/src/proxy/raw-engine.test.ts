@@ -227,6 +227,22 @@ describe('RawEngine', () => {
     );
   });
 
+  it("stops reusing a connection a second before the Pod's Keep-Alive timeout", async () => {
+    // timeout=1: expired as soon as it is idle; timeout=30 (any case): reused.
+    const { up, fr } = await setup(
+      perRequest((text) => {
+        const hint = text.includes('/short') ? 'Keep-Alive: timeout=1' : 'KEEP-ALIVE: Timeout=30';
+        return `HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n${hint}\r\nContent-Length: 2\r\n\r\nok`;
+      }),
+    );
+    await fetchVia(fr.port, { path: '/long' });
+    await fetchVia(fr.port, { path: '/long' });
+    assert.equal(up.connections.length, 1);
+    await fetchVia(fr.port, { path: '/short' });
+    await fetchVia(fr.port, { path: '/long' });
+    assert.equal(up.connections.length, 2);
+  });
+
   it('reads no body after HEAD, 204 and 304, and skips interim 1xx answers', async () => {
     const { up, fr } = await setup(
       perRequest((text, n) => {

@@ -373,7 +373,8 @@ class RawExchange {
     this.#pool = pool;
     this.#call = call;
     this.#done = done;
-    call.res.once('close', this.#onClientClose);
+    // `on`, not `once` (no wrapper per request): #finish removes it, and it acts only once.
+    call.res.on('close', this.#onClientClose);
     if (call.totalTimeoutMs > 0) {
       this.#timer = setTimeout(
         () => this.fail(new TotalTimeoutError(call.totalTimeoutMs)),
@@ -547,7 +548,9 @@ class RawExchange {
   #keepAliveHint(headers: readonly string[]): void {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
-      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      // `Connection` has the same length: tell them apart before lower-casing anything.
+      if (name.length !== 10 || (name.charCodeAt(0) | 0x20) !== 0x6b) continue;
+      if (name.toLowerCase() !== 'keep-alive') continue;
       const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(headers[i + 1] as string);
       if (match && this.#connection)
         this.#connection.expiresAt = Date.now() + Number(match[1]) * 1000 - 1000;
