@@ -130,7 +130,7 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
         metrics.auth('accepted');
         context.consumer = {
           kind: 'api-key',
-          id: entry.digest.toString('hex', 0, 8),
+          id: entry.consumerId,
           plan: entry.plan,
         };
         context.upstreamHeaders.set(keyIdHeader, entry.id);
