@@ -6,8 +6,9 @@
  *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
  *
  * With `--base DIR` (another checkout with its own node_modules), one traced exchange through
- * HopTracer (five channel events, two spans, a processor that drops them) runs with DIR's
- * hop-tracer.ts as "before" and this checkout's as "after".
+ * HopTracer (five channel events, two spans, a processor that drops them) and the HTTP/1.1
+ * parser's heads (one keep-alive connection) run with DIR's code as "before" and this
+ * checkout's as "after".
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -17,7 +18,9 @@ import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Endpoint, ExchangeRecord, Route } from '@podrouter/core';
 import { Tallies } from '@podrouter/core';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { Http1Parser } from '../../packages/core/src/http1/parser.ts';
+import { HistogramTally } from '../../packages/core/src/observability/tallies.ts';
 import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
 import { createPropagator, createSampler } from '../../packages/tracing/src/otel.ts';
@@ -58,6 +61,43 @@ const counter = new Counter({
 });
 const child = counter.labels('public', 'bench.local', '200');
 const tally = tallies.of(() => counter.labels('public', 'bench.local', '201'));
+const BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+const histogramChild = new Histogram({
+  name: 'micro_seconds',
+  help: 'micro',
+  labelNames: ['tier'],
+  buckets: BUCKETS,
+  registers: [registry],
+}).labels('public');
+const histogramTally = new HistogramTally(BUCKETS);
+
+// ---------- heads through the HTTP/1.1 parser, one keep-alive connection ----------
+
+/** nginx's answer in the proxy matrix, and wrk's request with the API key. */
+const RESPONSE = Buffer.from(
+  'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 09:21:53 GMT\r\nContent-Type: text/plain\r\nContent-Length: 128\r\nConnection: keep-alive\r\n\r\n' +
+    'x'.repeat(128),
+);
+const REQUEST = Buffer.from(
+  `GET / HTTP/1.1\r\nHost: bench.local\r\nX-Routing-Api-Key: ${KEY}\r\n\r\n`,
+);
+type ParserClass = typeof Http1Parser;
+const ignore = {
+  onHead: () => undefined,
+  onBody: () => undefined,
+  onTrailers: () => undefined,
+  onComplete: () => undefined,
+};
+function heads(Parser: ParserClass, kind: 'request' | 'response'): () => void {
+  const parser = new Parser(kind, ignore);
+  const bytes = kind === 'request' ? REQUEST : RESPONSE;
+  return () => {
+    if (kind === 'response') parser.expectResponseTo('GET');
+    parser.execute(bytes);
+  };
+}
 
 const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
   'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
@@ -66,6 +106,10 @@ const pairs: Record<string, readonly [before: () => unknown, after: () => unknow
     () => hash('sha256', KEY, 'hex').slice(0, 8),
   ],
   'request counter': [() => child.inc(), () => tally.count++],
+  'upstream-duration histogram observe': [
+    () => histogramChild.observe(0.0007),
+    () => histogramTally.observe(0.0007),
+  ],
 };
 
 // ---------- one traced exchange ----------
@@ -144,6 +188,16 @@ if (values.base !== undefined) {
   pairs['traced exchange (HopTracer, 2 spans, dropped)'] = [
     tracedExchange(before),
     tracedExchange(HopTracer),
+  ];
+  const BaseParser = (await import(join(resolve(values.base), 'packages/core/src/http1/parser.ts')))
+    .Http1Parser as ParserClass;
+  pairs['response head (nginx: 5 fields, 128 B body)'] = [
+    heads(BaseParser, 'response'),
+    heads(Http1Parser, 'response'),
+  ];
+  pairs['request head (wrk: 2 fields)'] = [
+    heads(BaseParser, 'request'),
+    heads(Http1Parser, 'request'),
   ];
   pairs['exchange, tracing sampled 10 % (parentbased_traceidratio)'] = [
     tracedExchange(before, tenth),
