@@ -21,7 +21,7 @@ import { Tallies } from '@podrouter/core';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Http1Parser } from '../../packages/core/src/http1/parser.ts';
 import { HistogramTally } from '../../packages/core/src/observability/tallies.ts';
-import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
+import { matchKey, matchKeyOn } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
 import { createPropagator, createSampler } from '../../packages/tracing/src/otel.ts';
 import { median } from '../harness/stats.ts';
@@ -39,6 +39,7 @@ const KEY = 'bench-key-5e6f7a8b9c0d1e2f';
 const keys = parseKeyField(Buffer.from(`${KEY}\nother-key plan=gold\n`), { base64Compat: false });
 if (keys.kind !== 'keys') throw new Error('bad keys');
 const entries = keys.entries;
+const connection = {};
 
 /** The key check as it was: a Hash object per request. */
 function matchKeyBefore(presented: string) {
@@ -101,6 +102,10 @@ function heads(Parser: ParserClass, kind: 'request' | 'response'): () => void {
 
 const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
   'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
+  'API key check, the key accepted before on the connection': [
+    () => matchKey(entries, KEY),
+    () => matchKeyOn(connection, entries, KEY),
+  ],
   'key id for spans/logs (sha256 hex, 8 digits)': [
     () => createHash('sha256').update(KEY, 'latin1').digest('hex').slice(0, 8),
     () => hash('sha256', KEY, 'hex').slice(0, 8),

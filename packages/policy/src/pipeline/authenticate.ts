@@ -1,6 +1,6 @@
 import type { HookResponse, HookResult } from '@podrouter/core';
 import type { JWTVerifyGetKey } from 'jose';
-import { matchKey } from '../api-key/match-key.ts';
+import { matchKeyOn } from '../api-key/match-key.ts';
 import type { KeySet } from '../api-key/parse-secret.ts';
 import type { JwtResult } from '../jwt/verify.ts';
 import type { PolicyMetrics } from '../metrics.ts';
@@ -122,7 +122,11 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
           metrics.auth('missing');
           return MISSING;
         }
-        const entry = matchKey(entries, Array.isArray(presented) ? presented.join(',') : presented);
+        const entry = matchKeyOn(
+          context.req.socket,
+          entries,
+          Array.isArray(presented) ? presented.join(',') : presented,
+        );
         if (entry === undefined) {
           metrics.auth('refused');
           return REFUSED;
