@@ -124,14 +124,20 @@ function latin1(buf: Buffer, start: number, end: number): string {
   );
 }
 
-/** `known` when it is the latin1 reading of these bytes, else a new string of them. */
-function recall(known: string | undefined, buf: Buffer, start: number, end: number): string {
-  if (known !== undefined && known.length === end - start) {
-    let i = 0;
-    while (i < known.length && known.charCodeAt(i) === buf[start + i]) i++;
-    if (i === known.length) return known;
+/** Whether the bytes from `start` begin with `known` read as latin1. */
+function sameBytes(known: string, buf: Buffer, start: number): boolean {
+  if (start + known.length > buf.length) return false;
+  for (let i = 0; i < known.length; i++) {
+    if (known.charCodeAt(i) !== buf[start + i]) return false;
   }
-  return latin1(buf, start, end);
+  return true;
+}
+
+/** `known` when it is the latin1 reading of these bytes, else a new string of them. */
+function recall(known: string, buf: Buffer, start: number, end: number): string {
+  return known.length === end - start && sameBytes(known, buf, start)
+    ? known
+    : latin1(buf, start, end);
 }
 
 /** Lower-case ASCII names compared against a byte range, case-insensitively. */
@@ -768,8 +774,18 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       }
       if (first === SP || first === HTAB)
         return this.#failed(E.OBS_FOLD, 'line folding (obs-fold) or whitespace before a field', p);
+      const remembered = names !== null && count < REMEMBERED_FIELDS;
+      const knownName = remembered ? names[count] : undefined;
+      const knownValue = remembered ? values[count] : undefined;
       const nameStart = p;
-      while (TCHAR[buf[p] as number] === 1) p++;
+      // The remembered name (tchar only, checked when it was read) followed by ':' is what
+      // the scan below would find: compared instead of scanned.
+      const nameKnown =
+        knownName !== undefined &&
+        buf[p + knownName.length] === COLON &&
+        sameBytes(knownName, buf, p);
+      if (nameKnown) p += knownName.length;
+      else while (TCHAR[buf[p] as number] === 1) p++;
       const nameEnd = p;
       if (nameEnd === nameStart) {
         return this.#failed(
@@ -783,6 +799,15 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       while (buf[p] === SP || buf[p] === HTAB) p++;
       const valueStart = p;
       let valueEnd = p;
+      // A remembered value (checked when it was read: it starts and ends with a visible
+      // character) leaves the scan where the scan over its bytes would: at its end, with
+      // valueEnd there. What follows is scanned as usual.
+      let valueKnown = false;
+      if (knownValue !== undefined && sameBytes(knownValue, buf, p)) {
+        p += knownValue.length;
+        valueEnd = p;
+        valueKnown = true;
+      }
       while (true) {
         const byte = buf[p] as number;
         if (FIELD_VCHAR[byte] === 1) valueEnd = ++p;
@@ -801,10 +826,13 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       if (++count > max) return this.#failed(E.TOO_MANY_FIELDS, `more than ${max} fields`, p);
       let name: string;
       let value: string;
-      if (names !== null && count <= REMEMBERED_FIELDS) {
+      if (remembered) {
         const at = count - 1;
-        name = recall(names[at], buf, nameStart, nameEnd);
-        value = recall(values[at], buf, valueStart, valueEnd);
+        name = nameKnown ? (knownName as string) : latin1(buf, nameStart, nameEnd);
+        value =
+          valueKnown && valueEnd === valueStart + (knownValue as string).length
+            ? (knownValue as string)
+            : latin1(buf, valueStart, valueEnd);
         if (name.length <= REMEMBERED_LENGTH) names[at] = name;
         if (value.length <= REMEMBERED_LENGTH) values[at] = value;
       } else {
