@@ -53,6 +53,35 @@ export function cpuTimes(pids: readonly number[]): CpuTimes {
   return { user, sys };
 }
 
+/** Processes and all their descendants. */
+export function withDescendants(pids: readonly number[]): number[] {
+  const out: number[] = [];
+  const visit = (id: number) => {
+    out.push(id);
+    try {
+      for (const task of readdirSync(`/proc/${id}/task`)) {
+        const kids = readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim();
+        for (const kid of kids ? kids.split(' ') : []) visit(Number(kid));
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  };
+  for (const pid of pids) visit(pid);
+  return out;
+}
+
+/** Moves running processes (every thread, every descendant) onto `cores`. */
+export function repin(pids: readonly number[], cores: string): void {
+  for (const pid of withDescendants(pids)) {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
 export const cpuMs = (pids: readonly number[]): number => {
   const { user, sys } = cpuTimes(pids);
   return user + sys;

@@ -2,7 +2,7 @@
  * One cell: wrk against one target for one load, with the CPU every process of the target
  * used over the same window, so the report can give requests per proxy CPU-second.
  */
-import { busyBetween, coreTimes, cpuMs, cpuTimes } from './cpu.ts';
+import { busyBetween, coreTimes, cpuMs, cpuTimes, repin } from './cpu.ts';
 import { type Load, runWrk, type WrkResult } from './wrk.ts';
 
 export interface Target {
@@ -12,6 +12,8 @@ export interface Target {
   readonly headers: Readonly<Record<string, string>>;
   /** The processes whose CPU is the proxy's (descendants included); empty for direct. */
   readonly pids: readonly number[];
+  /** The cores the proxy is pinned to (restored after a load that moves it). */
+  readonly cores?: string;
 }
 
 export interface Sample extends WrkResult {
@@ -41,6 +43,20 @@ export interface MeasureOptions {
 const round3 = (value: number) => Math.round(value * 1000) / 1000;
 
 export async function measure(
+  target: Target,
+  load: Load,
+  options: MeasureOptions,
+): Promise<Omit<Sample, 'rep' | 'waitedMs'>> {
+  const moved = load.proxyOnLoadCore === true && target.pids.length > 0;
+  if (moved) repin(target.pids, options.loadCores);
+  try {
+    return await measured(target, load, options);
+  } finally {
+    if (moved) repin(target.pids, target.cores ?? '0');
+  }
+}
+
+async function measured(
   target: Target,
   load: Load,
   options: MeasureOptions,

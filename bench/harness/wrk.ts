@@ -14,9 +14,15 @@ export interface Load {
   /** Each connection waits this long after a response before its next request (0 = closed loop). */
   readonly delayMs: number;
   readonly describe: string;
+  /**
+   * For this load the proxy is moved onto the load generator's core (and back after): every
+   * hop is a context switch on one core instead of a wake-up of an idle core (on a VM, an
+   * interrupt through the hypervisor), so c1 shows the proxy's own latency.
+   */
+  readonly proxyOnLoadCore?: boolean;
 }
 
-/** The three loads every proxy cell runs. */
+/** The loads every proxy cell runs by default. */
 export const LOADS: readonly Load[] = [
   {
     name: 'c32',
@@ -29,6 +35,14 @@ export const LOADS: readonly Load[] = [
     connections: 1,
     delayMs: 0,
     describe: 'wrk, 1 connection, one request at a time (latency with the proxy otherwise idle)',
+  },
+  {
+    name: 'c1-one-core',
+    connections: 1,
+    delayMs: 0,
+    describe:
+      'c1 with the proxy moved onto the core of wrk and the upstream (no cross-core wake-ups; opt-in)',
+    proxyOnLoadCore: true,
   },
   {
     name: 'paced',

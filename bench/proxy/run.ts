@@ -11,6 +11,7 @@
  * the proxy can be compared even when other work on a shared machine steals part of a core.
  *
  *   scripts/node.sh bench/proxy/run.ts [--reps 2] [--duration 5] [--loads c32,c1,paced]
+ *     (`c1-one-core`, opt-in: c1 with the proxy moved onto the load's core for that load)
  *   scripts/node.sh bench/proxy/run.ts --cells nginx,podrouter-key   # some cells only
  *   scripts/node.sh bench/proxy/run.ts --profile podrouter-key       # that cell under --cpu-prof
  *   scripts/node.sh bench/proxy/run.ts --serve                       # start the cells and wait
@@ -237,6 +238,7 @@ function nginxCell(name: 'nginx' | 'nginx-2w', workers: number, describe: string
       );
       return {
         name,
+        cores: workers === 1 ? PROXY_CORES : BOTH_CORES,
         url: `http://127.0.0.1:${port}/`,
         headers: { Host: HOST },
         pids: [child.pid as number],
@@ -363,7 +365,7 @@ const CELLS: readonly Cell[] = [
         notes.push(NO_WORKERS);
         console.error(`note: ${NO_WORKERS}`);
       }
-      return routerTarget('podrouter-2w', [router], { Host: HOST });
+      return { ...routerTarget('podrouter-2w', [router], { Host: HOST }), cores: BOTH_CORES };
     },
   },
   podrouterCell(
@@ -495,7 +497,12 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '2' },
       duration: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
-      loads: { type: 'string', default: LOADS.map((l) => l.name).join(',') },
+      loads: {
+        type: 'string',
+        default: LOADS.filter((l) => l.proxyOnLoadCore !== true)
+          .map((l) => l.name)
+          .join(','),
+      },
       cells: { type: 'string' },
       profile: { type: 'string' },
       serve: { type: 'boolean', default: false },

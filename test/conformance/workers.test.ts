@@ -170,12 +170,30 @@ describe('WORKERS=2 (public build)', () => {
     }
   });
 
-  it('replaces a killed worker, logs and counts it, and keeps serving', async () => {
+  it('replaces a killed worker, logs and counts it, keeps serving and keeps its counts', async () => {
     const router = await startRouter(build, [appPod('crash.example.com')], { WORKERS: '2' });
+    const served = () =>
+      [...servedBy(router, 'crash.example.com').values()].reduce((a, b) => a + b, 0);
+    const requestsTotal = async () =>
+      sample(
+        (await router.admin('/metrics')).body,
+        'podrouter_requests_total{tier="public",host="crash.example.com",status="200"}',
+      );
     try {
       const before = (await router.admin('/routes')).json<WorkersView>().workers;
       const victim = before[0];
       assert.ok(victim);
+      // Both workers count requests; Prometheus scrapes them, then one worker dies.
+      for (let index = 0; index < 40; index++) {
+        assert.equal(
+          (await send({ port: router.port, host: 'crash.example.com', path: '/' })).status,
+          200,
+        );
+      }
+      await router.waitForLog(() => served() === 40);
+      const victimServed = servedBy(router, 'crash.example.com').get(victim.id) ?? 0;
+      assert.ok(victimServed > 0, 'the killed worker had served requests');
+      assert.equal(await requestsTotal(), 40);
       process.kill(victim.pid, 'SIGKILL');
       const exited = await router.waitForLog(
         (line) => line.msg === 'worker exited; starting a new one',
@@ -211,6 +229,9 @@ describe('WORKERS=2 (public build)', () => {
           200,
         );
       }
+      // The dead worker's scraped counts stay in the sum: no false counter reset.
+      await router.waitForLog(() => served() === 70);
+      assert.equal(await requestsTotal(), 70);
     } finally {
       await router.stop();
     }

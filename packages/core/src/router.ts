@@ -176,6 +176,7 @@ export class Router {
           { err: error, host: route.host, path: route.path },
           'policy hook failed; answered 500',
         ),
+      onError: (error) => this.#log.error({ err: error }, 'request path failed; answered 500'),
     });
     const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
       if (this.#draining) res.setHeader('connection', 'close');
@@ -194,6 +195,8 @@ export class Router {
         keepAliveTimeoutMs: config.clientKeepAliveMs,
         headersTimeoutMs: config.clientHeaderTimeoutMs,
         bodyTimeoutMs: config.clientBodyTimeoutMs,
+        sendTimeoutMs: config.clientSendTimeoutMs,
+        onSendTimeout: this.metrics.clientSendTimeout,
       },
       {
         onRequest,

@@ -654,6 +654,15 @@ export const ROUTER_SETTINGS = [
     parse: duration,
   }),
   s({
+    key: 'clientSendTimeoutMs',
+    env: 'CLIENT_SEND_TIMEOUT',
+    flag: '--client-send-timeout',
+    description:
+      'Longest wait between two successful writes to a client (nginx send_timeout): a client that stops reading its answer is disconnected and the upstream exchange let go. 0 = none.',
+    default: () => '60s',
+    parse: duration,
+  }),
+  s({
     key: 'ejectionMs',
     env: 'EJECTION_DURATION',
     flag: '--ejection-duration',

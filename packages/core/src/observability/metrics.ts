@@ -25,6 +25,7 @@ export class RouterMetrics {
   readonly #tunnels: Gauge<'tier'>;
   readonly #retries: Counter<'tier'>;
   readonly #features: Gauge<'tier' | 'feature'>;
+  readonly #sendTimeouts: Counter<'tier'>;
   readonly #tier: string;
   readonly #requestChildren = new Map<string, Map<number, Tally>>();
   readonly #requestTallies = new Tallies();
@@ -95,6 +96,13 @@ export class RouterMetrics {
       labelNames: ['tier', 'feature'],
       registers,
     });
+    this.#sendTimeouts = new Counter({
+      name: 'podrouter_client_send_timeouts_total',
+      help: 'Client connections closed because the client read nothing of its answer for CLIENT_SEND_TIMEOUT.',
+      labelNames: ['tier'],
+      registers,
+    });
+    this.#sendTimeouts.labels(tier).inc(0);
     for (const result of ['applied', 'error']) this.#reloads.labels(tier, result).inc(0);
   }
 
@@ -127,6 +135,10 @@ export class RouterMetrics {
     }
     return child;
   }
+
+  clientSendTimeout = (): void => {
+    this.#sendTimeouts.labels(this.#tier).inc();
+  };
 
   feature(name: string, enabled: boolean): void {
     this.#features.labels(this.#tier, name).set(enabled ? 1 : 0);

@@ -27,7 +27,7 @@ import {
 import { Exchange } from './exchange.ts';
 import type { ExchangeObserver, ExchangeRecord } from './exchange-record.ts';
 import { exchangeDeadlineMs } from './grpc.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { invalidHeader, upstreamRequestHeaders } from './headers.ts';
 import { type Inbound, type InboundOptions, inspectInbound, isProblem } from './inbound.ts';
 import { type Problem, Problems, sendProblem, writeRawProblem } from './problem.ts';
 import { guardBody } from './request-body.ts';
@@ -123,6 +123,7 @@ export class RouterProxy {
   readonly #options: ProxyOptions;
   readonly #observe: ExchangeObserver;
   readonly #onHookError: (error: unknown, route: Route) => void;
+  readonly #onError: ((error: unknown) => void) | undefined;
   readonly #forward: Dispatch;
   readonly #tunnel: Dispatch;
   readonly tunnels = new Set<Socket>();
@@ -134,11 +135,14 @@ export class RouterProxy {
     options: ProxyOptions;
     observe: ExchangeObserver;
     onHookError: (error: unknown, route: Route) => void;
+    /** The request path threw (a bug, not the client's fault): the client got a 500. */
+    onError?: (error: unknown) => void;
   }) {
     this.#table = deps.table;
     this.#options = deps.options;
     this.#observe = deps.observe;
     this.#onHookError = deps.onHookError;
+    this.#onError = deps.onError;
     const { engine, health, options } = deps;
     const steps = [retryOnce, ejectOnConnectFailure((key) => health.eject(key)), publishAttempts];
     this.#forward = compose(
@@ -221,7 +225,9 @@ export class RouterProxy {
     if (this.#options.clientLimits.enabled) {
       const admission = this.#options.clientLimits.admit(client.address);
       if (admission instanceof Promise)
-        admission.then((settled) => this.#admitted(exchange, inbound, settled));
+        admission
+          .then((settled) => this.#admitted(exchange, inbound, settled))
+          .catch((error: unknown) => this.#failed(exchange, error));
       else this.#admitted(exchange, inbound, admission);
       return;
     }
@@ -285,9 +291,47 @@ export class RouterProxy {
     };
     exchange.context = context;
     this.#runPipeline(context, (answer) => {
-      if (answer === undefined) this.#dispatch(exchange);
-      else this.#answer(exchange, withResponseHeaders(answer, context));
+      // Caught here, not by the pipeline's catch: a throw past the policy is no hook's, and
+      // after an asynchronous hook it would be an unhandled rejection.
+      try {
+        const invalid =
+          invalidHeader(context.upstreamHeaders) ??
+          invalidHeader(context.responseHeaders) ??
+          invalidHeader(answer?.headers && Object.entries(answer.headers));
+        if (invalid !== undefined) {
+          // Refused where the values enter, for the engines and for the heads the router
+          // writes raw (a 101, a refused handshake) alike. The value is not logged: it may
+          // come from a Secret.
+          this.#onHookError(
+            new Error(
+              `policy set an invalid header ${JSON.stringify(invalid)} (CR, LF, NUL or a bad name)`,
+            ),
+            route,
+          );
+          this.#answer(exchange, Problems.hookFailed);
+        } else if (answer === undefined) this.#dispatch(exchange);
+        else this.#answer(exchange, withResponseHeaders(answer, context));
+      } catch (error) {
+        this.#failed(exchange, error);
+      }
     });
+  }
+
+  /**
+   * The request path threw after an await (admission by a shared count, an asynchronous
+   * hook): the client gets a 500 (or its connection cut if its answer had begun) and the
+   * exchange its record, instead of an unhandled rejection and a client left waiting.
+   */
+  #failed(exchange: Exchange, error: unknown): void {
+    this.#onError?.(error);
+    try {
+      if (!exchange.recorded) this.#answer(exchange, Problems.internalError);
+      else if (exchange.res !== undefined && !exchange.res.writableEnded) exchange.res.destroy();
+    } catch {
+      exchange.res?.destroy();
+      exchange.client.destroy();
+      this.#record(exchange, 0);
+    }
   }
 
   #runPipeline(context: HookContext, decided: (answer: HookResponse | undefined) => void): void {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isToken } from '../http1/chars.ts';
 
 /**
  * Header rewriting between client and upstream. Works on Node's flat raw header arrays
@@ -133,4 +134,32 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
     out.push(name, text(raw[i + 1]));
   }
   return out;
+}
+
+/**
+ * A header value node:http would write (it throws ERR_INVALID_CHAR otherwise): HTAB, SP,
+ * VCHAR and obs-text only, so never CR, LF or NUL.
+ */
+export function isWritableValue(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff || code === 0x7f || (code < 0x20 && code !== 0x09)) return false;
+  }
+  return true;
+}
+
+/**
+ * The name of the first header in `fields` that cannot go into a head as it is (a name that
+ * is not a token, a value with CR, LF, NUL or another control), or undefined. For headers the
+ * policy sets (hooks, Secret-derived identities): the router writes some heads itself, raw,
+ * and one such value there would split the head.
+ */
+export function invalidHeader(
+  fields: Iterable<readonly [string, string]> | undefined,
+): string | undefined {
+  if (fields === undefined) return undefined;
+  for (const [name, value] of fields) {
+    if (!isToken(name) || !isWritableValue(String(value))) return name;
+  }
+  return undefined;
 }

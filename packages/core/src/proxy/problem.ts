@@ -1,6 +1,7 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { acceptsTrailers, encodeGrpcMessage, grpcStatusFor, isGrpcRequest } from './grpc.ts';
+import { invalidHeader } from './headers.ts';
 
 /**
  * RFC 9457 problem details. Bodies name what went wrong in general terms only: never a
@@ -75,7 +76,11 @@ export function writeRawProblem(socket: Duplex, problem: Problem): void {
     return;
   }
   const body = problemBody(problem);
-  const extra = Object.entries(problem.headers ?? {})
+  // The last guard of a head written by hand: if one field could split it (the handler
+  // refuses those from policy before they get here), none of them is written, where
+  // node:http's writeHead would throw.
+  const fields = Object.entries(problem.headers ?? {});
+  const extra = (invalidHeader(fields) === undefined ? fields : [])
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.end(
@@ -103,6 +108,7 @@ export const Problems = {
   gatewayTimeout: { status: 504, title: 'Upstream timed out' },
   shuttingDown: { status: 503, title: 'Router shutting down' },
   hookFailed: { status: 500, title: 'Policy hook failed' },
+  internalError: { status: 500, title: 'Internal error', detail: 'The router failed.' },
   clientForbidden: {
     status: 403,
     title: 'Client not allowed',

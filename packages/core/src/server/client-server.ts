@@ -2,7 +2,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeRawProblem } from '../proxy/problem.ts';
+import { expectsContinueOnly, refuseExpectation } from './expect.ts';
+import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawHttpServer } from './raw-server.ts';
+import { type SendProgress, sendStalled } from './send-timeout.ts';
 
 /**
  * The HTTP/1.1 server clients talk to, behind one interface (SERVER_ENGINE): node:http, or
@@ -70,6 +73,10 @@ export interface ClientServerOptions {
   readonly keepAliveTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** CLIENT_SEND_TIMEOUT; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
+  /** A connection was closed by CLIENT_SEND_TIMEOUT. */
+  readonly onSendTimeout?: () => void;
 }
 
 /**
@@ -100,6 +107,8 @@ export function createClientServer(
         keepAliveTimeoutMs: options.keepAliveTimeoutMs,
         headersTimeoutMs: options.headersTimeoutMs,
         bodyTimeoutMs: options.bodyTimeoutMs,
+        ...(options.sendTimeoutMs ? { sendTimeoutMs: options.sendTimeoutMs } : {}),
+        ...(options.onSendTimeout ? { onSendTimeout: options.onSendTimeout } : {}),
       },
       handlers,
     );
@@ -119,10 +128,19 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     },
     handlers.onRequest,
   );
-  server.on('checkContinue', handlers.onCheckContinue);
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-    handlers.onUpgrade(req, socket, head),
-  );
+  // node:http sends here every value with the word `100-continue` in it (`foo, 100-continue`).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (expectsContinueOnly(req.headers.expect ?? '')) handlers.onCheckContinue(req, res);
+    else refuseExpectation(res);
+  });
+  server.on('request', boundDiscard);
+  server.on('checkContinue', boundDiscard);
+  const watched = watchSends(server, options);
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    // A tunnel is the WebSocket proxy's from here, as with the raw server.
+    watched?.delete(socket);
+    handlers.onUpgrade(req, socket, head);
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'HPE_HEADER_OVERFLOW') {
       writeRawProblem(socket, {
@@ -143,4 +161,73 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
     }
   });
   return server;
+}
+
+/**
+ * The raw server's bounds (`linger.ts`) on a body node:http drops after an early answer:
+ * node:http reads and drops the rest of it for as long as it comes, and destroys the
+ * connection after an answer with `Connection: close` at once, so an RST over the unread
+ * bytes can cost the client the answer.
+ */
+function boundDiscard(req: IncomingMessage, res: ServerResponse): void {
+  res.once('finish', () => {
+    const socket = req.socket;
+    if (req.complete || socket.destroyed) return;
+    if (socket.writableEnded) {
+      // node:http's destroySoon(): destroyed once the answer is written. Linger instead.
+      socket.removeListener('finish', socket.destroy);
+      closeLingering(socket);
+      return;
+    }
+    let discarded = 0;
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', count);
+    };
+    const stop = () => {
+      done();
+      closeLingering(socket);
+    };
+    const count = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARD_MAX_BYTES) stop();
+    };
+    const timer = setTimeout(stop, DISCARD_MAX_MS);
+    timer.unref();
+    socket.on('data', count);
+    req.once('end', done);
+    socket.once('close', done);
+  });
+}
+
+/**
+ * CLIENT_SEND_TIMEOUT for node:http, which has none (its `timeout` is an inactivity timer that
+ * a client's own bytes reset): the raw server's sweep, over node:http's connections.
+ */
+function watchSends(
+  server: NetServer,
+  options: ClientServerOptions,
+): Map<Socket, SendProgress> | undefined {
+  const timeoutMs = options.sendTimeoutMs ?? 0;
+  if (timeoutMs <= 0) return undefined;
+  const watched = new Map<Socket, SendProgress>();
+  server.on('connection', (socket: Socket) => {
+    watched.set(socket, { sentBytes: 0, sentAt: Date.now() });
+    socket.once('close', () => watched.delete(socket));
+  });
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [socket, progress] of watched) {
+        if (!sendStalled(socket, progress, now, timeoutMs)) continue;
+        watched.delete(socket);
+        socket.destroy();
+        options.onSendTimeout?.();
+      }
+    },
+    Math.max(10, Math.min(CONNECTIONS_CHECK_MS, timeoutMs)),
+  );
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
+  return watched;
 }

@@ -3,8 +3,11 @@ import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Parser, type RequestHead } from '../http1/parser.ts';
 import { writeRawProblem } from '../proxy/problem.ts';
 import type { ClientHandlers } from './client-server.ts';
+import { expectsContinueOnly, refuseExpectation } from './expect.ts';
+import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawRequest } from './raw-request.ts';
 import { RawResponse, type ResponseOwner } from './raw-response.ts';
+import { type SendProgress, sendStalled } from './send-timeout.ts';
 
 type AsNode<T> = T extends RawRequest ? IncomingMessage : ServerResponse;
 /** The raw objects carry the part of node's the request path uses (see raw-request.ts). */
@@ -21,7 +24,8 @@ const asNode = <T extends RawRequest | RawResponse>(value: T) => value as unknow
  * bytes of the next request wait in the socket (backpressure, not an unbounded queue).
  * Timeouts are checked by one sweep over the connections (at most once a second, like the
  * node:http engine): the head (CLIENT_HEADER_TIMEOUT, from its first byte; 408), the idle
- * keep-alive (CLIENT_KEEPALIVE_TIMEOUT, closed silently) and the rest of a body nobody read.
+ * keep-alive (CLIENT_KEEPALIVE_TIMEOUT, closed silently), the rest of a body nobody read,
+ * and answers the client does not read (CLIENT_SEND_TIMEOUT, `send-timeout.ts`).
  */
 
 export interface RawServerOptions {
@@ -30,10 +34,13 @@ export interface RawServerOptions {
   readonly headersTimeoutMs: number;
   /** Longest gap in a body the router discards after answering early; 0 = keep-alive's. */
   readonly bodyTimeoutMs: number;
+  /** Longest time between two successful writes to the client; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
+  /** A connection was closed by CLIENT_SEND_TIMEOUT (counted by the router). */
+  readonly onSendTimeout?: () => void;
 }
 
 const MAX_FIELDS = 2000;
-const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 const Phase = {
   /** Waiting for (the rest of) a head; the header timeout runs. */
@@ -52,13 +59,15 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 /** Status for a request the parser refused: too large → 431, anything else → 400 (as node:http). */
 const tooLarge = new Set(['HEAD_TOO_LARGE', 'TOO_MANY_FIELDS', 'TRAILERS_TOO_LARGE']);
 
-class Connection implements ResponseOwner {
+class Connection implements ResponseOwner, SendProgress {
   readonly socket: Socket;
   readonly #server: RawHttpServer;
   readonly #parser: Http1Parser<RequestHead>;
   phase: Phase = Phase.Head as Phase;
   /** When the current phase started (or, while dumping, the last body byte arrived). */
   since = Date.now();
+  sentBytes = 0;
+  sentAt = this.since;
   #req: RawRequest | null = null;
   #res: RawResponse | null = null;
   /** Set by the parser's callbacks, acted on after `execute()` returns. */
@@ -73,6 +82,9 @@ class Connection implements ResponseOwner {
   #backlog: Buffer | null = null;
   /** The client is not reading its answers: no request is parsed until the socket drains. */
   #waitingDrain = false;
+  /** Bytes read and dropped since the Dump phase began, and when it began. */
+  #discarded = 0;
+  #dumpStarted = 0;
 
   constructor(server: RawHttpServer, socket: Socket) {
     this.#server = server;
@@ -150,7 +162,15 @@ class Connection implements ResponseOwner {
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Head;
       this.since = Date.now();
-    } else if (this.phase === Phase.Dump) this.since = Date.now();
+    } else if (this.phase === Phase.Dump) {
+      this.since = Date.now();
+      this.#discarded += chunk.length;
+      if (this.#discarded > DISCARD_MAX_BYTES || this.since - this.#dumpStarted > DISCARD_MAX_MS) {
+        this.#finish();
+        closeLingering(this.socket);
+        return;
+      }
+    }
     this.#feed(chunk);
   };
 
@@ -261,11 +281,8 @@ class Connection implements ResponseOwner {
     const expect = req.headers.expect;
     if (expect === undefined || req.httpVersionMinor !== 1)
       handlers.onRequest(asNode(req), asNode(res));
-    else if (CONTINUE.test(expect)) handlers.onCheckContinue(asNode(req), asNode(res));
-    else {
-      res.writeHead(417, { 'content-length': '0', connection: 'close' });
-      res.end();
-    }
+    else if (expectsContinueOnly(expect)) handlers.onCheckContinue(asNode(req), asNode(res));
+    else refuseExpectation(asNode(res));
   }
 
   /** An upgrade the handler takes: the socket is its own from here. */
@@ -326,9 +343,11 @@ class Connection implements ResponseOwner {
     this.#responseEnded = true;
     if (close) {
       // Closed once the response is flushed, whether or not the client closes its side (as
-      // node:http does): a draining router does not wait for its clients.
+      // node:http does): a draining router does not wait for its clients. A body still
+      // coming is dropped for a bounded while first, so the answer is not lost to an RST.
       this.#finish();
-      this.socket.destroySoon();
+      if (this.#requestEnded) this.socket.destroySoon();
+      else closeLingering(this.socket);
       return;
     }
     if (!this.#requestEnded) {
@@ -336,6 +355,8 @@ class Connection implements ResponseOwner {
       // rest so the next request starts where this one ends.
       this.phase = Phase.Dump;
       this.since = Date.now();
+      this.#dumpStarted = this.since;
+      this.#discarded = 0;
       const req = this.#req;
       if (req !== null) {
         req.unpipe();
@@ -361,7 +382,20 @@ class Connection implements ResponseOwner {
 
   /** The sweep found the connection past one of its deadlines. */
   expire(now: number): void {
-    const { headersTimeoutMs, keepAliveTimeoutMs, bodyTimeoutMs } = this.#server.options;
+    const {
+      headersTimeoutMs,
+      keepAliveTimeoutMs,
+      bodyTimeoutMs,
+      sendTimeoutMs = 0,
+    } = this.#server.options;
+    if (sendTimeoutMs > 0 && sendStalled(this.socket, this, now, sendTimeoutMs)) {
+      // The client reads none of what it asked for: whatever it holds (an answer queued, a
+      // Pod exchange paused behind it) is let go; the exchange in flight sees its client go.
+      this.#finish();
+      this.socket.destroy();
+      this.#server.options.onSendTimeout?.();
+      return;
+    }
     if (
       this.socket.writableLength > 0 &&
       (this.phase === Phase.Idle || this.phase === Phase.Done)
@@ -378,6 +412,9 @@ class Connection implements ResponseOwner {
     } else if (this.phase === Phase.Idle && keepAliveTimeoutMs > 0 && waited > keepAliveTimeoutMs) {
       this.#finish();
       this.socket.destroy();
+    } else if (this.phase === Phase.Dump && now - this.#dumpStarted > DISCARD_MAX_MS) {
+      this.#finish();
+      closeLingering(this.socket);
     } else if (this.phase === Phase.Dump && waited > (bodyTimeoutMs || keepAliveTimeoutMs)) {
       this.#finish();
       this.socket.destroy();
@@ -436,6 +473,7 @@ export class RawHttpServer extends NetServer {
         options.headersTimeoutMs || 1000,
         options.keepAliveTimeoutMs || 1000,
         options.bodyTimeoutMs || 1000,
+        options.sendTimeoutMs || 1000,
       ),
     );
     this.#sweep = setInterval(() => {

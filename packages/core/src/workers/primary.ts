@@ -76,7 +76,19 @@ interface WorkerState {
   version: number;
   /** The source sequence of the last state sent to it (what the next change is relative to). */
   sent: number | undefined;
+  /** Its metrics at the last scrape: what Prometheus has seen of it. */
+  scraped: MetricsJson | undefined;
 }
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Counters and histograms only: what must never go down in a sum; gauges die with their worker. */
+const monotonic = (metrics: MetricsJson): MetricsJson =>
+  metrics.filter((metric) => {
+    // prom-client's types say an enum; its JSON carries the type's name.
+    const type = metric.type as unknown as string;
+    return type === 'counter' || type === 'histogram';
+  });
 
 /** A worker that dies sooner than this after its start counts as failing to start. */
 const QUICK_EXIT_MS = 10_000;
@@ -99,6 +111,11 @@ export class WorkerPool {
   readonly #serving: Gauge<'tier'>;
   readonly #pending = new Map<number, (message: ToPrimary) => void>();
   #nextId = 0;
+  /**
+   * The counters and histograms of workers that died, as last scraped: added to every later
+   * sum, so a replaced worker does not look like a counter reset to Prometheus.
+   */
+  #retired: MetricsJson = [];
   #latest: { readonly version: number; readonly state: ClusterState } | undefined;
   #sourceError: string | undefined;
   /** Every initial worker has served: readiness may pass from now on. */
@@ -198,6 +215,7 @@ export class WorkerPool {
       serving: false,
       version: 0,
       sent: undefined,
+      scraped: undefined,
     };
     this.#workers.set(worker.id, state);
     worker.on('message', (message: unknown) => {
@@ -302,6 +320,7 @@ export class WorkerPool {
 
   #onExit(worker: WorkerState, code: number | null, signal: string | null): void {
     this.#workers.delete(worker.worker.id);
+    if (worker.scraped !== undefined) this.#retire(worker.scraped);
     this.#serving.labels(this.#options.config.build.tier).set(this.#servingCount());
     if (this.#draining) return;
     const fields = { worker: worker.worker.id, pid: worker.worker.process.pid, code, signal };
@@ -321,17 +340,29 @@ export class WorkerPool {
     }, delayMs).unref();
   }
 
+  /** Folds a dead worker's last scraped counters into the retired sum. */
+  #retire(scraped: MetricsJson): void {
+    const sum = AggregatorRegistry.aggregate([this.#retired, monotonic(scraped)]);
+    // The registry's JSON is synchronous for counters and histograms (no collect callbacks).
+    sum.getMetricsAsJSON().then(
+      (metrics) => {
+        this.#retired = metrics as MetricsJson;
+      },
+      (error: unknown) => this.#log.warn({ err: error }, "keeping a dead worker's counts failed"),
+    );
+  }
+
   #servingCount(): number {
     let count = 0;
     for (const worker of this.#workers.values()) if (worker.serving) count++;
     return count;
   }
 
-  /** Asks the workers; the answers that arrived within the timeout. */
+  /** Asks the workers; each one's answer, or undefined if none arrived within the timeout. */
   async #ask<T extends 'metrics' | 'routes'>(
     type: T,
     workers: readonly WorkerState[],
-  ): Promise<Extract<ToPrimary, { type: T }>[]> {
+  ): Promise<(Extract<ToPrimary, { type: T }> | undefined)[]> {
     const timeoutMs = this.#options.askTimeoutMs ?? 2000;
     const answers = workers.map(
       (worker) =>
@@ -349,17 +380,23 @@ export class WorkerPool {
           this.#send(worker, { type, id });
         }),
     );
-    return (await Promise.all(answers)).filter((answer) => answer !== undefined);
+    return Promise.all(answers);
   }
 
   /**
    * Every worker's metrics and the primary's own, summed per series (prom-client's cluster
-   * aggregation). A worker that does not answer fails the scrape: a sum without it would look
-   * like a counter reset to Prometheus, a missing scrape is only a gap.
+   * aggregation), plus the last scraped counters of workers that died. A worker that does not
+   * answer fails the scrape: a sum without it would look like a counter reset to Prometheus,
+   * a missing scrape is only a gap.
    */
   async #collectMetrics(): Promise<Registry> {
     const serving = [...this.#workers.values()].filter((worker) => worker.serving);
-    const answers = await this.#ask('metrics', serving);
+    const asked = await this.#ask('metrics', serving);
+    const answers = asked.filter((answer) => answer !== undefined);
+    asked.forEach((answer, index) => {
+      const worker = serving[index];
+      if (answer !== undefined && worker !== undefined) worker.scraped = answer.metrics;
+    });
     if (answers.length < serving.length) {
       this.#log.warn(
         { asked: serving.length, answered: answers.length },
@@ -369,7 +406,11 @@ export class WorkerPool {
     }
     const own: MetricObjectWithValues<MetricValue<string>>[] =
       await this.#options.metrics.registry.getMetricsAsJSON();
-    return AggregatorRegistry.aggregate([own, ...answers.map((answer) => answer.metrics)]);
+    return AggregatorRegistry.aggregate([
+      own,
+      this.#retired,
+      ...answers.map((answer) => answer.metrics),
+    ]);
   }
 
   /** One worker's view (they build the same tables), with what only the primary knows. */

@@ -1,0 +1,27 @@
+import { defineHooks } from '@podrouter/policy/hook-api';
+
+/**
+ * A hooks module that puts CR/LF into the header names and values it hands the router, as a
+ * buggy hook or a Secret-derived value would (test/http1/client-hardening.test.ts). The path
+ * names what it sets; on any other path it does nothing.
+ */
+const INJECTED = 'v\r\nX-Injected: 1';
+
+export default defineHooks([
+  {
+    name: 'injector',
+    phase: 'before-proxy',
+    run(context) {
+      const path = context.req.url ?? '';
+      if (path.endsWith('/inject-response')) context.responseHeaders.set('x-a', INJECTED);
+      else if (path.endsWith('/inject-response-name'))
+        context.responseHeaders.set('x-a\r\nX-Injected', '1');
+      else if (path.endsWith('/inject-upstream')) context.upstreamHeaders.set('x-b', INJECTED);
+      else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
+      else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
+      else if (path.endsWith('/inject-answer'))
+        return { status: 401, title: 'Refused', headers: { 'x-c': INJECTED } };
+      return 'continue';
+    },
+  },
+]);
