@@ -418,8 +418,12 @@ class RawExchange {
       this.#requestDone = true;
       return;
     }
+    // The head is held until this tick ends, so body bytes already received go out with it:
+    // one write and one segment for both. Nothing is held longer than that.
+    socket.cork();
     socket.write(head, 'latin1');
     this.#pipeBody(body, socket);
+    process.nextTick(() => socket.uncork());
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
