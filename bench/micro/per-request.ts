@@ -7,7 +7,8 @@
  *
  * With `--base DIR` (another checkout with its own node_modules), one traced exchange (five
  * channel events, two spans, batched and encoded to OTLP protobuf, the bytes dropped) runs
- * with DIR's tracing pipeline as "before" and this checkout's as "after".
+ * with DIR's tracing pipeline as "before" and this checkout's as "after", and so do the
+ * HTTP/1.1 parser's heads (one keep-alive connection).
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -15,8 +16,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Endpoint, ExchangeRecord, Logger, Route } from '@podrouter/core';
 import { Tallies } from '@podrouter/core';
-import { Counter, Registry } from 'prom-client';
-import { matchKey } from '../../packages/policy/src/api-key/match-key.ts';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { Http1Parser } from '../../packages/core/src/http1/parser.ts';
+import { HistogramTally } from '../../packages/core/src/observability/tallies.ts';
+import { matchKey, matchKeyOn } from '../../packages/policy/src/api-key/match-key.ts';
 import { parseKeyField } from '../../packages/policy/src/api-key/parse-secret.ts';
 import { median } from '../harness/stats.ts';
 
@@ -33,6 +36,7 @@ const KEY = 'bench-key-5e6f7a8b9c0d1e2f';
 const keys = parseKeyField(Buffer.from(`${KEY}\nother-key plan=gold\n`), { base64Compat: false });
 if (keys.kind !== 'keys') throw new Error('bad keys');
 const entries = keys.entries;
+const connection = {};
 
 /** The key check as it was: a Hash object per request. */
 function matchKeyBefore(presented: string) {
@@ -55,14 +59,59 @@ const counter = new Counter({
 });
 const child = counter.labels('public', 'bench.local', '200');
 const tally = tallies.of(() => counter.labels('public', 'bench.local', '201'));
+const BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+const histogramChild = new Histogram({
+  name: 'micro_seconds',
+  help: 'micro',
+  labelNames: ['tier'],
+  buckets: BUCKETS,
+  registers: [registry],
+}).labels('public');
+const histogramTally = new HistogramTally(BUCKETS);
+
+// ---------- heads through the HTTP/1.1 parser, one keep-alive connection ----------
+
+/** nginx's answer in the proxy matrix, and wrk's request with the API key. */
+const RESPONSE = Buffer.from(
+  'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 09:21:53 GMT\r\nContent-Type: text/plain\r\nContent-Length: 128\r\nConnection: keep-alive\r\n\r\n' +
+    'x'.repeat(128),
+);
+const REQUEST = Buffer.from(
+  `GET / HTTP/1.1\r\nHost: bench.local\r\nX-Routing-Api-Key: ${KEY}\r\n\r\n`,
+);
+type ParserClass = typeof Http1Parser;
+const ignore = {
+  onHead: () => undefined,
+  onBody: () => undefined,
+  onTrailers: () => undefined,
+  onComplete: () => undefined,
+};
+function heads(Parser: ParserClass, kind: 'request' | 'response'): () => void {
+  const parser = new Parser(kind, ignore);
+  const bytes = kind === 'request' ? REQUEST : RESPONSE;
+  return () => {
+    if (kind === 'response') parser.expectResponseTo('GET');
+    parser.execute(bytes);
+  };
+}
 
 const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
   'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
+  'API key check, the key accepted before on the connection': [
+    () => matchKey(entries, KEY),
+    () => matchKeyOn(connection, entries, KEY),
+  ],
   'key id for spans/logs (sha256 hex, 8 digits)': [
     () => createHash('sha256').update(KEY, 'latin1').digest('hex').slice(0, 8),
     () => hash('sha256', KEY, 'hex').slice(0, 8),
   ],
   'request counter': [() => child.inc(), () => tally.count++],
+  'upstream-duration histogram observe': [
+    () => histogramChild.observe(0.0007),
+    () => histogramTally.observe(0.0007),
+  ],
 };
 
 // ---------- one traced exchange ----------
@@ -196,6 +245,16 @@ if (values.base !== undefined) {
   pairs['exchange, tracing sampled 10 % (parentbased_traceidratio), encoded'] = [
     await baseExchange(base, 0.1),
     await leanExchange(0.1),
+  ];
+  const BaseParser = (await import(join(base, 'packages/core/src/http1/parser.ts')))
+    .Http1Parser as ParserClass;
+  pairs['response head (nginx: 5 fields, 128 B body)'] = [
+    heads(BaseParser, 'response'),
+    heads(Http1Parser, 'response'),
+  ];
+  pairs['request head (wrk: 2 fields)'] = [
+    heads(BaseParser, 'request'),
+    heads(Http1Parser, 'request'),
   ];
 }
 

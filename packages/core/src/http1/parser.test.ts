@@ -591,6 +591,72 @@ describe('Http1Parser properties', () => {
     );
   });
 
+  it('reads each message of a connection as a fresh parser would, however alike they are', () => {
+    // The parser reuses the previous message's strings for bytes equal to them (same
+    // position): messages that differ from the one before by a byte, a case, a length or a
+    // high latin1 byte must still read exactly as when each is parsed alone.
+    const edit = fc.tuple(
+      fc.nat(),
+      fc.oneof(
+        fc.constantFrom('case', 'longer', 'shorter', 'same'),
+        fc.integer({ min: 0x20, max: 0xff }),
+      ),
+    );
+    const alter = (text: string, [at, how]: [number, string | number]): string => {
+      if (text.length === 0) return how === 'longer' ? 'x' : text;
+      const i = at % text.length;
+      if (how === 'case') {
+        const c = text[i] as string;
+        const flipped = c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase();
+        return text.slice(0, i) + flipped + text.slice(i + 1);
+      }
+      if (how === 'longer') return `${text}${text[i]}`;
+      if (how === 'shorter') return text.slice(0, -1);
+      if (how === 'same') return text;
+      const code = how as number;
+      // Field values keep their edges free of whitespace; names stay tokens (checked below).
+      return text.slice(0, i) + String.fromCharCode(code) + text.slice(i + 1);
+    };
+    const variant = (m: Model, edits: Array<[number, string | number]>): Model => {
+      const fieldsOut = m.fields.map(([name, value], i): [string, string] => {
+        const e = edits[i % Math.max(edits.length, 1)];
+        if (e === undefined) return [name, value];
+        const newName = alter(name, e);
+        const newValue = alter(value, e).replace(/^[ \t]+|[ \t]+$/g, '');
+        return [isToken(newName) && !framingNames.test(newName) ? newName : name, newValue];
+      });
+      const target = alter(m.target, edits[0] ?? [0, 'same']);
+      return { ...m, fields: fieldsOut, target: isRequestTarget(target) ? target : m.target };
+    };
+    const response = (m: Model, status: number): Buffer => {
+      const lines = [`HTTP/1.1 ${status} ${m.target.slice(1)}`];
+      for (const [name, value] of m.fields) lines.push(`${name}: ${value}`);
+      lines.push(`Content-Length: ${m.body.length}`);
+      return Buffer.concat([bytes(`${lines.join('\r\n')}\r\n\r\n`), m.body]);
+    };
+    fc.assert(
+      fc.property(
+        model,
+        fc.array(fc.array(edit, { maxLength: 4 }), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom<'request' | 'response'>('request', 'response'),
+        (base, edits, kind) => {
+          const models = [base, ...edits.map((e) => variant(base, e))];
+          const messages = models.map((m, i) =>
+            kind === 'request' ? serialize(m) : response(m, 200 + i),
+          );
+          const together = summary(parseWhole(kind, [Buffer.concat(messages)]));
+          const alone = messages.map((m) => summary(parseWhole(kind, [m])));
+          assert.equal(together.error, alone.find((a) => a.error !== null)?.error ?? null);
+          assert.deepEqual(
+            together.messages,
+            alone.flatMap((a) => a.messages).slice(0, together.messages.length),
+          );
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
   it('a chunked body never yields more bytes than its chunk sizes declare', () => {
     fc.assert(
       fc.property(model, (m) => {

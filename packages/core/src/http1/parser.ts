@@ -107,6 +107,39 @@ const enum_ = {
 } as const;
 const S = enum_;
 
+/**
+ * Strings the parser remembers per connection: a field line, target or reason phrase whose
+ * bytes equal the one at the same place in the previous message gets the same string, without
+ * a new slice (a Pod or a keep-alive client repeats most of them). Only the connection's own
+ * earlier messages are compared, so the time saved says nothing about other connections.
+ */
+const REMEMBERED_FIELDS = 32;
+const REMEMBERED_LENGTH = 256;
+
+/** The bytes as a latin1 string (`latin1Slice`: `toString('latin1')` without its checks). */
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(
+    start,
+    end,
+  );
+}
+
+/** Whether the bytes from `start` begin with `known` read as latin1. */
+function sameBytes(known: string, buf: Buffer, start: number): boolean {
+  if (start + known.length > buf.length) return false;
+  for (let i = 0; i < known.length; i++) {
+    if (known.charCodeAt(i) !== buf[start + i]) return false;
+  }
+  return true;
+}
+
+/** `known` when it is the latin1 reading of these bytes, else a new string of them. */
+function recall(known: string, buf: Buffer, start: number, end: number): string {
+  return known.length === end - start && sameBytes(known, buf, start)
+    ? known
+    : latin1(buf, start, end);
+}
+
 /** Lower-case ASCII names compared against a byte range, case-insensitively. */
 const NAME_CONTENT_LENGTH = Buffer.from('content-length');
 const NAME_TRANSFER_ENCODING = Buffer.from('transfer-encoding');
@@ -221,6 +254,11 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     upgradeField: false,
   };
   error: ParseError | null = null;
+  /** The previous head's field names and values by position, its target and reason phrase. */
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+  #target = '';
+  #reason = '';
 
   constructor(
     kind: 'request' | 'response',
@@ -546,7 +584,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#fail(E.INVALID_TARGET, 'invalid request target', p);
       return -2;
     }
-    const target = buf.toString('latin1', targetStart, p);
+    const target = recall(this.#target, buf, targetStart, p);
+    if (target.length <= REMEMBERED_LENGTH) this.#target = target;
     p++;
     const minor = this.#version(buf, p);
     if (minor >= 0 && (buf[p + 8] === LF || (buf[p + 8] === CR && buf[p + 9] !== LF))) {
@@ -600,7 +639,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         if (FIELD_VCHAR[byte] === 1 || byte === SP || byte === HTAB) p++;
         else break;
       }
-      reason = buf.toString('latin1', reasonStart, p);
+      reason = recall(this.#reason, buf, reasonStart, p);
+      if (reason.length <= REMEMBERED_LENGTH) this.#reason = reason;
     }
     if (buf[p] !== CR || buf[p + 1] !== LF) {
       this.#fail(
@@ -720,6 +760,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
    * -1 (failed). With `framing`, notes the fields that decide the body's length.
    */
   #fields(buf: Buffer, start: number, out: string[], framing: boolean): number {
+    // A head's fields are remembered by position; a trailer section's are not.
+    const names = framing ? this.#names : null;
+    const values = this.#values;
     let p = start;
     let count = 0;
     const max = this.#limits.maxFields;
@@ -731,8 +774,18 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       }
       if (first === SP || first === HTAB)
         return this.#failed(E.OBS_FOLD, 'line folding (obs-fold) or whitespace before a field', p);
+      const remembered = names !== null && count < REMEMBERED_FIELDS;
+      const knownName = remembered ? names[count] : undefined;
+      const knownValue = remembered ? values[count] : undefined;
       const nameStart = p;
-      while (TCHAR[buf[p] as number] === 1) p++;
+      // The remembered name (tchar only, checked when it was read) followed by ':' is what
+      // the scan below would find: compared instead of scanned.
+      const nameKnown =
+        knownName !== undefined &&
+        buf[p + knownName.length] === COLON &&
+        sameBytes(knownName, buf, p);
+      if (nameKnown) p += knownName.length;
+      else while (TCHAR[buf[p] as number] === 1) p++;
       const nameEnd = p;
       if (nameEnd === nameStart) {
         return this.#failed(
@@ -746,6 +799,15 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       while (buf[p] === SP || buf[p] === HTAB) p++;
       const valueStart = p;
       let valueEnd = p;
+      // A remembered value (checked when it was read: it starts and ends with a visible
+      // character) leaves the scan where the scan over its bytes would: at its end, with
+      // valueEnd there. What follows is scanned as usual.
+      let valueKnown = false;
+      if (knownValue !== undefined && sameBytes(knownValue, buf, p)) {
+        p += knownValue.length;
+        valueEnd = p;
+        valueKnown = true;
+      }
       while (true) {
         const byte = buf[p] as number;
         if (FIELD_VCHAR[byte] === 1) valueEnd = ++p;
@@ -762,11 +824,23 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       if (buf[p + 1] !== LF) return this.#failed(E.LINE_ENDING, 'CR without LF', p);
       p += 2;
       if (++count > max) return this.#failed(E.TOO_MANY_FIELDS, `more than ${max} fields`, p);
-      out.push(
-        buf.toString('latin1', nameStart, nameEnd),
-        buf.toString('latin1', valueStart, valueEnd),
-      );
-      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd, p - 2))
+      let name: string;
+      let value: string;
+      if (remembered) {
+        const at = count - 1;
+        name = nameKnown ? (knownName as string) : latin1(buf, nameStart, nameEnd);
+        value =
+          valueKnown && valueEnd === valueStart + (knownValue as string).length
+            ? (knownValue as string)
+            : latin1(buf, valueStart, valueEnd);
+        if (name.length <= REMEMBERED_LENGTH) names[at] = name;
+        if (value.length <= REMEMBERED_LENGTH) values[at] = value;
+      } else {
+        name = latin1(buf, nameStart, nameEnd);
+        value = latin1(buf, valueStart, valueEnd);
+      }
+      out.push(name, value);
+      if (framing && !this.#frameField(buf, nameStart, nameEnd, valueStart, valueEnd, p - 2, value))
         return -1;
     }
   }
@@ -779,6 +853,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     vs: number,
     ve: number,
     lineEnd: number,
+    value: string,
   ): boolean {
     const f = this.#framing;
     const length = nameEnd - nameStart;
@@ -807,14 +882,19 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       // chunked; one reading only means neither.
       f.chunked = ve - vs === 7 && ve === lineEnd && nameIs(buf, vs, ve, CHUNKED);
     } else if (length === 10 && nameIs(buf, nameStart, nameEnd, NAME_CONNECTION)) {
-      for (const option of buf.toString('latin1', vs, ve).toLowerCase().split(',')) {
-        // OWS is SP and HTAB only: String.trim() would also drop NBSP (0xA0) and read
-        // `\xA0close` as close where llhttp does not (found by the fuzzer).
-        const token = option.replace(OWS_EDGES, '');
-        if (token === 'close') f.close = true;
-        else if (token === 'keep-alive') f.keepAlive = true;
-        else if (token === 'upgrade') f.upgradeOption = true;
-      }
+      const lower = value.toLowerCase();
+      // One option alone (the usual case) reads the same as the loop below.
+      if (lower === 'keep-alive') f.keepAlive = true;
+      else if (lower === 'close') f.close = true;
+      else
+        for (const option of lower.split(',')) {
+          // OWS is SP and HTAB only: String.trim() would also drop NBSP (0xA0) and read
+          // `\xA0close` as close where llhttp does not (found by the fuzzer).
+          const token = option.replace(OWS_EDGES, '');
+          if (token === 'close') f.close = true;
+          else if (token === 'keep-alive') f.keepAlive = true;
+          else if (token === 'upgrade') f.upgradeOption = true;
+        }
     } else if (length === 7 && nameIs(buf, nameStart, nameEnd, NAME_UPGRADE)) {
       f.upgradeField = true;
     }

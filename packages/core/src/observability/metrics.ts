@@ -1,7 +1,11 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ExchangeRecord } from '../proxy/exchange-record.ts';
 import type { RouteTable } from '../routes/types.ts';
-import { Tallies, type Tally } from './tallies.ts';
+import { HistogramTally, Tallies, type Tally } from './tallies.ts';
+
+const UPSTREAM_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 /**
  * The router's Prometheus metrics. The `host` label only ever holds hosts of the route
@@ -25,7 +29,7 @@ export class RouterMetrics {
   readonly #tier: string;
   readonly #requestChildren = new Map<string, Map<number, Tally>>();
   readonly #requestTallies = new Tallies();
-  readonly #upstreamChild: { observe(seconds: number): void };
+  readonly #upstreamTally = new HistogramTally(UPSTREAM_BUCKETS);
 
   constructor(tier: string) {
     this.#tier = tier;
@@ -42,8 +46,9 @@ export class RouterMetrics {
       name: 'podrouter_upstream_duration_seconds',
       help: 'Time from the first upstream attempt to the end of the exchange.',
       labelNames: ['tier'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: UPSTREAM_BUCKETS,
       registers,
+      collect: () => this.#upstreamTally.flushInto(this.#upstreamSeconds, { tier }),
     });
     this.#upstreamFailures = new Counter({
       name: 'podrouter_upstream_failures_total',
@@ -99,12 +104,11 @@ export class RouterMetrics {
     });
     this.#sendTimeouts.labels(tier).inc(0);
     for (const result of ['applied', 'error']) this.#reloads.labels(tier, result).inc(0);
-    this.#upstreamChild = this.#upstreamSeconds.labels(tier);
   }
 
   observeExchange = (record: ExchangeRecord): void => {
     this.#requestCounter(record.route?.host ?? '', record.status).count++;
-    if (record.upstreamMs > 0) this.#upstreamChild.observe(record.upstreamMs / 1000);
+    if (record.upstreamMs > 0) this.#upstreamTally.observe(record.upstreamMs / 1000);
     if (record.failure !== undefined)
       this.#upstreamFailures.labels(this.#tier, record.failure).inc();
     if (record.retries > 0) this.#retries.labels(this.#tier).inc(record.retries);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Endpoint } from '../routes/types.ts';
 import type { UpstreamOutcome } from './engine.ts';
@@ -227,6 +227,22 @@ describe('RawEngine', () => {
     );
   });
 
+  it("stops reusing a connection a second before the Pod's Keep-Alive timeout", async () => {
+    // timeout=1: expired as soon as it is idle; timeout=30 (any case): reused.
+    const { up, fr } = await setup(
+      perRequest((text) => {
+        const hint = text.includes('/short') ? 'Keep-Alive: timeout=1' : 'KEEP-ALIVE: Timeout=30';
+        return `HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n${hint}\r\nContent-Length: 2\r\n\r\nok`;
+      }),
+    );
+    await fetchVia(fr.port, { path: '/long' });
+    await fetchVia(fr.port, { path: '/long' });
+    assert.equal(up.connections.length, 1);
+    await fetchVia(fr.port, { path: '/short' });
+    await fetchVia(fr.port, { path: '/long' });
+    assert.equal(up.connections.length, 2);
+  });
+
   it('reads no body after HEAD, 204 and 304, and skips interim 1xx answers', async () => {
     const { up, fr } = await setup(
       perRequest((text, n) => {
@@ -346,6 +362,62 @@ describe('RawEngine', () => {
     const answer = await fetchVia(fr.port);
     assert.equal(answer.body.length, body.length);
     assert.ok(answer.body.equals(body));
+  });
+
+  it('keeps concurrent responses apart: every read is copied before the next one', async () => {
+    // Plain-TCP connections share one read buffer; a body chunk still queued for a slow
+    // client must not change when another connection reads.
+    const bodies = [7, 11, 13].map((step) => {
+      const body = Buffer.alloc(2 * 1024 * 1024 + 17);
+      for (let i = 0; i < body.length; i++) body[i] = (i * step) % 251;
+      return body;
+    });
+    const { fr } = await setup((socket, received) => {
+      const which = Number(/GET \/(\d)/.exec(received.toString('latin1'))?.[1]);
+      const body = bodies[which] as Buffer;
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+      // Several writes, so that the reads of the connections interleave.
+      for (let at = 0; at < body.length; at += 100_000)
+        socket.write(body.subarray(at, at + 100_000));
+    });
+    const answers = await Promise.all(bodies.map((_, i) => fetchVia(fr.port, { path: `/${i}` })));
+    answers.forEach((answer, i) => {
+      assert.ok(answer.body.equals(bodies[i] as Buffer), `response ${i} arrived intact`);
+    });
+  });
+
+  it('sends a slow client the body the Pod sent, while the Pod keeps writing small pieces', async () => {
+    // The client does not read at first, so pieces queue in the front's socket while the
+    // engine keeps reading from the Pod: a queued piece must not be a view of a later read.
+    const body = Buffer.alloc(6 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 12)) % 251;
+    const { fr } = await setup((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+      let at = 0;
+      const next = () => {
+        if (at >= body.length || socket.destroyed) return;
+        socket.write(body.subarray(at, at + 4096));
+        at += 4096;
+        setImmediate(next);
+      };
+      next();
+    });
+    const client = connect(fr.port, '127.0.0.1');
+    client.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    client.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const parts: Buffer[] = [];
+    let total = 0;
+    client.on('data', (chunk: Buffer) => {
+      parts.push(chunk);
+      total += chunk.length;
+      if (total >= body.length) client.end();
+    });
+    client.resume();
+    await once(client, 'close');
+    const received = Buffer.concat(parts);
+    const start = received.indexOf('\r\n\r\n') + 4;
+    assert.ok(received.subarray(start).equals(body), 'the body arrived intact');
   });
 
   it('holds requests beyond the connection limit until a connection is free', async () => {

@@ -99,6 +99,22 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** The frame of one request body chunk, for a body sent chunked. */
 const chunkHead = (length: number) => `${length.toString(16)}\r\n`;
 
+/**
+ * Sets a socket's inactivity timeout unless it is set to that already: `setTimeout()` makes a
+ * new timer each call, twice an exchange (idle, then keep-alive), while both are 60 s by
+ * default. Skipping it changes nothing: every read and write restarts the running timer.
+ */
+function setSocketTimeout(socket: Socket, ms: number): void {
+  if (socket.timeout !== ms) socket.setTimeout(ms);
+}
+
+/**
+ * Every plain-TCP upstream connection reads into this one buffer (`onread`). A read is parsed
+ * before the next one can happen, and nothing keeps a view of it past `execute()`: the
+ * parser copies an unfinished head, head fields become strings, body chunks are copied.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** One connection to a Pod endpoint, with its response parser. */
 class Connection {
   readonly socket: Socket;
@@ -116,11 +132,14 @@ class Connection {
 
   constructor(pool: EndpointPool) {
     this.pool = pool;
+    const tls = pool.tls;
+    // Reads into the shared buffer are only valid until the next read: the body is copied.
+    const sharedReads = tls === undefined;
     this.parser = new Http1Parser<ResponseHead>(
       'response',
       {
         onHead: (head) => this.exchange?.onHead(head),
-        onBody: (chunk) => this.exchange?.onBody(chunk),
+        onBody: (chunk) => this.exchange?.onBody(sharedReads ? Buffer.from(chunk) : chunk),
         onTrailers: (fields) => this.exchange?.onTrailers(fields),
         onComplete: () => {
           this.completed = true;
@@ -134,12 +153,25 @@ class Connection {
         ? { maxFields: 2000 }
         : { maxHeadBytes: pool.engine.maxHeadBytes, maxFields: 2000 },
     );
-    const tls = pool.tls;
     // With TLS, nothing is written before 'secureConnect': the chain and the name are
     // verified first (rejectUnauthorized), so no request byte ever goes out unverified.
+    // Plain TCP reads with `onread` into one buffer: no 64 KiB allocation and no Readable
+    // push/emit per read ('end', 'close', pause() and resume() work as before).
     const socket =
       tls === undefined
-        ? connect({ host: pool.host, port: pool.port, noDelay: true })
+        ? connect({
+            host: pool.host,
+            port: pool.port,
+            noDelay: true,
+            onread: {
+              buffer: READ_BUFFER,
+              callback: (length: number, buffer: Uint8Array) => {
+                this.#onData(Buffer.from(buffer.buffer, buffer.byteOffset, length));
+                // false would pause the socket; backpressure pauses it explicitly instead.
+                return true;
+              },
+            },
+          })
         : connectTls(tlsConnectOptions(tls, pool.host, pool.port));
     this.socket = socket;
     socket.setTimeout(pool.engine.options.connectTimeoutMs);
@@ -151,7 +183,7 @@ class Connection {
       });
       socket.on('secureConnect', this.#onConnect);
     }
-    socket.on('data', this.#onData);
+    if (tls !== undefined) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
@@ -290,7 +322,7 @@ class EndpointPool {
       connection.destroy();
       return;
     }
-    connection.socket.setTimeout(this.engine.options.keepAliveTimeoutMs);
+    setSocketTimeout(connection.socket, this.engine.options.keepAliveTimeoutMs);
     this.idle.push(connection);
   }
 
@@ -341,7 +373,8 @@ class RawExchange {
     this.#pool = pool;
     this.#call = call;
     this.#done = done;
-    call.res.once('close', this.#onClientClose);
+    // `on`, not `once` (no wrapper per request): #finish removes it, and it acts only once.
+    call.res.on('close', this.#onClientClose);
     if (call.totalTimeoutMs > 0) {
       this.#timer = setTimeout(
         () => this.fail(new TotalTimeoutError(call.totalTimeoutMs)),
@@ -371,7 +404,7 @@ class RawExchange {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     connection.parser.expectResponseTo(method);
-    connection.socket.setTimeout(this.#engine.options.idleTimeoutMs);
+    setSocketTimeout(connection.socket, this.#engine.options.idleTimeoutMs);
     let head: string;
     try {
       head = this.#head(method, target, headers, body !== null);
@@ -385,8 +418,12 @@ class RawExchange {
       this.#requestDone = true;
       return;
     }
+    // The head is held until this tick ends, so body bytes already received go out with it:
+    // one write and one segment for both. Nothing is held longer than that.
+    socket.cork();
     socket.write(head, 'latin1');
     this.#pipeBody(body, socket);
+    process.nextTick(() => socket.uncork());
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
@@ -515,7 +552,9 @@ class RawExchange {
   #keepAliveHint(headers: readonly string[]): void {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
-      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      // `Connection` has the same length: tell them apart before lower-casing anything.
+      if (name.length !== 10 || (name.charCodeAt(0) | 0x20) !== 0x6b) continue;
+      if (name.toLowerCase() !== 'keep-alive') continue;
       const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(headers[i + 1] as string);
       if (match && this.#connection)
         this.#connection.expiresAt = Date.now() + Number(match[1]) * 1000 - 1000;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { matchKey, sha256OfHeader } from './match-key.ts';
+import { matchKey, matchKeyOn, sha256OfHeader } from './match-key.ts';
 import { parseKeyField } from './parse-secret.ts';
 
 const latin1Digest = (text: string) => createHash('sha256').update(text, 'latin1').digest();
@@ -29,4 +29,48 @@ test('matchKey finds the entry of a key, whichever line it is on, and nothing fo
   assert.equal(matchKey(keys.entries, 'second-key')?.plan, 'gold');
   assert.equal(matchKey(keys.entries, 'second-key '), undefined);
   assert.equal(matchKey(keys.entries, 'caf\u00e9'), undefined);
+});
+
+test('matchKeyOn answers as matchKey does, request after request on one connection', () => {
+  const long = 'k'.repeat(300);
+  const parsed = parseKeyField(Buffer.from(`first-key\nsecond-key plan=gold\n${long}\n`), {
+    base64Compat: false,
+  });
+  assert.equal(parsed.kind, 'keys');
+  if (parsed.kind !== 'keys') return;
+  const entries = parsed.entries;
+  const connection = {};
+  const other = {};
+  const presented = [
+    'first-key',
+    'first-key',
+    'first-ke',
+    'first-key ',
+    'first-key\u0000',
+    'second-key',
+    'first-key',
+    long,
+    long,
+    `${long}x`,
+    'caf\u00e9',
+    '',
+    'first-key',
+  ];
+  for (const key of presented) {
+    assert.equal(matchKeyOn(connection, entries, key), matchKey(entries, key), JSON.stringify(key));
+    assert.equal(matchKeyOn(other, entries, 'second-key'), entries[1]);
+    assert.equal(matchKeyOn(undefined, entries, key), matchKey(entries, key));
+  }
+});
+
+test('matchKeyOn refuses a remembered key once the entries no longer hold it', () => {
+  const before = parseKeyField(Buffer.from('old-key\n'), { base64Compat: false });
+  const after = parseKeyField(Buffer.from('new-key\n'), { base64Compat: false });
+  assert.ok(before.kind === 'keys' && after.kind === 'keys');
+  if (before.kind !== 'keys' || after.kind !== 'keys') return;
+  const connection = {};
+  assert.equal(matchKeyOn(connection, before.entries, 'old-key'), before.entries[0]);
+  assert.equal(matchKeyOn(connection, after.entries, 'old-key'), undefined);
+  assert.equal(matchKeyOn(connection, after.entries, 'new-key'), after.entries[0]);
+  assert.equal(matchKeyOn(connection, before.entries, 'new-key'), undefined);
 });

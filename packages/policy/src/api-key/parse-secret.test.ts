@@ -65,6 +65,7 @@ describe('matchKey', () => {
     if (set.kind !== 'keys') return;
     for (const key of ['one', 'two', 'three']) {
       assert.equal(matchKey(set.entries, key)?.id, hex(key).slice(0, 8));
+      assert.equal(matchKey(set.entries, key)?.consumerId, hex(key).slice(0, 16));
     }
     for (const key of ['', 'on', 'one ', 'ONE', `sha256:${hex('three')}`]) {
       assert.equal(matchKey(set.entries, key), undefined, key);

@@ -17,6 +17,8 @@ export interface KeyEntry {
   readonly digest: Buffer;
   /** First 8 hex digits of the digest: names the key in headers and logs, reveals nothing. */
   readonly id: string;
+  /** First 16 hex digits of the digest: the consumer quotas count by (made once, not per request). */
+  readonly consumerId: string;
   readonly plan: string | undefined;
 }
 
@@ -33,6 +35,7 @@ export const sha256 = (text: string): Buffer => createHash('sha256').update(text
 const entryOf = (digest: Buffer, plan: string | undefined): KeyEntry => ({
   digest,
   id: digest.toString('hex').slice(0, 8),
+  consumerId: digest.toString('hex', 0, 8),
   plan,
 });
 

@@ -1,6 +1,6 @@
 import type { HookResponse, HookResult } from '@podrouter/core';
 import type { JWTVerifyGetKey } from 'jose';
-import { matchKey } from '../api-key/match-key.ts';
+import { matchKeyOn } from '../api-key/match-key.ts';
 import type { KeySet } from '../api-key/parse-secret.ts';
 import type { JwtResult } from '../jwt/verify.ts';
 import type { PolicyMetrics } from '../metrics.ts';
@@ -122,7 +122,11 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
           metrics.auth('missing');
           return MISSING;
         }
-        const entry = matchKey(entries, Array.isArray(presented) ? presented.join(',') : presented);
+        const entry = matchKeyOn(
+          context.req.socket,
+          entries,
+          Array.isArray(presented) ? presented.join(',') : presented,
+        );
         if (entry === undefined) {
           metrics.auth('refused');
           return REFUSED;
@@ -130,7 +134,7 @@ export function authenticateStep(options: AuthenticateOptions): StepDefinition {
         metrics.auth('accepted');
         context.consumer = {
           kind: 'api-key',
-          id: entry.digest.toString('hex', 0, 8),
+          id: entry.consumerId,
           plan: entry.plan,
         };
         context.upstreamHeaders.set(keyIdHeader, entry.id);
