@@ -657,6 +657,79 @@ describe('Http1Parser properties', () => {
     );
   });
 
+  it('reads any byte put into a remembered name or value as a fresh parser does, across reads', () => {
+    // The bytes a remembered string is compared with may be followed or interrupted by any
+    // byte (CR, LF, NUL, HTAB, DEL, obs-text, ':'): a connection's parser must refuse or read
+    // each message exactly as a parser that never saw the one before, however it is split.
+    const base: Array<[string, string]> = [
+      ['Host', 'api.example'],
+      ['User-Agent', 'curl/8.5.0'],
+      ['Accept', '*/*'],
+      ['X-Api-Key', 'k-0123456789abcdef'],
+      ['X-Empty', ''],
+    ];
+    const mutation = fc.record({
+      field: fc.nat(),
+      part: fc.constantFrom('name', 'value'),
+      at: fc.nat(),
+      how: fc.constantFrom('insert', 'replace', 'delete', 'same'),
+      byte: fc.oneof(
+        fc.integer({ min: 0, max: 0xff }),
+        fc.constantFrom(0x00, 0x09, 0x0a, 0x0d, 0x20, 0x3a, 0x7f, 0x80, 0xff),
+      ),
+    });
+    type Mutation = { field: number; part: string; at: number; how: string; byte: number };
+    const edit = (text: string, m: Mutation): string => {
+      const i = m.at % (text.length + 1);
+      const c = String.fromCharCode(m.byte);
+      if (m.how === 'insert') return text.slice(0, i) + c + text.slice(i);
+      if (m.how === 'replace' && i < text.length) return text.slice(0, i) + c + text.slice(i + 1);
+      if (m.how === 'delete' && i < text.length) return text.slice(0, i) + text.slice(i + 1);
+      return text;
+    };
+    const message = (kind: 'request' | 'response', fields: Array<[string, string]>) => {
+      const start = kind === 'request' ? 'GET /a/b?c=d HTTP/1.1' : 'HTTP/1.1 200 OK';
+      // The framing field stays as it is: a changed length would move the next message.
+      const lines = [start, ...fields.map(([n, v]) => `${n}: ${v}`), 'Content-Length: 3'];
+      return Buffer.from(`${lines.join('\r\n')}\r\n\r\nabc`, 'latin1');
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(mutation, { maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom<'request' | 'response'>('request', 'response'),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        (edits, kind, cuts) => {
+          const messages = [
+            base,
+            ...edits.map((list) => {
+              const fields = base.map(([n, v]): [string, string] => [n, v]);
+              for (const m of list) {
+                const f = fields[m.field % fields.length] as [string, string];
+                if (m.part === 'name') f[0] = edit(f[0], m);
+                else f[1] = edit(f[1], m);
+              }
+              return fields;
+            }),
+          ].map((fields) => message(kind, fields));
+          const whole = Buffer.concat(messages);
+          const at = [...new Set(cuts.map((c) => c % whole.length))].sort((a, b) => a - b);
+          const pieces = [0, ...at].map((s, i) => whole.subarray(s, at[i] ?? whole.length));
+          const together = summary(parseWhole(kind, pieces));
+          const alone = messages.map((m) => summary(parseWhole(kind, [m])));
+          const firstBad = alone.findIndex((a) => a.error !== null);
+          const expected = firstBad === -1 ? alone : alone.slice(0, firstBad + 1);
+          assert.equal(together.error, firstBad === -1 ? null : alone[firstBad]?.error);
+          assert.deepEqual(
+            together.messages,
+            expected.flatMap((a) => a.messages).slice(0, together.messages.length),
+          );
+          if (firstBad === -1) assert.equal(together.messages.length, messages.length);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it('a chunked body never yields more bytes than its chunk sizes declare', () => {
     fc.assert(
       fc.property(model, (m) => {
