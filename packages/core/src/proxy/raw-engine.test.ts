@@ -386,6 +386,72 @@ describe('RawEngine', () => {
     });
   });
 
+  it('keeps chunked answers apart for slow clients: frames, 1xx and trailers split across reads', async () => {
+    // Interim heads, chunk-size lines, chunk data and trailers arrive in pieces that cut
+    // through their framing, on three connections at once, while two clients read nothing for
+    // a while: every queued body byte must be its own connection's, never a later read's.
+    const bodies = [3, 5, 7].map((step) => {
+      const body = Buffer.alloc(6 * 1024 * 1024 + 31);
+      for (let i = 0; i < body.length; i++) body[i] = (i * step + (i >> 10)) % 251;
+      return body;
+    });
+    const { fr } = await setup((socket, received) => {
+      const text = received.toString('latin1');
+      if (!text.endsWith('\r\n\r\n') || text.indexOf('\r\n\r\n') !== text.length - 4) return;
+      const which = Number(/GET \/(\d)/.exec(text)?.[1]);
+      const body = bodies[which] as Buffer;
+      const frames: Buffer[] = [
+        Buffer.from('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'),
+        Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n'),
+      ];
+      for (let at = 0, size = 1; at < body.length; at += size, size = (size * 3 + 7) % 40_009) {
+        const piece = body.subarray(at, at + size);
+        frames.push(
+          Buffer.from(`${piece.length.toString(16)};n=${which}\r\n`),
+          piece,
+          Buffer.from('\r\n'),
+        );
+      }
+      frames.push(Buffer.from(`0\r\nx-sum: ${which}-${body.length}\r\n\r\n`));
+      const wire = Buffer.concat(frames);
+      // Writes of odd sizes, a macrotask apart: reads of the three connections interleave
+      // and cut through heads, chunk lines and trailers.
+      let at = 0;
+      let size = 5;
+      const next = () => {
+        if (at >= wire.length || socket.destroyed) return;
+        socket.write(wire.subarray(at, at + size));
+        at += size;
+        size = (size * 7 + 13) % 65_521;
+        setImmediate(next);
+      };
+      next();
+    });
+    const slowly = (path: string, pauseMs: number) =>
+      new Promise<{ body: Buffer; trailers: Record<string, string | undefined> }>(
+        (resolve, reject) => {
+          const req = httpRequest({ port: fr.port, host: '127.0.0.1', path }, (res) => {
+            const parts: Buffer[] = [];
+            res.pause();
+            setTimeout(() => {
+              res.on('data', (chunk: Buffer) => parts.push(chunk));
+              res.on('end', () => resolve({ body: Buffer.concat(parts), trailers: res.trailers }));
+              res.resume();
+            }, pauseMs);
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+    const answers = await Promise.all([slowly('/0', 500), slowly('/1', 0), slowly('/2', 300)]);
+    answers.forEach((answer, i) => {
+      const body = bodies[i] as Buffer;
+      assert.ok(answer.body.equals(body), `response ${i} arrived intact`);
+      assert.equal(answer.trailers['x-sum'], `${i}-${body.length}`);
+    });
+  });
+
   it('sends a slow client the body the Pod sent, while the Pod keeps writing small pieces', async () => {
     // The client does not read at first, so pieces queue in the front's socket while the
     // engine keeps reading from the Pod: a queued piece must not be a view of a later read.
