@@ -74,3 +74,53 @@ test('matchKeyOn refuses a remembered key once the entries no longer hold it', (
   assert.equal(matchKeyOn(connection, after.entries, 'new-key'), after.entries[0]);
   assert.equal(matchKeyOn(connection, before.entries, 'new-key'), undefined);
 });
+
+test('matchKeyOn answers as matchKey does for near-identical keys, rotations and connections', () => {
+  // Keys that differ from an accepted one by a byte, a length (around the 255 remembered),
+  // a high latin1 byte or a trailing NUL, presented on a few connections while the Secret
+  // rotates (a new entries array: one key dropped, one kept with a new plan, one added).
+  let seed = 0x2545f491;
+  const random = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const base = ['a', 'k'.repeat(254), 'k'.repeat(255), 'm'.repeat(256), 'key-0123456789'];
+  const versions = [0, 1, 2].map((v) => {
+    const lines = base
+      .filter((_, i) => (i + v) % 4 !== 0)
+      .map((key, i) => (i === v ? `${key} plan=p${v}` : key));
+    const keys = parseKeyField(Buffer.from(`${lines.join('\n')}\n`), { base64Compat: v === 2 });
+    assert.equal(keys.kind, 'keys');
+    return keys.kind === 'keys' ? keys.entries : [];
+  });
+  const near = (key: string): string => {
+    const i = random(key.length + 1);
+    switch (random(6)) {
+      case 0:
+        return key;
+      case 1:
+        return `${key.slice(0, i)}${String.fromCharCode(random(256))}${key.slice(i + 1)}`;
+      case 2:
+        return key.slice(0, -1);
+      case 3:
+        return `${key}\u0000`;
+      case 4:
+        return `${key.slice(0, i)}${String.fromCharCode(0x100 + (key.charCodeAt(i) || 0x61))}${key.slice(i + 1)}`;
+      default:
+        return `${key}${key.at(-1) ?? 'k'}`;
+    }
+  };
+  const connections = [{}, {}, {}];
+  for (let n = 0; n < 20_000; n++) {
+    const entries = versions[random(versions.length)] as (typeof versions)[number];
+    const connection = connections[random(connections.length)] as object;
+    const key = near(base[random(base.length)] as string);
+    assert.equal(
+      matchKeyOn(connection, entries, key),
+      matchKey(entries, key),
+      `request ${n}: ${JSON.stringify(key.slice(0, 20))}, length ${key.length}`,
+    );
+  }
+});
