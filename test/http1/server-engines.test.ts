@@ -172,6 +172,29 @@ for (const engine of ENGINES) {
       assert.ok(answer.ms < 2600, `408 after ${Math.round(answer.ms)} ms (timeout 1 s)`);
     });
 
+    it('answers 408 to an unfinished head that follows a whole one (pipelined, or after the answer)', async () => {
+      // A whole head reads no clock; the unfinished one behind it (same write, the backlog
+      // while the first is answered, or a later write) must still be timed from its start.
+      const partial = `GET /late HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: a`;
+      const cases: Array<[string, readonly string[]]> = [
+        ['same write', [`${get('/first')}${partial}`]],
+        [
+          'same write, after a body',
+          [`POST /first HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2\r\n\r\nab${partial}`],
+        ],
+        ['after the answer', [get('/first'), partial]],
+      ];
+      const answers = await Promise.all(
+        cases.map(([, chunks]) => send(chunks, { pauseMs: 300, quietMs: 6000 })),
+      );
+      answers.forEach((answer, i) => {
+        const what = cases[i]?.[0];
+        assert.deepEqual(statuses(answer.text), [200, 408], `${what}: ${answer.text}`);
+        assert.ok(answer.closed, `${what}: closed`);
+        assert.ok(answer.ms < 3600, `${what}: 408 after ${Math.round(answer.ms)} ms (timeout 1 s)`);
+      });
+    });
+
     it('closes a connection that never sends a byte, and one idle after its request', async () => {
       const silent = await send([], { quietMs: 6000 });
       assert.ok(silent.closed);
