@@ -129,12 +129,16 @@ const text = (value: Buffer | string | undefined): string =>
 /** Response headers for the client: upstream's, minus hop-by-hop ones. */
 export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
-  let listed: Set<string> | null = null;
+  // Several Connection lines are one list (RFC 9110 §5.3): a field named in any is dropped.
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]);
-    if (name.length === 10 && name.toLowerCase() === 'connection')
-      listed = connectionTokens(text(raw[i + 1]));
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      const value = text(raw[i + 1]);
+      connection = connection === undefined ? value : `${connection},${value}`;
+    }
   }
+  const listed = connectionTokens(connection);
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]);
     const lower = name.toLowerCase();
