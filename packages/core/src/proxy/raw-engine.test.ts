@@ -262,6 +262,22 @@ describe('RawEngine', () => {
     assert.equal(up.connections.length, 1, 'every response was framed right: one connection');
   });
 
+  it('drops every field a Pod lists in any of its Connection fields, not only in the last', async () => {
+    // RFC 9110 §5.3: field lines of one name are one list; a Pod that names X-Internal in one
+    // Connection line and keep-alive in the next still means X-Internal is hop-by-hop.
+    const { fr } = await setup(
+      perRequest(
+        () =>
+          'HTTP/1.1 200 OK\r\nConnection: x-internal\r\nX-Internal: secret\r\n' +
+          'Connection: keep-alive\r\nContent-Length: 2\r\n\r\nok',
+      ),
+    );
+    const answer = await fetchVia(fr.port);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['x-internal'], undefined);
+    assert.equal(answer.body.toString(), 'ok');
+  });
+
   it('decodes a chunked response and passes its trailers on', async () => {
     const { fr } = await setup(
       perRequest(
