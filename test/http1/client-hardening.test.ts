@@ -22,7 +22,6 @@ import {
  * - `Expect` with an expectation other than `100-continue`.
  */
 
-const build = BUILDS[0] as (typeof BUILDS)[number];
 const HOST = 'harden.example';
 const BIG_HOST = 'big.example';
 const ENGINES = ['raw', 'node'] as const;
@@ -77,44 +76,52 @@ async function startBigBackend(host: string) {
 
 let backend: RecordingBackend;
 let big: Awaited<ReturnType<typeof startBigBackend>>;
-const routers = {} as Record<Engine, RunningRouter>;
+/** Both builds (public, private), each with both client server engines. */
+const byBuild: Record<string, Record<Engine, RunningRouter>> = Object.fromEntries(
+  BUILDS.map((build) => [build.tier, {} as Record<Engine, RunningRouter>]),
+);
 
 before(async () => {
   backend = await startRecordingBackend('127.0.32.1');
   big = await startBigBackend('127.0.32.2');
-  for (const engine of ENGINES) {
-    routers[engine] = await startRouter(
-      build,
-      [
-        pod(build, {
-          name: 'app',
-          ip: backend.host,
-          ports: [backend.port],
-          hosts: HOST,
-          paths: `${backend.port}:/`,
-        }),
-        pod(build, {
-          name: 'big',
-          ip: big.host,
-          ports: [big.port],
-          hosts: BIG_HOST,
-          paths: `${big.port}:/`,
-        }),
-      ],
-      {
-        SERVER_ENGINE: engine,
-        // A body the router no longer reads is bounded by the discard, not by this.
-        CLIENT_MAX_BODY_SIZE: '0',
-        CLIENT_SEND_TIMEOUT: '1s',
-        CLIENT_BODY_TIMEOUT: '1s',
-        HOOKS_MODULE: `${ROOT}/test/http1/injecting-hooks.ts`,
-      },
-    );
+  for (const build of BUILDS) {
+    const routers = byBuild[build.tier] as Record<Engine, RunningRouter>;
+    for (const engine of ENGINES) {
+      routers[engine] = await startRouter(
+        build,
+        [
+          pod(build, {
+            name: 'app',
+            ip: backend.host,
+            ports: [backend.port],
+            hosts: HOST,
+            paths: `${backend.port}:/`,
+          }),
+          pod(build, {
+            name: 'big',
+            ip: big.host,
+            ports: [big.port],
+            hosts: BIG_HOST,
+            paths: `${big.port}:/`,
+          }),
+        ],
+        {
+          SERVER_ENGINE: engine,
+          // A body the router no longer reads is bounded by the discard, not by this.
+          CLIENT_MAX_BODY_SIZE: '0',
+          CLIENT_SEND_TIMEOUT: '1s',
+          CLIENT_BODY_TIMEOUT: '1s',
+          HOOKS_MODULE: `${ROOT}/test/http1/injecting-hooks.ts`,
+        },
+      );
+    }
   }
 });
 
 after(async () => {
-  await Promise.all(ENGINES.map((engine) => routers[engine]?.stop()));
+  await Promise.all(
+    Object.values(byBuild).flatMap((routers) => ENGINES.map((engine) => routers[engine]?.stop())),
+  );
   await backend?.close();
   big?.close();
 });
@@ -191,120 +198,128 @@ const sendTimeouts = async (router: RunningRouter) =>
     )?.[1] ?? Number.NaN,
   );
 
-for (const engine of ENGINES) {
-  describe(`client server engine ${engine}: hostile clients`, () => {
-    const port = () => routers[engine].port;
+for (const build of BUILDS)
+  for (const engine of ENGINES) {
+    describe(`${build.tier} build, client server engine ${engine}: hostile clients`, () => {
+      const routers = byBuild[build.tier] as Record<Engine, RunningRouter>;
+      const port = () => routers[engine].port;
 
-    it('closes the connection of a client that stops reading its answer (CLIENT_SEND_TIMEOUT), and lets go of the Pod exchange', async () => {
-      const before = big.cut();
-      const counted = await sendTimeouts(routers[engine]);
-      const client = await nonReader(port());
-      const started = performance.now();
-      // Far more than every socket buffer on the way holds: the answer stalls.
-      client.socket.write(`GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`);
-      while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
-      const ms = performance.now() - started;
-      assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
-      // 1 s without progress, checked once a second, after the buffers filled.
-      assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
-      assert.equal(await sendTimeouts(routers[engine]), counted + 1);
-      client.socket.destroy();
-    });
+      it('closes the connection of a client that stops reading its answer (CLIENT_SEND_TIMEOUT), and lets go of the Pod exchange', async () => {
+        const before = big.cut();
+        const counted = await sendTimeouts(routers[engine]);
+        const client = await nonReader(port());
+        const started = performance.now();
+        // Far more than every socket buffer on the way holds: the answer stalls.
+        client.socket.write(`GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`);
+        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+        const ms = performance.now() - started;
+        assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
+        // 1 s without progress, checked once a second, after the buffers filled.
+        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+        client.socket.destroy();
+      });
 
-    it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {
-      const counted = await sendTimeouts(routers[engine]);
-      const client = await nonReader(port());
-      const started = performance.now();
-      const request = `GET /big/1000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`;
-      client.socket.write(request.repeat(100));
-      while (
-        (await sendTimeouts(routers[engine])) === counted &&
-        performance.now() - started < 10_000
-      )
-        await sleep(200);
-      const ms = performance.now() - started;
-      assert.equal(await sendTimeouts(routers[engine]), counted + 1, 'closed for its send timeout');
-      assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
-      // What the kernel had taken still arrives, then the close: far fewer than 100 answers.
-      client.socket.resume();
-      while (!client.closed() && performance.now() - started < 15000) await sleep(100);
-      assert.ok(client.closed());
-    });
+      it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {
+        const counted = await sendTimeouts(routers[engine]);
+        const client = await nonReader(port());
+        const started = performance.now();
+        const request = `GET /big/1000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`;
+        client.socket.write(request.repeat(100));
+        while (
+          (await sendTimeouts(routers[engine])) === counted &&
+          performance.now() - started < 10_000
+        )
+          await sleep(200);
+        const ms = performance.now() - started;
+        assert.equal(
+          await sendTimeouts(routers[engine]),
+          counted + 1,
+          'closed for its send timeout',
+        );
+        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        // What the kernel had taken still arrives, then the close: far fewer than 100 answers.
+        client.socket.resume();
+        while (!client.closed() && performance.now() - started < 15000) await sleep(100);
+        assert.ok(client.closed());
+      });
 
-    it('drops the rest of a body after a Pod answered early: at most 1 MiB, then closes after the answer (nginx lingering_time)', async () => {
-      // The recording Pod answers a chunked request at its head (it frames by Content-Length
-      // only): the router answers the client, and the body still coming is nobody's.
-      const result = await endlessBody(port(), '/early', 'ok /early');
-      assert.deepEqual(statuses(result.text), [200], JSON.stringify(result));
-      assert.ok(result.text.endsWith('ok /early'), JSON.stringify(result.text.slice(-40)));
-      assert.ok(result.closed, `still reading after ${result.sent} body bytes, ${result.ms} ms`);
-      assert.ok(result.sent < 16 * 1024 * 1024, `read ${result.sent} body bytes`);
-    });
+      it('drops the rest of a body after a Pod answered early: at most 1 MiB, then closes after the answer (nginx lingering_time)', async () => {
+        // The recording Pod answers a chunked request at its head (it frames by Content-Length
+        // only): the router answers the client, and the body still coming is nobody's.
+        const result = await endlessBody(port(), '/early', 'ok /early');
+        assert.deepEqual(statuses(result.text), [200], JSON.stringify(result));
+        assert.ok(result.text.endsWith('ok /early'), JSON.stringify(result.text.slice(-40)));
+        assert.ok(result.closed, `still reading after ${result.sent} body bytes, ${result.ms} ms`);
+        assert.ok(result.sent < 16 * 1024 * 1024, `read ${result.sent} body bytes`);
+      });
 
-    it('answers a refusal (401 from a hook) to a request with an endless body, whole, then closes', async () => {
-      // The client writes on without reading. Closing at once answers the bytes still unread
-      // with an RST, which can make the client's kernel drop the 401 (seen once here with
-      // node:http's destroySoon, not reliably on loopback): the router lingers instead.
-      const result = await endlessBody(port(), '/refuse', null);
-      assert.deepEqual(statuses(result.text), [401], JSON.stringify(result));
-      assert.ok(result.closed, `still reading after ${result.sent} body bytes, ${result.ms} ms`);
-      assert.ok(result.sent < 16 * 1024 * 1024, `read ${result.sent} body bytes`);
-    });
+      it('answers a refusal (401 from a hook) to a request with an endless body, whole, then closes', async () => {
+        // The client writes on without reading. Closing at once answers the bytes still unread
+        // with an RST, which can make the client's kernel drop the 401 (seen once here with
+        // node:http's destroySoon, not reliably on loopback): the router lingers instead.
+        const result = await endlessBody(port(), '/refuse', null);
+        assert.deepEqual(statuses(result.text), [401], JSON.stringify(result));
+        assert.ok(result.closed, `still reading after ${result.sent} body bytes, ${result.ms} ms`);
+        assert.ok(result.sent < 16 * 1024 * 1024, `read ${result.sent} body bytes`);
+      });
 
-    it('answers 417 to an Expect list with anything but 100-continue in it (RFC 9110 §10.1.1), and the Pod sees nothing', async () => {
-      // node:http alone would send `100 Continue` for `foo, 100-continue` (it searches the
-      // value for the word); nginx ignores it (neither 100 nor 417). Both engines refuse it.
-      backend.reset();
-      const expect = (value: string) =>
-        `POST /expect HTTP/1.1\r\nHost: ${HOST}\r\nExpect: ${value}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`;
-      for (const value of ['foo, 100-continue', '100-continue, foo', '100-continuex']) {
-        const answer = await rawClient(port(), [expect(value), 'ok'], { pauseMs: 300 });
-        assert.deepEqual(statuses(answer.text), [417], value);
-        assert.ok(answer.closed, value);
-      }
-      assert.equal(backend.requests.length, 0);
-      const plain = await rawClient(port(), [expect(' 100-Continue\t'), 'ok'], { pauseMs: 300 });
-      assert.deepEqual(statuses(plain.text), [100, 200]);
-      assert.deepEqual(
-        backend.requests.map((request) => request.target),
-        ['/expect'],
-      );
-    });
+      it('answers 417 to an Expect list with anything but 100-continue in it (RFC 9110 §10.1.1), and the Pod sees nothing', async () => {
+        // node:http alone would send `100 Continue` for `foo, 100-continue` (it searches the
+        // value for the word); nginx ignores it (neither 100 nor 417). Both engines refuse it.
+        backend.reset();
+        const expect = (value: string) =>
+          `POST /expect HTTP/1.1\r\nHost: ${HOST}\r\nExpect: ${value}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`;
+        for (const value of ['foo, 100-continue', '100-continue, foo', '100-continuex']) {
+          const answer = await rawClient(port(), [expect(value), 'ok'], { pauseMs: 300 });
+          assert.deepEqual(statuses(answer.text), [417], value);
+          assert.ok(answer.closed, value);
+        }
+        assert.equal(backend.requests.length, 0);
+        const plain = await rawClient(port(), [expect(' 100-Continue\t'), 'ok'], { pauseMs: 300 });
+        assert.deepEqual(statuses(plain.text), [100, 200]);
+        assert.deepEqual(
+          backend.requests.map((request) => request.target),
+          ['/expect'],
+        );
+      });
 
-    it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {
-      backend.reset();
-      const h = `Host: ${HOST}\r\n`;
-      const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\n';
-      const close = 'Connection: close\r\n';
-      const cases = [
-        // A response header for the client, an upstream header for the Pod, a header on the
-        // hook's own answer, a bad name, a NUL; then the same on WebSocket handshakes, whose
-        // answers (the Pod's 101, a refusal) the router writes raw on the socket itself.
-        `GET /inject-response HTTP/1.1\r\n${h}${close}\r\n`,
-        `GET /inject-upstream HTTP/1.1\r\n${h}${close}\r\n`,
-        `GET /inject-answer HTTP/1.1\r\n${h}${close}\r\n`,
-        `GET /inject-response-name HTTP/1.1\r\n${h}${close}\r\n`,
-        `GET /inject-nul HTTP/1.1\r\n${h}${close}\r\n`,
-        `GET /ws/inject-response HTTP/1.1\r\n${h}${upgrade}\r\n`,
-        `GET /ws/inject-answer HTTP/1.1\r\n${h}${upgrade}\r\n`,
-      ];
-      for (const request of cases) {
-        const answer = await rawClient(port(), [request], { quietMs: 1000 });
-        const line = request.slice(0, request.indexOf('\r\n'));
-        assert.doesNotMatch(answer.text, /\r\nX-Injected/i, line);
-        assert.deepEqual(statuses(answer.text), [500], `${line}: ${JSON.stringify(answer.text)}`);
-        assert.match(answer.text, /"title":"Policy hook failed"/, line);
-      }
-      assert.doesNotMatch(backend.bytes(), /X-Injected/i);
-      assert.equal(backend.requests.length, 0, 'no request reaches the Pod');
-      await routers[engine].waitForLog(
-        (entry) =>
-          entry.msg === 'policy hook failed; answered 500' &&
-          /invalid header/.test(JSON.stringify(entry.err)),
-      );
-      // The router still serves.
-      const next = await rawClient(port(), [`GET /fine HTTP/1.1\r\n${h}Connection: close\r\n\r\n`]);
-      assert.deepEqual(statuses(next.text), [200]);
+      it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {
+        backend.reset();
+        const h = `Host: ${HOST}\r\n`;
+        const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\n';
+        const close = 'Connection: close\r\n';
+        const cases = [
+          // A response header for the client, an upstream header for the Pod, a header on the
+          // hook's own answer, a bad name, a NUL; then the same on WebSocket handshakes, whose
+          // answers (the Pod's 101, a refusal) the router writes raw on the socket itself.
+          `GET /inject-response HTTP/1.1\r\n${h}${close}\r\n`,
+          `GET /inject-upstream HTTP/1.1\r\n${h}${close}\r\n`,
+          `GET /inject-answer HTTP/1.1\r\n${h}${close}\r\n`,
+          `GET /inject-response-name HTTP/1.1\r\n${h}${close}\r\n`,
+          `GET /inject-nul HTTP/1.1\r\n${h}${close}\r\n`,
+          `GET /ws/inject-response HTTP/1.1\r\n${h}${upgrade}\r\n`,
+          `GET /ws/inject-answer HTTP/1.1\r\n${h}${upgrade}\r\n`,
+        ];
+        for (const request of cases) {
+          const answer = await rawClient(port(), [request], { quietMs: 1000 });
+          const line = request.slice(0, request.indexOf('\r\n'));
+          assert.doesNotMatch(answer.text, /\r\nX-Injected/i, line);
+          assert.deepEqual(statuses(answer.text), [500], `${line}: ${JSON.stringify(answer.text)}`);
+          assert.match(answer.text, /"title":"Policy hook failed"/, line);
+        }
+        assert.doesNotMatch(backend.bytes(), /X-Injected/i);
+        assert.equal(backend.requests.length, 0, 'no request reaches the Pod');
+        await routers[engine].waitForLog(
+          (entry) =>
+            entry.msg === 'policy hook failed; answered 500' &&
+            /invalid header/.test(JSON.stringify(entry.err)),
+        );
+        // The router still serves.
+        const next = await rawClient(port(), [
+          `GET /fine HTTP/1.1\r\n${h}Connection: close\r\n\r\n`,
+        ]);
+        assert.deepEqual(statuses(next.text), [200]);
+      });
     });
-  });
-}
+  }
