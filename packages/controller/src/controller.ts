@@ -339,9 +339,6 @@ export class AliasController {
   }
 }
 
-/** The API server's 403 for a write into a namespace that is being deleted. */
-function isNamespaceTerminating(error: unknown): boolean {
-  if (error instanceof KubeApiError) return error.reason === 'NamespaceTerminating';
-  const { code, body } = error as { code?: unknown; body?: unknown };
-  return code === 403 && typeof body === 'string' && body.includes('"NamespaceTerminating"');
-}
+/** The API server's 403 for a write into a namespace that is being deleted (kube/writer.ts). */
+const isNamespaceTerminating = (error: unknown): boolean =>
+  error instanceof KubeApiError && error.reason === 'NamespaceTerminating';

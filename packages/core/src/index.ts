@@ -69,6 +69,7 @@ export {
 } from './observability/channels.ts';
 export { createLogger, type Logger } from './observability/log.ts';
 export { Tallies, type Tally } from './observability/tallies.ts';
+export { sha256HexOfHeader } from './pipeline/header-digest.ts';
 export type {
   Hook,
   HookContext,

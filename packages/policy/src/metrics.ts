@@ -66,14 +66,18 @@ export class PolicyMetrics {
 
   /** Tallies per result, added to the counters when scraped: no label hashing per request. */
   readonly #tallies = new Tallies();
-  readonly #children = new Map<string, Tally>();
+  readonly #children = new Map<Counter<'tier' | 'result'>, Map<string, Tally>>();
 
   #count(counter: Counter<'tier' | 'result'>, result: string): void {
-    const key = `${counter === this.#auth ? 'a' : counter === this.#limits ? 'l' : 'c'}:${result}`;
-    let tally = this.#children.get(key);
+    let byResult = this.#children.get(counter);
+    if (byResult === undefined) {
+      byResult = new Map();
+      this.#children.set(counter, byResult);
+    }
+    let tally = byResult.get(result);
     if (tally === undefined) {
       tally = this.#tallies.of(() => counter.labels(this.#tier, result));
-      this.#children.set(key, tally);
+      byResult.set(result, tally);
     }
     tally.count++;
   }

@@ -130,14 +130,11 @@ const upperMethod = (method: string | undefined) => {
   return KNOWN_METHODS.has(given) ? given : given.toUpperCase();
 };
 
-/** Span name of a method: itself when HTTP knows it, `HTTP` otherwise (semconv). */
-const normalizedMethod = (method: string | undefined) => {
-  const upper = upperMethod(method);
-  return KNOWN_METHODS.has(upper) ? upper : 'HTTP';
-};
+/** Span name of a method (upper-cased): itself when HTTP knows it, `HTTP` otherwise (semconv). */
+const normalizedMethod = (upper: string) => (KNOWN_METHODS.has(upper) ? upper : 'HTTP');
 
-function methodAttributes(method: string | undefined, into: AttributeList): void {
-  const upper = upperMethod(method);
+/** `upper` is `upperMethod(method)`, computed once per span by the caller. */
+function methodAttributes(upper: string, method: string | undefined, into: AttributeList): void {
   if (KNOWN_METHODS.has(upper)) {
     into.push(ATTR_HTTP_REQUEST_METHOD, upper);
     return;
@@ -260,8 +257,9 @@ export class HopTracer {
 
   #startClient(hop: Hop, message: UpstreamRequestMessage): string {
     const { req, route, endpoint, retries, upgrade } = message;
+    const method = upperMethod(req.method);
     const attributes: AttributeList = [];
-    methodAttributes(req.method, attributes);
+    methodAttributes(method, req.method, attributes);
     attributes.push(
       ATTR_SERVER_ADDRESS,
       endpoint.ip,
@@ -285,7 +283,7 @@ export class HopTracer {
     if (retries > 0) attributes.push(ATTR_HTTP_REQUEST_RESEND_COUNT, retries);
     if (upgrade) attributes.push(Attr.upgrade, true);
     const spanId = newSpanId();
-    hop.client = { spanId, start: now(), name: normalizedMethod(req.method), attributes };
+    hop.client = { spanId, start: now(), name: normalizedMethod(method), attributes };
     return spanId;
   }
 
@@ -338,8 +336,9 @@ export class HopTracer {
     this.#hops.delete(req);
     if (!hop.sampled) return;
     if (hop.client !== undefined) this.#endClient(hop, hop.client, OtlpStatus.UNSET, '');
+    const method = upperMethod(req.method);
     const attributes: AttributeList = [];
-    methodAttributes(req.method, attributes);
+    methodAttributes(method, req.method, attributes);
     const [host, port] = hostAndPort(req.headers.host);
     attributes.push(
       ATTR_URL_PATH,
@@ -358,7 +357,7 @@ export class HopTracer {
     attributes.push(Attr.tier, this.#tier);
     if (hop.upgrade) attributes.push(Attr.upgrade, true);
     if (status > 0) attributes.push(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-    let name = normalizedMethod(req.method);
+    let name = normalizedMethod(method);
     if (route !== undefined) {
       attributes.push(
         ATTR_HTTP_ROUTE,
@@ -370,7 +369,7 @@ export class HopTracer {
         Attr.namespace,
         route.namespace,
       );
-      name = `${upperMethod(req.method)} ${route.path}`;
+      name = `${method} ${route.path}`;
     }
     if (endpoint !== undefined)
       attributes.push(Attr.pod, endpoint.podName, Attr.upstream, endpoint.key);

@@ -1,5 +1,5 @@
-import { createHash, hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { sha256HexOfHeader } from '@podrouter/core';
 
 /**
  * The API key's id: the first 8 hex digits of its SHA-256, the same id the policy
@@ -13,13 +13,6 @@ import type { IncomingMessage } from 'node:http';
  */
 const MAX_KEYS = 1024;
 const ids = new Map<string, string>();
-const PRINTABLE_ASCII = /^[ -~]*$/;
-
-/** SHA-256 of the header's latin1 bytes: one-shot `hash()` (UTF-8: the same bytes) for printable ASCII. */
-const hexDigest = (key: string) =>
-  PRINTABLE_ASCII.test(key)
-    ? hash('sha256', key, 'hex')
-    : createHash('sha256').update(key, 'latin1').digest('hex');
 
 export function keyIdOf(req: IncomingMessage, headerLower: string): string | undefined {
   const value = req.headers[headerLower];
@@ -28,7 +21,7 @@ export function keyIdOf(req: IncomingMessage, headerLower: string): string | und
   if (key === undefined || key === '') return undefined;
   let id = ids.get(key);
   if (id === undefined) {
-    id = hexDigest(key).slice(0, 8);
+    id = sha256HexOfHeader(key).slice(0, 8);
     if (ids.size >= MAX_KEYS) ids.clear();
     ids.set(key, id);
   }

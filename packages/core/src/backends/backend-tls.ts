@@ -172,20 +172,22 @@ const checkAgainst =
   (_host, cert) =>
     checkServerIdentity(name, cert);
 
-/** The context for the Services of a state: Secrets looked up by key. */
+/**
+ * The context for the Services of a state: Secrets looked up by key, indexed on the first
+ * lookup (a state whose Services name no CA Secret never builds the index).
+ */
 export function backendTlsContext(
   state: ClusterState,
   annotations: BackendTlsAnnotations | undefined,
-  indexed: boolean,
 ): BackendTlsContext | undefined {
   if (annotations === undefined) return undefined;
   const errors = state.secretErrors ? { secretErrors: state.secretErrors } : {};
-  if (!indexed) {
-    const secret = (key: string) => state.secrets.find((s) => `${s.namespace}/${s.name}` === key);
-    return { annotations, secret, ...errors };
-  }
-  const byKey = new Map(state.secrets.map((s) => [`${s.namespace}/${s.name}`, s]));
-  return { annotations, secret: (key) => byKey.get(key), ...errors };
+  let byKey: Map<string, SecretInfo> | undefined;
+  const secret = (key: string) => {
+    byKey ??= new Map(state.secrets.map((s) => [`${s.namespace}/${s.name}`, s]));
+    return byKey.get(key);
+  };
+  return { annotations, secret, ...errors };
 }
 
 /** Error codes of a failed TLS handshake or certificate check (Node's and OpenSSL's). */

@@ -178,7 +178,7 @@ export function serviceClaimants(
 ): PodInfo[] {
   if (state.services === undefined || state.services.length === 0) return [];
   const slices = slicesByService(state.endpointSlices ?? []);
-  const tls = backendTlsContext(state, tlsAnnotations, true);
+  const tls = backendTlsContext(state, tlsAnnotations);
   return state.services.map((service) =>
     serviceClaimant(
       service,
@@ -207,6 +207,6 @@ export function serviceClaimantOf(
     slices,
     pathsAnnotations,
     state.externalNames,
-    backendTlsContext(state, tlsAnnotations, false),
+    backendTlsContext(state, tlsAnnotations),
   );
 }

@@ -7,7 +7,7 @@ export interface ServicePort {
   readonly name: string;
   readonly port: number;
   readonly protocol: string;
-  /** `appProtocol` (e.g. `https`), `""` when unset. */
+  /** `appProtocol`, lower-cased (e.g. `https`); absent when unset. */
   readonly appProtocol?: string;
 }
 

@@ -308,9 +308,9 @@ export class KubeSource implements Source {
 
   /**
    * Watches the TLS Secrets the Pods name, the CA Secrets the Services name and the default
-   * TLS Secret, by name, and stops watching those nobody names any more. A newly watched Secret holds the next state until its first
-   * list (or failure, or TLS_HOLD_MS), so a new Secret is not reported missing while it is
-   * being fetched.
+   * TLS Secret, by name, and stops watching those nobody names any more. A newly watched
+   * Secret holds the next state until its first list (or failure, or TLS_HOLD_MS), so a new
+   * Secret is not reported missing while it is being fetched.
    */
   #syncTlsWatches(listener: SourceListener): void {
     if (!this.#tlsDirty) return;

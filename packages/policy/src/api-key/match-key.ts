@@ -1,18 +1,13 @@
-import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256HexOfHeader } from '@podrouter/core';
 import type { KeyEntry } from './parse-secret.ts';
 
-const PRINTABLE_ASCII = /^[ -~]*$/;
-
 /**
- * SHA-256 of a header value's bytes (latin1, as node:http decodes them). The one-shot
- * `hash()` is several times cheaper per request than a `Hash` object; it encodes strings as
- * UTF-8, the same bytes for printable ASCII; anything else takes the `Hash` path. Hex
- * output and `Buffer.from` (pooled) beat a 'buffer' output, which allocates outside the pool.
+ * SHA-256 of a header value's bytes (latin1, as node:http decodes them). Hex output and
+ * `Buffer.from` (pooled) beat a 'buffer' output, which allocates outside the pool.
  */
 export function sha256OfHeader(value: string): Buffer {
-  return PRINTABLE_ASCII.test(value)
-    ? Buffer.from(hash('sha256', value, 'hex'), 'hex')
-    : createHash('sha256').update(value, 'latin1').digest();
+  return Buffer.from(sha256HexOfHeader(value), 'hex');
 }
 
 /**
