@@ -108,6 +108,9 @@ function setSocketTimeout(socket: Socket, ms: number): void {
   if (socket.timeout !== ms) socket.setTimeout(ms);
 }
 
+/** For `process.nextTick(uncork, socket)`: no closure per request. */
+const uncork = (socket: Socket) => socket.uncork();
+
 /**
  * Every plain-TCP upstream connection reads into this one buffer (`onread`). A read is parsed
  * before the next one can happen, and nothing keeps a view of it past `execute()`: the
@@ -423,7 +426,7 @@ class RawExchange {
     socket.cork();
     socket.write(head, 'latin1');
     this.#pipeBody(body, socket);
-    process.nextTick(() => socket.uncork());
+    process.nextTick(uncork, socket);
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
