@@ -9,6 +9,7 @@ import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
 import {
   ClientGoneError,
   type FailureKind,
+  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -66,8 +67,6 @@ class InvalidRequestError extends Error {
     this.name = 'InvalidRequestError';
   }
 }
-
-const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /** Response trailer fields a proxy must not pass on (RFC 9110 §6.5.1). */
 const FORBIDDEN_TRAILERS = new Set([
@@ -624,7 +623,7 @@ class RawExchange {
     const code = (error as { code?: string }).code ?? '';
     if (connection !== null && !connection.connected) {
       if (connection.tcpConnected) return 'tls-handshake';
-      return CONNECT_REFUSED.has(code) ? 'connect-refused' : 'connect-timeout';
+      return isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
     }
     return 'connection-lost';
   }
