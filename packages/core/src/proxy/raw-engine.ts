@@ -184,8 +184,8 @@ class Connection {
         this.tcpConnected = true;
       });
       socket.on('secureConnect', this.#onConnect);
+      socket.on('data', this.#onData);
     }
-    if (tls !== undefined) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
