@@ -26,7 +26,7 @@ import type { ClusterState } from './pods/types.ts';
 import type { UpstreamEngine } from './proxy/engine.ts';
 import { H2cEngine } from './proxy/h2c-engine.ts';
 import { type ExchangeObserver, RouterProxy } from './proxy/handler.ts';
-import { writeRawProblem } from './proxy/problem.ts';
+import { Problems, writeRawProblem } from './proxy/problem.ts';
 import { ProtocolEngines } from './proxy/protocol-engines.ts';
 import { RawEngine } from './proxy/raw-engine.ts';
 import { UndiciEngine } from './proxy/undici-engine.ts';
@@ -204,7 +204,7 @@ export class Router {
         shouldUpgrade: this.#proxy.shouldUpgrade,
         onUpgrade: (req, socket: Duplex, head: Buffer) => {
           if (this.#draining) {
-            writeRawProblem(socket, { status: 503, title: 'Router shutting down' });
+            writeRawProblem(socket, Problems.shuttingDown);
             return;
           }
           this.#proxy.handleUpgrade(req, socket, head);

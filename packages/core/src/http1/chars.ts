@@ -85,3 +85,15 @@ export function isRequestTarget(text: string): boolean {
   }
   return true;
 }
+
+/**
+ * A header value node:http would write (it throws ERR_INVALID_CHAR otherwise): HTAB, SP,
+ * VCHAR and obs-text only, so never CR, LF or NUL.
+ */
+export function isWritableValue(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff || code === 0x7f || (code < 0x20 && code !== 0x09)) return false;
+  }
+  return true;
+}

@@ -22,6 +22,11 @@ export type FailureKind =
   /** The client went away; nobody is waiting for an answer. */
   | 'client-gone';
 
+const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/** Error codes that mean the connection to the Pod could not be made (nothing was sent). */
+export const isConnectRefused = (code: string): boolean => CONNECT_REFUSED.has(code);
+
 export interface UpstreamFailure {
   readonly kind: FailureKind;
   readonly error: Error;

@@ -10,6 +10,7 @@ import {
 import {
   ClientGoneError,
   type FailureKind,
+  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -53,8 +54,6 @@ class ConnectTimeoutError extends Error {
     this.name = 'ConnectTimeoutError';
   }
 }
-
-const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /** Request fields HTTP/2 forbids (RFC 9113 §8.2.2), beyond the hop-by-hop ones already gone. */
 const NOT_IN_HTTP2 = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
@@ -134,7 +133,7 @@ function classify(failure: Error, requestBodyFailed: boolean): FailureKind {
   if (error instanceof TotalTimeoutError || error instanceof IdleTimeoutError) return 'timeout';
   if (error instanceof ConnectTimeoutError) return 'connect-timeout';
   const code = (error as { code?: string }).code ?? '';
-  if (CONNECT_REFUSED.has(code)) return 'connect-refused';
+  if (isConnectRefused(code)) return 'connect-refused';
   return 'connection-lost';
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { isToken } from '../http1/chars.ts';
+import { isToken, isWritableValue } from '../http1/chars.ts';
 
 /**
  * Header rewriting between client and upstream. Works on Node's flat raw header arrays
@@ -146,18 +146,6 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
     out.push(name, text(raw[i + 1]));
   }
   return out;
-}
-
-/**
- * A header value node:http would write (it throws ERR_INVALID_CHAR otherwise): HTAB, SP,
- * VCHAR and obs-text only, so never CR, LF or NUL.
- */
-export function isWritableValue(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0xff || code === 0x7f || (code < 0x20 && code !== 0x09)) return false;
-  }
-  return true;
 }
 
 /**

@@ -129,4 +129,15 @@ export const Problems = {
   aboveRoot: bad('Bad path', 'The request path climbs above the root.'),
   escapedSlash: bad('Bad path', 'Encoded slashes and backslashes are not accepted in the path.'),
   badUpgrade: bad('Bad upgrade', 'A WebSocket handshake is a GET request without a body.'),
+  /** A head the server's parser refused (both server engines). */
+  badRequest: bad('Bad request', 'The request is not valid HTTP/1.1.'),
+  /** A head not whole within CLIENT_HEADER_TIMEOUT (both server engines). */
+  requestTimeout: { status: 408, title: 'Request timeout' },
 } as const satisfies Record<string, Problem>;
+
+/** A head larger than CLIENT_MAX_HEADER_SIZE (both server engines). */
+export const headTooLarge = (maxHeaderSize: number): Problem => ({
+  status: 431,
+  title: 'Request header fields too large',
+  detail: `The request head exceeds ${maxHeaderSize} bytes.`,
+});

@@ -9,6 +9,7 @@ import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
 import {
   ClientGoneError,
   type FailureKind,
+  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -67,8 +68,6 @@ class InvalidRequestError extends Error {
   }
 }
 
-const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-
 /** Response trailer fields a proxy must not pass on (RFC 9110 §6.5.1). */
 const FORBIDDEN_TRAILERS = new Set([
   'content-length',
@@ -107,6 +106,9 @@ const chunkHead = (length: number) => `${length.toString(16)}\r\n`;
 function setSocketTimeout(socket: Socket, ms: number): void {
   if (socket.timeout !== ms) socket.setTimeout(ms);
 }
+
+/** For `process.nextTick(uncork, socket)`: no closure per request. */
+const uncork = (socket: Socket) => socket.uncork();
 
 /**
  * Every plain-TCP upstream connection reads into this one buffer (`onread`). A read is parsed
@@ -182,8 +184,8 @@ class Connection {
         this.tcpConnected = true;
       });
       socket.on('secureConnect', this.#onConnect);
+      socket.on('data', this.#onData);
     }
-    if (tls !== undefined) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
@@ -423,7 +425,7 @@ class RawExchange {
     socket.cork();
     socket.write(head, 'latin1');
     this.#pipeBody(body, socket);
-    process.nextTick(() => socket.uncork());
+    process.nextTick(uncork, socket);
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
@@ -621,7 +623,7 @@ class RawExchange {
     const code = (error as { code?: string }).code ?? '';
     if (connection !== null && !connection.connected) {
       if (connection.tcpConnected) return 'tls-handshake';
-      return CONNECT_REFUSED.has(code) ? 'connect-refused' : 'connect-timeout';
+      return isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
     }
     return 'connection-lost';
   }

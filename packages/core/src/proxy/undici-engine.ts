@@ -6,6 +6,7 @@ import type { Endpoint } from '../routes/types.ts';
 import {
   ClientGoneError,
   type FailureKind,
+  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -30,14 +31,12 @@ class TotalTimeoutError extends Error {
   }
 }
 
-const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-
 function classify(error: Error, requestBodyFailed: boolean): FailureKind {
   if (error instanceof ClientGoneError) return 'client-gone';
   if (error instanceof RequestBodyTooLargeError || requestBodyFailed) return 'request-body';
   if (error instanceof TotalTimeoutError) return 'timeout';
   const code = (error as { code?: string }).code ?? '';
-  if (CONNECT_REFUSED.has(code)) return 'connect-refused';
+  if (isConnectRefused(code)) return 'connect-refused';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-timeout';
   if (isTlsFailure(code)) return 'tls-handshake';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';

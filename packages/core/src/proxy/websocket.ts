@@ -102,11 +102,9 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
 
   upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
     if (finished) return;
-    const refused =
-      !connected &&
-      ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'].includes(error.code ?? '');
+    // Any error before the connection (or its TLS handshake) is made counts as refused.
     if (!connected && isTlsFailure(error.code ?? '')) fail('tls-handshake', error);
-    else fail(refused || !connected ? 'connect-refused' : 'connection-lost', error);
+    else fail(connected ? 'connection-lost' : 'connect-refused', error);
   });
 
   upstreamRequest.once(

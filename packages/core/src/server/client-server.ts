@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { writeRawProblem } from '../proxy/problem.ts';
+import { headTooLarge, Problems, writeRawProblem } from '../proxy/problem.ts';
 import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawHttpServer } from './raw-server.ts';
@@ -143,21 +143,13 @@ function nodeServer(options: ClientServerOptions, handlers: ClientHandlers): Cli
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'HPE_HEADER_OVERFLOW') {
-      writeRawProblem(socket, {
-        status: 431,
-        title: 'Request header fields too large',
-        detail: `The request head exceeds ${options.maxHeaderSize} bytes.`,
-      });
+      writeRawProblem(socket, headTooLarge(options.maxHeaderSize));
     } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      writeRawProblem(socket, { status: 408, title: 'Request timeout' });
+      writeRawProblem(socket, Problems.requestTimeout);
     } else if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
     } else {
-      writeRawProblem(socket, {
-        status: 400,
-        title: 'Bad request',
-        detail: 'The request is not valid HTTP/1.1.',
-      });
+      writeRawProblem(socket, Problems.badRequest);
     }
   });
   return server;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { isToken } from '../http1/chars.ts';
+import { isToken, isWritableValue } from '../http1/chars.ts';
 import { reasonPhrase } from '../proxy/problem.ts';
 import type { ClientResponseFields } from './client-server.ts';
 import type { RawRequest } from './raw-request.ts';
@@ -29,15 +29,6 @@ const COPY_LIMIT = 16 * 1024;
 
 type WriteCallback = (error?: Error | null) => void;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-
-/** RFC 9110 field values node:http accepts: no controls but HTAB, nothing above 0xFF. */
-function isWritableValue(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0xff || code === 0x7f || (code < 0x20 && code !== 0x09)) return false;
-  }
-  return true;
-}
 
 function allStrings(list: readonly unknown[]): boolean {
   for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;

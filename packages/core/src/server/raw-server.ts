@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Parser, type RequestHead } from '../http1/parser.ts';
-import { writeRawProblem } from '../proxy/problem.ts';
+import { headTooLarge, Problems, writeRawProblem } from '../proxy/problem.ts';
 import type { ClientHandlers } from './client-server.ts';
 import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
@@ -323,16 +323,11 @@ class Connection implements ResponseOwner, SendProgress {
         return;
       }
     }
-    const status = error !== null && tooLarge.has(error.code) ? 431 : 400;
     writeRawProblem(
       this.socket,
-      status === 431
-        ? {
-            status,
-            title: 'Request header fields too large',
-            detail: `The request head exceeds ${this.#server.options.maxHeaderSize} bytes.`,
-          }
-        : { status, title: 'Bad request', detail: 'The request is not valid HTTP/1.1.' },
+      error !== null && tooLarge.has(error.code)
+        ? headTooLarge(this.#server.options.maxHeaderSize)
+        : Problems.badRequest,
     );
   }
 
@@ -406,7 +401,7 @@ class Connection implements ResponseOwner, SendProgress {
     const waited = now - this.since;
     if (this.phase === Phase.Head && headersTimeoutMs > 0 && waited > headersTimeoutMs) {
       this.#finish();
-      writeRawProblem(this.socket, { status: 408, title: 'Request timeout' });
+      writeRawProblem(this.socket, Problems.requestTimeout);
     } else if (this.phase === Phase.Idle && keepAliveTimeoutMs > 0 && waited > keepAliveTimeoutMs) {
       this.#finish();
       this.socket.destroy();
