@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
+import {
+  createServer as createH2Server,
+  connect as h2connect,
+  constants as h2constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+} from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type Client, Metadata, status } from '@grpc/grpc-js';
 import { TestCa, tlsSecret } from '../support/certs.ts';
@@ -32,13 +39,70 @@ import {
 const KEY = 'grpc-key-6c1d0e';
 const APP_IP = '127.0.16.1';
 let app: GrpcEcho;
+let stubborn: StubbornPod;
+
+/**
+ * A gRPC Pod that never answers and ignores `grpc-timeout` (grpc-js enforces it in the Pod
+ * too, and whichever timer fires first would decide the test): only the router, or the
+ * caller through the router, can end its calls. Counts the calls reset with CANCEL.
+ */
+interface StubbornPod {
+  readonly port: number;
+  readonly cancelled: () => number;
+  readonly waitCancelled: (count: number) => Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startStubbornPod(host: string): Promise<StubbornPod> {
+  const server = createH2Server();
+  let cancelled = 0;
+  const waiters = new Set<() => void>();
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+  server.on('stream', (stream) => {
+    stream.resume();
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      if (stream.rstCode !== h2constants.NGHTTP2_CANCEL) return;
+      cancelled++;
+      for (const wake of waiters) wake();
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    cancelled: () => cancelled,
+    waitCancelled: (count) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (cancelled < count) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Sessions the router keeps open would hold close() back.
+        for (const session of sessions) session.destroy();
+      }),
+  };
+}
 
 before(async () => {
   app = await startGrpcEcho(APP_IP);
+  stubborn = await startStubbornPod(APP_IP);
 });
 
 after(async () => {
   await app.close();
+  await stubborn.close();
 });
 
 function items(build: BuildUnderTest, options: { ready?: boolean } = {}) {
@@ -52,6 +116,15 @@ function items(build: BuildUnderTest, options: { ready?: boolean } = {}) {
   return [
     pod(build, { ...base, name: 'open', namespace: 'open', hosts: 'open.grpc.test' }),
     pod(build, { ...base, name: 'keyed', namespace: 'keyed', hosts: 'keyed.grpc.test' }),
+    pod(build, {
+      ...base,
+      name: 'stubborn',
+      namespace: 'stubborn',
+      hosts: 'stubborn.grpc.test',
+      ports: [stubborn.port],
+      portNames: { [stubborn.port]: 'grpc' },
+      paths: `${stubborn.port}:/`,
+    }),
     secret('keyed', 'routing', { [build.apiKeyField]: KEY }),
     // Routed to a port nothing listens on: the upstream fails.
     pod(build, {
@@ -180,21 +253,22 @@ for (const build of BUILDS) {
     });
 
     it("cancels the Pod's call when the caller's deadline passes", async () => {
-      const before = app.cancelled();
-      const result = await call(client('open.grpc.test'), 'Hang', ['x'], { deadlineMs: 200 });
+      const before = stubborn.cancelled();
+      const result = await call(client('stubborn.grpc.test'), 'Hang', ['x'], { deadlineMs: 200 });
       assert.equal(result.code, status.DEADLINE_EXCEEDED);
-      await app.waitCancelled(before + 1);
+      await stubborn.waitCancelled(before + 1);
     });
 
     it('honours grpc-timeout itself: 4 DEADLINE_EXCEEDED from the router, the Pod cancelled', async () => {
       // A raw HTTP/2 client that never gives up: only the router can end this call.
-      const before = app.cancelled();
+      const before = stubborn.cancelled();
+      const started = performance.now();
       const session = h2connect(`http://127.0.0.1:${router.port}`);
       try {
         const stream = session.request({
           ':method': 'POST',
           ':path': '/test.Echo/Hang',
-          ':authority': 'open.grpc.test',
+          ':authority': 'stubborn.grpc.test',
           'content-type': 'application/grpc',
           te: 'trailers',
           'grpc-timeout': '150m',
@@ -206,7 +280,10 @@ for (const build of BUILDS) {
         assert.equal(headers[':status'], 200);
         assert.equal(headers['content-type'], 'application/grpc');
         assert.equal(trailers['grpc-status'], String(status.DEADLINE_EXCEEDED));
-        await app.waitCancelled(before + 1);
+        // The router's own limit here is UPSTREAM_REQUEST_TIMEOUT=30s: far later.
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed < 10_000, `ended after ${elapsed} ms, not by grpc-timeout (150 ms)`);
+        await stubborn.waitCancelled(before + 1);
       } finally {
         session.close();
       }

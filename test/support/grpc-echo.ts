@@ -45,7 +45,7 @@ export const ECHO_SERVICE = {
   Collect: method('Collect', true, false),
   /** Bidi: answers each message with "echo:<message>" as it arrives. */
   Chat: method('Chat', true, true),
-  /** Unary that never answers; its cancellation is reported to `onCancelled`. */
+  /** Unary that never answers (served by a Pod that ignores grpc-timeout). */
   Hang: method('Hang', false, false),
   /** Unary that fails with NOT_FOUND and a message: the app's own status, relayed. */
   Fail: method('Fail', false, false),
@@ -53,17 +53,11 @@ export const ECHO_SERVICE = {
 
 export interface GrpcEcho {
   readonly port: number;
-  /** Calls of Hang that the caller (or the router) cancelled, so far. */
-  readonly cancelled: () => number;
-  /** Resolves once `count` Hang calls have been cancelled. */
-  readonly waitCancelled: (count: number) => Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startGrpcEcho(host: string): Promise<GrpcEcho> {
   const server = new GrpcServer();
-  let cancelled = 0;
-  const waiters = new Set<() => void>();
   const trailer = () => {
     const metadata = new Metadata();
     metadata.set('x-app-trailer', 'relayed');
@@ -98,12 +92,9 @@ export async function startGrpcEcho(host: string): Promise<GrpcEcho> {
       call.on('data', (message: string) => call.write(`echo:${message}`));
       call.on('end', () => call.end(trailer()));
     },
-    Hang(call: ServerUnaryCall<string, string>) {
-      call.on('cancelled', () => {
-        cancelled++;
-        for (const wake of waiters) wake();
-      });
-    },
+    // Hang is served only by a Pod that ignores grpc-timeout (test/conformance/grpc.test.ts):
+    // grpc-js ends a call itself once its deadline passes.
+    Hang(_call: ServerUnaryCall<string, string>) {},
     Fail(_call: ServerUnaryCall<string, string>, callback: sendUnaryData<string>) {
       callback({ code: status.NOT_FOUND, details: 'no such thing' });
     },
@@ -115,18 +106,6 @@ export async function startGrpcEcho(host: string): Promise<GrpcEcho> {
   );
   return {
     port,
-    cancelled: () => cancelled,
-    waitCancelled: (count) =>
-      new Promise<void>((resolve) => {
-        const check = () => {
-          if (cancelled >= count) {
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        waiters.add(check);
-        check();
-      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());
