@@ -3,12 +3,13 @@
  * interleaved in one process (A, B, A, B, …) so a busy machine slows both alike. Prints the
  * median ns per call of each over the rounds.
  *
- *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
+ *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR] [--only TEXT]
  *
  * With `--base DIR` (another checkout with its own node_modules), one traced exchange (five
  * channel events, two spans, batched and encoded to OTLP protobuf, the bytes dropped) runs
  * with DIR's tracing pipeline as "before" and this checkout's as "after", and so do the
- * HTTP/1.1 parser's heads (one keep-alive connection).
+ * HTTP/1.1 parser's heads (one keep-alive connection). `--only TEXT` runs the pairs whose name
+ * contains TEXT.
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '9' },
     calls: { type: 'string', default: '200000' },
     base: { type: 'string' },
+    only: { type: 'string', default: '' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -119,8 +121,8 @@ const pairs: Record<string, readonly [before: () => unknown, after: () => unknow
 /**
  * A traced exchange end to end in process: the five channel events, the spans, the batch
  * queue and the OTLP protobuf encoding, to a transport that drops the bytes. "before" is
- * the --base checkout's pipeline (OTel SDK TracerProvider + BatchSpanProcessor + the
- * transformer's ProtobufTraceSerializer), "after" this checkout's (SpanData → SpanBatcher).
+ * the --base checkout's pipeline, "after" this checkout's (HopTracer → SpanBatcher), each
+ * loaded from its own tree.
  */
 type Events = {
   onRequestStart(message: unknown): void;
@@ -194,33 +196,11 @@ function exchange(tracer: Events): () => void {
   };
 }
 
-async function baseExchange(base: string, ratio: number): Promise<() => void> {
-  const otel = await import(join(base, 'packages/tracing/src/otel.ts'));
-  const { ProtobufTraceSerializer } = await import(
-    join(base, 'node_modules/@opentelemetry/otlp-transformer/dist/index.mjs')
-  );
-  const exporter = {
-    export(spans: unknown[], done: (result: { code: number }) => void) {
-      exportedBytes += ProtobufTraceSerializer.serializeRequest(spans).byteLength;
-      done({ code: 0 });
-    },
-    shutdown: async () => undefined,
-  };
-  const provider = otel.createTracerProvider(tracingConfig(ratio), 'public', exporter);
-  return exchange(
-    new otel.HopTracer({
-      tracer: provider.getTracer('micro'),
-      propagator: otel.createPropagator(),
-      tier: 'public',
-      apiKeyHeader: 'X-ROUTING-API-KEY',
-    }),
-  );
-}
-
-async function leanExchange(ratio: number): Promise<() => void> {
-  const otel = await import('../../packages/tracing/src/otel.ts');
+/** `dir`'s tracing pipeline (SpanData → SpanBatcher → OTLP protobuf), bytes counted and dropped. */
+async function tracedExchange(dir: string, ratio: number): Promise<() => void> {
+  const otel = await import(join(dir, 'packages/tracing/src/otel.ts'));
   const { batcher } = otel.createSpanPipeline(tracingConfig(ratio), 'public', quietLogger, {
-    send: async (body) => {
+    send: async (body: Uint8Array) => {
       exportedBytes += body.length;
     },
     shutdown: async () => undefined,
@@ -228,7 +208,7 @@ async function leanExchange(ratio: number): Promise<() => void> {
   return exchange(
     new otel.HopTracer({
       sampler: otel.createSampler(tracingConfig(ratio).sampler, ratio),
-      finish: (span) => batcher.add(span),
+      finish: (span: unknown) => batcher.add(span),
       tier: 'public',
       apiKeyHeader: 'X-ROUTING-API-KEY',
     }),
@@ -238,13 +218,14 @@ const quietLogger = { warn: () => undefined } as unknown as Logger;
 
 if (values.base !== undefined) {
   const base = resolve(values.base);
+  const here = resolve(import.meta.dirname, '../..');
   pairs['traced exchange: 2 spans, batched, encoded to OTLP protobuf'] = [
-    await baseExchange(base, 1),
-    await leanExchange(1),
+    await tracedExchange(base, 1),
+    await tracedExchange(here, 1),
   ];
   pairs['exchange, tracing sampled 10 % (parentbased_traceidratio), encoded'] = [
-    await baseExchange(base, 0.1),
-    await leanExchange(0.1),
+    await tracedExchange(base, 0.1),
+    await tracedExchange(here, 0.1),
   ];
   const BaseParser = (await import(join(base, 'packages/core/src/http1/parser.ts')))
     .Http1Parser as ParserClass;
@@ -261,6 +242,7 @@ if (values.base !== undefined) {
 const results = new Map<string, { before: number[]; after: number[] }>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, [before, after]] of Object.entries(pairs)) {
+    if (!name.includes(values.only)) continue;
     const entry = results.get(name) ?? { before: [], after: [] };
     results.set(name, entry);
     for (const [side, fn] of [
