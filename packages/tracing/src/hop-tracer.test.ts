@@ -12,7 +12,13 @@ import {
 import { AccessLog, inboundTraceIds } from './access-log.ts';
 import { Attr, HopTracer, POLICY_DENIED_EVENT } from './hop-tracer.ts';
 import { accessLogConfig, TRACING_SETTINGS, tracingConfig } from './settings.ts';
-import { type AttributeList, OtlpKind, OtlpStatus, type SpanData } from './span-data.ts';
+import {
+  type AttributeKey,
+  type AttributeList,
+  OtlpKind,
+  OtlpStatus,
+  type SpanData,
+} from './span-data.ts';
 import { createSampler } from './trace-context.ts';
 
 const endpoint: Endpoint = {
@@ -52,7 +58,7 @@ function setup(sampler = createSampler('parentbased_always_on', 1)) {
 
 const attrs = (list: AttributeList) => {
   const out: Record<string, unknown> = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  for (let i = 0; i < list.length; i += 2) out[(list[i] as AttributeKey).name] = list[i + 1];
   return out;
 };
 

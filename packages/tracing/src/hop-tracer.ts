@@ -27,6 +27,7 @@ import type {
 import { keyIdOf } from './key-id.ts';
 import {
   type AttributeList,
+  attributeKey,
   OtlpKind,
   OtlpStatus,
   type SpanData,
@@ -56,6 +57,37 @@ export const Attr = {
 } as const;
 
 export const POLICY_DENIED_EVENT = 'podrouter.policy.denied';
+
+/** Every key a span of this hop carries, encoded once (span-data.ts). */
+const K = {
+  clientAddress: attributeKey(ATTR_CLIENT_ADDRESS),
+  errorType: attributeKey(ATTR_ERROR_TYPE),
+  method: attributeKey(ATTR_HTTP_REQUEST_METHOD),
+  methodOriginal: attributeKey(ATTR_HTTP_REQUEST_METHOD_ORIGINAL),
+  resendCount: attributeKey(ATTR_HTTP_REQUEST_RESEND_COUNT),
+  statusCode: attributeKey(ATTR_HTTP_RESPONSE_STATUS_CODE),
+  route: attributeKey(ATTR_HTTP_ROUTE),
+  peerAddress: attributeKey(ATTR_NETWORK_PEER_ADDRESS),
+  peerPort: attributeKey(ATTR_NETWORK_PEER_PORT),
+  protocolVersion: attributeKey(ATTR_NETWORK_PROTOCOL_VERSION),
+  serverAddress: attributeKey(ATTR_SERVER_ADDRESS),
+  serverPort: attributeKey(ATTR_SERVER_PORT),
+  urlFull: attributeKey(ATTR_URL_FULL),
+  urlPath: attributeKey(ATTR_URL_PATH),
+  urlScheme: attributeKey(ATTR_URL_SCHEME),
+  userAgent: attributeKey(ATTR_USER_AGENT_ORIGINAL),
+  tier: attributeKey(Attr.tier),
+  routeHost: attributeKey(Attr.routeHost),
+  routePath: attributeKey(Attr.routePath),
+  namespace: attributeKey(Attr.namespace),
+  pod: attributeKey(Attr.pod),
+  upstream: attributeKey(Attr.upstream),
+  retries: attributeKey(Attr.retries),
+  policy: attributeKey(Attr.policy),
+  keyId: attributeKey(Attr.keyId),
+  upgrade: attributeKey(Attr.upgrade),
+  policyReason: attributeKey('podrouter.policy.reason'),
+} as const;
 
 const KNOWN_METHODS = new Set([
   'GET',
@@ -136,10 +168,10 @@ const normalizedMethod = (upper: string) => (KNOWN_METHODS.has(upper) ? upper : 
 /** `upper` is `upperMethod(method)`, computed once per span by the caller. */
 function methodAttributes(upper: string, method: string | undefined, into: AttributeList): void {
   if (KNOWN_METHODS.has(upper)) {
-    into.push(ATTR_HTTP_REQUEST_METHOD, upper);
+    into.push(K.method, upper);
     return;
   }
-  into.push(ATTR_HTTP_REQUEST_METHOD, '_OTHER', ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method ?? '');
+  into.push(K.method, '_OTHER', K.methodOriginal, method ?? '');
 }
 
 /**
@@ -217,12 +249,7 @@ export class HopTracer {
     hop.events.push({
       name: POLICY_DENIED_EVENT,
       time: now(),
-      attributes: [
-        ATTR_HTTP_RESPONSE_STATUS_CODE,
-        answer.status,
-        'podrouter.policy.reason',
-        answer.title,
-      ],
+      attributes: [K.statusCode, answer.status, K.policyReason, answer.title],
     });
   };
 
@@ -261,27 +288,27 @@ export class HopTracer {
     const attributes: AttributeList = [];
     methodAttributes(method, req.method, attributes);
     attributes.push(
-      ATTR_SERVER_ADDRESS,
+      K.serverAddress,
       endpoint.ip,
-      ATTR_SERVER_PORT,
+      K.serverPort,
       endpoint.port,
-      ATTR_NETWORK_PEER_ADDRESS,
+      K.peerAddress,
       endpoint.ip,
-      ATTR_NETWORK_PEER_PORT,
+      K.peerPort,
       endpoint.port,
-      ATTR_URL_FULL,
+      K.urlFull,
       `${endpoint.origin}${pathOf(req.url)}`,
-      Attr.namespace,
+      K.namespace,
       endpoint.namespace,
-      Attr.pod,
+      K.pod,
       endpoint.podName,
-      Attr.upstream,
+      K.upstream,
       endpoint.key,
-      Attr.routePath,
+      K.routePath,
       route.path,
     );
-    if (retries > 0) attributes.push(ATTR_HTTP_REQUEST_RESEND_COUNT, retries);
-    if (upgrade) attributes.push(Attr.upgrade, true);
+    if (retries > 0) attributes.push(K.resendCount, retries);
+    if (upgrade) attributes.push(K.upgrade, true);
     const spanId = newSpanId();
     hop.client = { spanId, start: now(), name: normalizedMethod(method), attributes };
     return spanId;
@@ -294,17 +321,17 @@ export class HopTracer {
     if (hop === undefined || client === undefined) return;
     hop.client = undefined;
     const attributes = client.attributes;
-    if (status > 0) attributes.push(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (status > 0) attributes.push(K.statusCode, status);
     let code: number = OtlpStatus.UNSET;
     let statusMessage = '';
     if (failure !== undefined) {
-      attributes.push(ATTR_ERROR_TYPE, failure);
+      attributes.push(K.errorType, failure);
       if (failure !== 'client-gone') {
         code = OtlpStatus.ERROR;
         statusMessage = failure;
       }
     } else if (status >= 500) {
-      attributes.push(ATTR_ERROR_TYPE, String(status));
+      attributes.push(K.errorType, String(status));
       code = OtlpStatus.ERROR;
     }
     this.#endClient(hop, client, code, statusMessage);
@@ -341,44 +368,43 @@ export class HopTracer {
     methodAttributes(method, req.method, attributes);
     const [host, port] = hostAndPort(req.headers.host);
     attributes.push(
-      ATTR_URL_PATH,
+      K.urlPath,
       pathOf(hop.url),
-      ATTR_URL_SCHEME,
+      K.urlScheme,
       hop.encrypted ? 'https' : 'http',
-      ATTR_SERVER_ADDRESS,
+      K.serverAddress,
       host,
     );
     const serverPort = port ?? hop.localPort;
-    if (serverPort !== undefined) attributes.push(ATTR_SERVER_PORT, serverPort);
-    if (hop.remoteAddress) attributes.push(ATTR_CLIENT_ADDRESS, hop.remoteAddress);
-    attributes.push(ATTR_NETWORK_PROTOCOL_VERSION, req.httpVersion);
+    if (serverPort !== undefined) attributes.push(K.serverPort, serverPort);
+    if (hop.remoteAddress) attributes.push(K.clientAddress, hop.remoteAddress);
+    attributes.push(K.protocolVersion, req.httpVersion);
     const agent = req.headers['user-agent'];
-    if (agent) attributes.push(ATTR_USER_AGENT_ORIGINAL, agent);
-    attributes.push(Attr.tier, this.#tier);
-    if (hop.upgrade) attributes.push(Attr.upgrade, true);
-    if (status > 0) attributes.push(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (agent) attributes.push(K.userAgent, agent);
+    attributes.push(K.tier, this.#tier);
+    if (hop.upgrade) attributes.push(K.upgrade, true);
+    if (status > 0) attributes.push(K.statusCode, status);
     let name = normalizedMethod(method);
     if (route !== undefined) {
       attributes.push(
-        ATTR_HTTP_ROUTE,
+        K.route,
         route.path,
-        Attr.routeHost,
+        K.routeHost,
         route.host,
-        Attr.routePath,
+        K.routePath,
         route.path,
-        Attr.namespace,
+        K.namespace,
         route.namespace,
       );
       name = `${method} ${route.path}`;
     }
-    if (endpoint !== undefined)
-      attributes.push(Attr.pod, endpoint.podName, Attr.upstream, endpoint.key);
-    attributes.push(Attr.retries, retries);
-    if (hop.decision !== undefined) attributes.push(Attr.policy, hop.decision);
+    if (endpoint !== undefined) attributes.push(K.pod, endpoint.podName, K.upstream, endpoint.key);
+    attributes.push(K.retries, retries);
+    if (hop.decision !== undefined) attributes.push(K.policy, hop.decision);
     const keyId = keyIdOf(req, this.#keyHeader);
-    if (keyId !== undefined) attributes.push(Attr.keyId, keyId);
-    if (failure !== undefined) attributes.push(ATTR_ERROR_TYPE, failure);
-    else if (status >= 500) attributes.push(ATTR_ERROR_TYPE, String(status));
+    if (keyId !== undefined) attributes.push(K.keyId, keyId);
+    if (failure !== undefined) attributes.push(K.errorType, failure);
+    else if (status >= 500) attributes.push(K.errorType, String(status));
     const error = status >= 500 || (failure !== undefined && failure !== 'client-gone');
     this.#finish({
       traceId: hop.traceId,

@@ -1,5 +1,5 @@
 import type { ResourceValue, Scope } from './otlp-protobuf.ts';
-import type { AttributeList, SpanData } from './span-data.ts';
+import type { AttributeKey, AttributeList, SpanData } from './span-data.ts';
 
 /**
  * OTLP/JSON (`http/json`) of a batch, built when the batch is exported (off the request
@@ -36,7 +36,7 @@ const keyValues = (list: AttributeList) => {
   for (let i = 0; i < list.length; i += 2) {
     const value = list[i + 1];
     if (value !== undefined && value !== null)
-      out.push({ key: list[i] as string, value: anyValue(value as ResourceValue) });
+      out.push({ key: (list[i] as AttributeKey).name, value: anyValue(value as ResourceValue) });
   }
   return out;
 };

@@ -1,5 +1,5 @@
-import { keyPrefix, ProtoWriter, varintSize } from './proto-writer.ts';
-import type { AttributeList, AttributeValue, SpanData } from './span-data.ts';
+import { ProtoWriter, varintSize } from './proto-writer.ts';
+import type { AttributeKey, AttributeList, AttributeValue, SpanData } from './span-data.ts';
 
 /**
  * OTLP trace protobuf (opentelemetry-proto `ExportTraceServiceRequest`), written straight
@@ -63,15 +63,15 @@ function keyValue(w: ProtoWriter, tag: number, key: string, value: ResourceValue
 
 function attributes(w: ProtoWriter, tag: number, list: AttributeList): void {
   for (let i = 0; i < list.length; i += 2) {
-    const key = list[i] as string;
+    const key = list[i] as AttributeKey;
     const value = list[i + 1] as AttributeValue;
     // As the SDK's setAttribute: a missing value (a custom hook's answer without a title) is
     // no attribute.
     if (value === undefined || value === null) continue;
-    if (typeof value === 'string') w.stringKeyValue(tag, keyPrefix(key), value);
+    if (typeof value === 'string') w.stringKeyValue(tag, key.field, value);
     else if (typeof value === 'number' && value >= 0 && value < 2 ** 31 && Number.isInteger(value))
-      w.intKeyValue(tag, keyPrefix(key), value);
-    else keyValue(w, tag, key, value);
+      w.intKeyValue(tag, key.field, value);
+    else keyValue(w, tag, key.name, value);
   }
 }
 

@@ -140,7 +140,7 @@ export class ProtoWriter {
 
   /**
    * A `KeyValue` (tag `tag`) whose key is given pre-encoded (`keyField`: the key field and
-   * the value's tag, see `keyPrefix`) and whose value is a string: in one pass when the
+   * the value's tag, see `keyField`) and whose value is a string: in one pass when the
    * string is short ASCII (nearly always), else through the general path.
    */
   stringKeyValue(tag: number, keyField: Uint8Array, value: string): void {
@@ -263,20 +263,12 @@ export const varintSize = (value: number): number =>
 
 /**
  * The start of a `KeyValue` body for `key`: its key field (tag 1, length, UTF-8) and the
- * value's tag (field 2, length-delimited). Keys are podrouter's own constants: cached.
+ * value's tag (field 2, length-delimited).
  */
-const keyPrefixes = new Map<string, Uint8Array>();
-
-export function keyPrefix(key: string): Uint8Array {
-  let prefix = keyPrefixes.get(key);
-  if (prefix === undefined) {
-    const w = new ProtoWriter(key.length * 3 + 8);
-    w.tag(0x0a);
-    w.string(key);
-    w.tag(0x12);
-    prefix = Uint8Array.from(w.buf.subarray(0, w.pos));
-    // Keys come from code, not from requests; the bound only guards against a misuse.
-    if (keyPrefixes.size < 1024) keyPrefixes.set(key, prefix);
-  }
-  return prefix;
+export function keyField(key: string): Uint8Array {
+  const w = new ProtoWriter(key.length * 3 + 8);
+  w.tag(0x0a);
+  w.string(key);
+  w.tag(0x12);
+  return Uint8Array.from(w.buf.subarray(0, w.pos));
 }

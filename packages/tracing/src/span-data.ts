@@ -3,6 +3,7 @@
  * encoder needs. No SDK span objects, no attribute validation: podrouter sets every
  * attribute itself, from values whose types it knows.
  */
+import { keyField } from './proto-writer.ts';
 
 /** OTLP's numbering (the API's SpanKind + 1). */
 export const OtlpKind = { SERVER: 2, CLIENT: 3 } as const;
@@ -10,8 +11,21 @@ export const OtlpKind = { SERVER: 2, CLIENT: 3 } as const;
 export const OtlpStatus = { UNSET: 0, ERROR: 2 } as const;
 
 export type AttributeValue = string | number | boolean;
+
+/**
+ * An attribute's key with its OTLP protobuf bytes (the KeyValue's key field and the value's
+ * tag), encoded once per process: podrouter's keys are module constants, so a span copies
+ * the bytes instead of looking them up or encoding them.
+ */
+export interface AttributeKey {
+  readonly name: string;
+  readonly field: Uint8Array;
+}
+
+export const attributeKey = (name: string): AttributeKey => ({ name, field: keyField(name) });
+
 /** Flat `[key, value, key, value, …]`: one array per span instead of an object per attribute. */
-export type AttributeList = (string | AttributeValue)[];
+export type AttributeList = (AttributeKey | AttributeValue)[];
 
 export interface SpanEvent {
   readonly name: string;
