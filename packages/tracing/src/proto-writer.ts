@@ -215,11 +215,13 @@ export class ProtoWriter {
     let pos = this.pos;
     buf[pos++] = bytes;
     // Ids are 16 or 32 lower-case hex digits (checked where they come in): decoded here
-    // without Buffer.write's encoding dispatch.
+    // without Buffer.write's encoding dispatch, and without branches (random digits would
+    // mispredict them): '0'–'9' are 0x30–0x39, 'a'–'f' 0x61–0x66, so a digit's value is its
+    // low four bits, plus 9 when bit 6 is set.
     for (let i = 0; i < hex.length; i += 2) {
       const high = hex.charCodeAt(i);
       const low = hex.charCodeAt(i + 1);
-      buf[pos++] = ((high < 58 ? high - 48 : high - 87) << 4) | (low < 58 ? low - 48 : low - 87);
+      buf[pos++] = (((high & 15) + 9 * (high >> 6)) << 4) | ((low & 15) + 9 * (low >> 6));
     }
     this.pos = pos;
   }
