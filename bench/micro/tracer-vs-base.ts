@@ -173,7 +173,11 @@ const hexOf = (id: string) => id;
 const shape = (s: SpanData): Shape => ({
   name: s.name,
   kind: s.kind,
-  attributes: attrs(s.attributes),
+  attributes: attrs([
+    ...s.attributes,
+    // A checkout from before blocks has none.
+    ...((s as { blocks?: SpanData['blocks'] }).blocks ?? []).flatMap((block) => block.list),
+  ]),
   events: s.events.map((ev) => ({ name: ev.name, attributes: attrs(ev.attributes) })),
   code: s.statusCode,
   message: s.statusMessage,

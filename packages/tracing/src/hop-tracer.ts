@@ -18,14 +18,18 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
 import type {
+  Endpoint,
   ExchangeRecord,
   PolicyDecisionMessage,
   RequestStartMessage,
+  Route,
   UpstreamRequestMessage,
   UpstreamResponseMessage,
 } from '@podrouter/core';
 import { keyIdOf } from './key-id.ts';
+import { attributeBlock } from './otlp-protobuf.ts';
 import {
+  type AttributeBlock,
   type AttributeList,
   attributeKey,
   OtlpKind,
@@ -114,6 +118,7 @@ interface Attempt {
   readonly start: number;
   readonly name: string;
   readonly attributes: AttributeList;
+  readonly endpoint: AttributeBlock;
 }
 
 /**
@@ -142,6 +147,64 @@ interface Hop {
 }
 
 const NO_EVENTS: readonly SpanEvent[] = [];
+
+/**
+ * The attributes a span takes from a route or an endpoint, encoded on first use. These are
+ * objects of the route table, the same for every request until a new table replaces them
+ * (and the WeakMaps forget them).
+ */
+const routeBlocks = new WeakMap<Route, AttributeBlock>();
+const endpointBlocks = new WeakMap<Endpoint, AttributeBlock>();
+const attemptBlocks = new WeakMap<Endpoint, AttributeBlock>();
+
+function blockOf<T extends object>(
+  cache: WeakMap<T, AttributeBlock>,
+  owner: T,
+  list: (owner: T) => AttributeList,
+): AttributeBlock {
+  let block = cache.get(owner);
+  if (block === undefined) {
+    block = attributeBlock(list(owner));
+    cache.set(owner, block);
+  }
+  return block;
+}
+
+/** SERVER span: the route matched. */
+const routeAttributes = (route: Route): AttributeList => [
+  K.route,
+  route.path,
+  K.routeHost,
+  route.host,
+  K.routePath,
+  route.path,
+  K.namespace,
+  route.namespace,
+];
+/** SERVER span: the endpoint that answered. */
+const endpointAttributes = (endpoint: Endpoint): AttributeList => [
+  K.pod,
+  endpoint.podName,
+  K.upstream,
+  endpoint.key,
+];
+/** CLIENT span: the endpoint tried. */
+const attemptAttributes = (endpoint: Endpoint): AttributeList => [
+  K.serverAddress,
+  endpoint.ip,
+  K.serverPort,
+  endpoint.port,
+  K.peerAddress,
+  endpoint.ip,
+  K.peerPort,
+  endpoint.port,
+  K.namespace,
+  endpoint.namespace,
+  K.pod,
+  endpoint.podName,
+  K.upstream,
+  endpoint.key,
+];
 
 const pathOf = (url: string | undefined) => {
   if (url === undefined) return '/';
@@ -287,30 +350,17 @@ export class HopTracer {
     const method = upperMethod(req.method);
     const attributes: AttributeList = [];
     methodAttributes(method, req.method, attributes);
-    attributes.push(
-      K.serverAddress,
-      endpoint.ip,
-      K.serverPort,
-      endpoint.port,
-      K.peerAddress,
-      endpoint.ip,
-      K.peerPort,
-      endpoint.port,
-      K.urlFull,
-      `${endpoint.origin}${pathOf(req.url)}`,
-      K.namespace,
-      endpoint.namespace,
-      K.pod,
-      endpoint.podName,
-      K.upstream,
-      endpoint.key,
-      K.routePath,
-      route.path,
-    );
+    attributes.push(K.urlFull, `${endpoint.origin}${pathOf(req.url)}`, K.routePath, route.path);
     if (retries > 0) attributes.push(K.resendCount, retries);
     if (upgrade) attributes.push(K.upgrade, true);
     const spanId = newSpanId();
-    hop.client = { spanId, start: now(), name: normalizedMethod(method), attributes };
+    hop.client = {
+      spanId,
+      start: now(),
+      name: normalizedMethod(method),
+      attributes,
+      endpoint: blockOf(attemptBlocks, endpoint, attemptAttributes),
+    };
     return spanId;
   }
 
@@ -348,6 +398,7 @@ export class HopTracer {
       start: client.start,
       end: now(),
       attributes: client.attributes,
+      blocks: [client.endpoint],
       events: NO_EVENTS,
       statusCode,
       statusMessage,
@@ -384,21 +435,10 @@ export class HopTracer {
     attributes.push(K.tier, this.#tier);
     if (hop.upgrade) attributes.push(K.upgrade, true);
     if (status > 0) attributes.push(K.statusCode, status);
-    let name = normalizedMethod(method);
-    if (route !== undefined) {
-      attributes.push(
-        K.route,
-        route.path,
-        K.routeHost,
-        route.host,
-        K.routePath,
-        route.path,
-        K.namespace,
-        route.namespace,
-      );
-      name = `${method} ${route.path}`;
-    }
-    if (endpoint !== undefined) attributes.push(K.pod, endpoint.podName, K.upstream, endpoint.key);
+    const name = route === undefined ? normalizedMethod(method) : `${method} ${route.path}`;
+    const blocks: AttributeBlock[] = [];
+    if (route !== undefined) blocks.push(blockOf(routeBlocks, route, routeAttributes));
+    if (endpoint !== undefined) blocks.push(blockOf(endpointBlocks, endpoint, endpointAttributes));
     attributes.push(K.retries, retries);
     if (hop.decision !== undefined) attributes.push(K.policy, hop.decision);
     const keyId = keyIdOf(req, this.#keyHeader);
@@ -416,6 +456,7 @@ export class HopTracer {
       start: hop.start,
       end: now(),
       attributes,
+      blocks,
       events: hop.events ?? NO_EVENTS,
       statusCode: error ? OtlpStatus.ERROR : OtlpStatus.UNSET,
       statusMessage: error && failure ? failure : '',

@@ -50,7 +50,10 @@ const span = (s: SpanData) => ({
   kind: s.kind,
   startTimeUnixNano: nanos(s.start),
   endTimeUnixNano: nanos(s.end),
-  attributes: keyValues(s.attributes),
+  attributes: s.blocks.reduce(
+    (all, block) => all.concat(keyValues(block.list)),
+    keyValues(s.attributes),
+  ),
   droppedAttributesCount: 0,
   events: s.events.map((event) => ({
     timeUnixNano: nanos(event.time),

@@ -7,7 +7,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
 import { jsonRequest } from './otlp-json.ts';
-import { RequestHead, type ResourceValue } from './otlp-protobuf.ts';
+import { attributeBlock, RequestHead, type ResourceValue } from './otlp-protobuf.ts';
 import { ProtoWriter } from './proto-writer.ts';
 import { protobufBatches } from './span-batcher.ts';
 import {
@@ -100,6 +100,8 @@ const spanArb = fc.record({
   start: time,
   end: time,
   attributes: attributeList,
+  /** Where the attributes are cut into the span's list and its blocks. */
+  cuts: fc.array(fc.nat({ max: 12 }), { maxLength: 2 }),
   events: fc.array(fc.record({ name: text, time, attributes: attributeList }), { maxLength: 2 }),
   statusCode: fc.constantFrom(0, 2),
   statusMessage: fc.oneof(fc.constant(''), text),
@@ -114,6 +116,14 @@ const toObject = (list: Pairs) => {
   return out;
 };
 
+/** The first part of the attributes as the span's list, the others as blocks (a route's, an endpoint's). */
+function split(list: Pairs, cuts: readonly number[]) {
+  const at = cuts.map((cut) => Math.min(cut * 2, list.length)).sort((a, b) => a - b);
+  const bounds = [0, ...at, list.length];
+  const parts = bounds.slice(1).map((end, i) => keyed(list.slice(bounds[i], end)));
+  return { attributes: parts[0] as AttributeList, blocks: parts.slice(1).map(attributeBlock) };
+}
+
 function ours(g: Generated): SpanData {
   return {
     traceId: g.traceId,
@@ -124,7 +134,7 @@ function ours(g: Generated): SpanData {
     kind: g.kind,
     start: g.start.ms,
     end: g.end.ms,
-    attributes: keyed(g.attributes),
+    ...split(g.attributes, g.cuts),
     events: g.events.map((e) => ({
       name: e.name,
       time: e.time.ms,

@@ -1,5 +1,11 @@
 import { ProtoWriter, varintSize } from './proto-writer.ts';
-import type { AttributeKey, AttributeList, AttributeValue, SpanData } from './span-data.ts';
+import type {
+  AttributeBlock,
+  AttributeKey,
+  AttributeList,
+  AttributeValue,
+  SpanData,
+} from './span-data.ts';
 
 /**
  * OTLP trace protobuf (opentelemetry-proto `ExportTraceServiceRequest`), written straight
@@ -75,6 +81,15 @@ function attributes(w: ProtoWriter, tag: number, list: AttributeList): void {
   }
 }
 
+const SPAN_ATTRIBUTES = 0x4a;
+
+/** `list` with its encoding as span attributes, for many spans to copy. */
+export function attributeBlock(list: AttributeList): AttributeBlock {
+  const w = new ProtoWriter(256);
+  attributes(w, SPAN_ATTRIBUTES, list);
+  return { list, encoded: Uint8Array.from(w.buf.subarray(0, w.pos)) };
+}
+
 /** One span as a `ScopeSpans.spans` entry (field 2), appended to `w`. */
 export function writeSpan(w: ProtoWriter, span: SpanData): void {
   w.tag(0x12);
@@ -99,7 +114,8 @@ export function writeSpan(w: ProtoWriter, span: SpanData): void {
   w.fixed64Nanos(span.start);
   w.tag(0x41);
   w.fixed64Nanos(span.end);
-  attributes(w, 0x4a, span.attributes);
+  attributes(w, SPAN_ATTRIBUTES, span.attributes);
+  for (const block of span.blocks) w.copy(block.encoded);
   for (const event of span.events) {
     w.tag(0x5a);
     const at = w.begin();

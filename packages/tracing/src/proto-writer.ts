@@ -207,6 +207,13 @@ export class ProtoWriter {
     this.pos = pos;
   }
 
+  /** Bytes as they are (already encoded fields), in one copy. */
+  copy(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
   /** A length-prefixed run of bytes given as lower-case hex (trace and span ids). */
   hexBytes(hex: string): void {
     const bytes = hex.length >>> 1;

@@ -47,6 +47,7 @@ const span: SpanData = {
   start: 0,
   end: 0,
   attributes: [],
+  blocks: [],
   events: [],
   statusCode: 0,
   statusMessage: '',

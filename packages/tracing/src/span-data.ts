@@ -27,6 +27,16 @@ export const attributeKey = (name: string): AttributeKey => ({ name, field: keyF
 /** Flat `[key, value, key, value, …]`: one array per span instead of an object per attribute. */
 export type AttributeList = (AttributeKey | AttributeValue)[];
 
+/**
+ * Attributes many spans share because they come from one object of the route table (a
+ * route's, an endpoint's), with their protobuf encoding (span `attributes` KeyValues) made
+ * once: a span copies the bytes (`attributeBlock` in otlp-protobuf.ts).
+ */
+export interface AttributeBlock {
+  readonly list: AttributeList;
+  readonly encoded: Uint8Array;
+}
+
 export interface SpanEvent {
   readonly name: string;
   /** Epoch milliseconds (fractional). */
@@ -49,6 +59,8 @@ export interface SpanData {
   readonly start: number;
   readonly end: number;
   readonly attributes: AttributeList;
+  /** More attributes, after `attributes` (no key in both). */
+  readonly blocks: readonly AttributeBlock[];
   readonly events: readonly SpanEvent[];
   readonly statusCode: number;
   /** '' for none. */
