@@ -154,7 +154,9 @@ export class ProtoWriter {
       let pos = this.pos;
       buf[pos++] = tag;
       buf[pos++] = total;
-      for (let i = 0; i < keyLength; i++) buf[pos++] = keyField[i] as number;
+      // One copy (memmove) beats a byte loop from about ten bytes; keys are 15–30.
+      buf.set(keyField, pos);
+      pos += keyLength;
       buf[pos++] = length + 2;
       buf[pos++] = 0x0a;
       buf[pos++] = length;
@@ -175,7 +177,7 @@ export class ProtoWriter {
   #stringKeyValueSlow(tag: number, keyField: Uint8Array, value: string): void {
     this.tag(tag);
     const kv = this.begin();
-    this.raw(keyField);
+    this.copy(keyField);
     const any = this.begin();
     this.tag(0x0a);
     this.string(value);
@@ -192,19 +194,12 @@ export class ProtoWriter {
     let pos = this.pos;
     buf[pos++] = tag;
     buf[pos++] = total;
-    for (let i = 0; i < keyField.length; i++) buf[pos++] = keyField[i] as number;
+    buf.set(keyField, pos);
+    pos += keyField.length;
     buf[pos++] = 1 + size;
     buf[pos++] = 0x18;
     this.pos = pos;
     this.varint(value);
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i] as number;
-    this.pos = pos;
   }
 
   /** Bytes as they are (already encoded fields), in one copy. */
