@@ -6,6 +6,25 @@
 
 const TWO_32 = 4294967296;
 
+/**
+ * `seconds` × 10^9 as 32-bit halves, for the last whole second written: the spans of a
+ * batch end within a few seconds, so the 64-bit product is assembled about once a second.
+ */
+let lastSeconds = Number.NaN;
+let lastLow = 0;
+let lastHigh = 0;
+
+function secondsInNanos(seconds: number): void {
+  const low16 = (seconds & 0xffff) * 1e9; // < 2^46
+  const high16 = Math.floor(seconds / 65536) * 1e9; // × 2^16 below
+  const lowSum = (low16 % TWO_32) + (high16 % 65536) * 65536;
+  lastLow = lowSum % TWO_32;
+  lastHigh =
+    (Math.floor(low16 / TWO_32) + Math.floor(high16 / 65536) + Math.floor(lowSum / TWO_32)) %
+    TWO_32;
+  lastSeconds = seconds;
+}
+
 export class ProtoWriter {
   buf: Buffer;
   pos: number;
@@ -86,24 +105,25 @@ export class ProtoWriter {
   fixed64Nanos(epochMs: number): void {
     const seconds = Math.floor(epochMs / 1000);
     const nanos = Math.round((epochMs - seconds * 1000) * 1e6);
-    const low16 = (seconds & 0xffff) * 1e9; // < 2^46
-    const high16 = Math.floor(seconds / 65536) * 1e9; // × 2^16 below
-    const lowSum = (low16 % TWO_32) + (high16 % 65536) * 65536 + nanos;
-    const low = lowSum % TWO_32;
-    const high =
-      Math.floor(low16 / TWO_32) + Math.floor(high16 / 65536) + Math.floor(lowSum / TWO_32);
+    if (seconds !== lastSeconds) secondsInNanos(seconds);
+    // nanos ≤ 10^9: at most one carry.
+    let low = lastLow + nanos;
+    let high = lastHigh;
+    if (low >= TWO_32) {
+      low -= TWO_32;
+      high++;
+    }
     this.ensure(8);
     const buf = this.buf;
     const pos = this.pos;
-    const h = high % TWO_32;
     buf[pos] = low & 0xff;
     buf[pos + 1] = (low >>> 8) & 0xff;
     buf[pos + 2] = (low >>> 16) & 0xff;
     buf[pos + 3] = low >>> 24;
-    buf[pos + 4] = h & 0xff;
-    buf[pos + 5] = (h >>> 8) & 0xff;
-    buf[pos + 6] = (h >>> 16) & 0xff;
-    buf[pos + 7] = h >>> 24;
+    buf[pos + 4] = high & 0xff;
+    buf[pos + 5] = (high >>> 8) & 0xff;
+    buf[pos + 6] = (high >>> 16) & 0xff;
+    buf[pos + 7] = high >>> 24;
     this.pos = pos + 8;
   }
 
