@@ -42,7 +42,7 @@ import {
   carriedBaggage,
   extractParent,
   newSpanId,
-  newTraceId,
+  randomIds,
   type Sampler,
 } from './trace-context.ts';
 
@@ -142,6 +142,8 @@ interface Hop {
   readonly localPort: number | undefined;
   readonly remoteAddress: string | undefined;
   client: Attempt | undefined;
+  /** The first CLIENT span's id, drawn with the hop's own; '' once taken. */
+  firstClientSpanId: string;
   decision: 'allow' | 'deny' | 'error' | undefined;
   events: SpanEvent[] | undefined;
 }
@@ -275,13 +277,16 @@ export class HopTracer {
     const { req, upgrade } = message as RequestStartMessage;
     const headers = req.headers;
     const parent = extractParent(headers);
-    const traceId = parent?.traceId ?? newTraceId();
+    // One draw, one hex conversion: [trace id,] this hop's span id, its first CLIENT span's.
+    const ids = parent === undefined ? randomIds(4) : randomIds(2);
+    const at = parent === undefined ? 32 : 0;
+    const traceId = parent === undefined ? ids.slice(0, 32) : parent.traceId;
     // The sampler decides first; the rest is kept only for spans that are exported.
     const sampled = this.#sampler(traceId, parent);
     const socket = req.socket;
     this.#hops.set(req, {
       traceId,
-      spanId: newSpanId(),
+      spanId: ids.slice(at, at + 16),
       parentSpanId: parent?.spanId ?? '',
       sampled,
       traceState: parent?.traceState,
@@ -293,6 +298,7 @@ export class HopTracer {
       localPort: sampled ? socket.localPort : undefined,
       remoteAddress: sampled ? socket.remoteAddress : undefined,
       client: undefined,
+      firstClientSpanId: ids.slice(at + 16),
       decision: undefined,
       events: undefined,
     });
@@ -353,7 +359,8 @@ export class HopTracer {
     attributes.push(K.urlFull, `${endpoint.origin}${pathOf(req.url)}`, K.routePath, route.path);
     if (retries > 0) attributes.push(K.resendCount, retries);
     if (upgrade) attributes.push(K.upgrade, true);
-    const spanId = newSpanId();
+    const spanId = hop.firstClientSpanId === '' ? newSpanId() : hop.firstClientSpanId;
+    hop.firstClientSpanId = '';
     hop.client = {
       spanId,
       start: now(),

@@ -23,6 +23,7 @@ import {
   extractParent,
   newSpanId,
   newTraceId,
+  randomIds,
 } from './trace-context.ts';
 
 /**
@@ -142,5 +143,8 @@ describe('extracting the caller’s context', () => {
     assert.equal(ids.size, 2000);
     for (const id of ids) assert.match(id, /^(?!0{16})[0-9a-f]{16}$/);
     assert.match(newTraceId(), /^(?!0{32})[0-9a-f]{32}$/);
+    const words = randomIds(4);
+    assert.match(words, /^[0-9a-f]{64}$/);
+    for (let i = 0; i < 64; i += 16) assert.notEqual(words.slice(i, i + 16), '0'.repeat(16));
   });
 });

@@ -98,18 +98,26 @@ export function createSampler(name: SamplerName, ratio: number): Sampler {
 const POOL = Buffer.allocUnsafe(4096);
 let poolAt = POOL.length;
 
-function randomHex(bytes: number): string {
+/**
+ * `count` random 8-byte words as one run of hex digits (16 per word): a span id is one word,
+ * a trace id two. Drawing all of a hop's ids at once converts them to hex in one call.
+ */
+export function randomIds(count: number): string {
+  const bytes = count * 8;
   if (poolAt + bytes > POOL.length) {
     randomFillSync(POOL);
     poolAt = 0;
   }
   const start = poolAt;
   poolAt += bytes;
-  // All-zero ids are invalid (W3C); one in 2^64 draws, redrawn.
-  for (let i = start; i < poolAt; i++)
-    if (POOL[i] !== 0) return POOL.toString('hex', start, poolAt);
-  return randomHex(bytes);
+  // All-zero ids are invalid (W3C): a word of zeros (one in 2^64) redraws them all.
+  for (let word = start; word < poolAt; word += 8) {
+    let zero = true;
+    for (let i = word; i < word + 8 && zero; i++) zero = POOL[i] === 0;
+    if (zero) return randomIds(count);
+  }
+  return POOL.toString('hex', start, poolAt);
 }
 
-export const newTraceId = (): string => randomHex(16);
-export const newSpanId = (): string => randomHex(8);
+export const newTraceId = (): string => randomIds(2);
+export const newSpanId = (): string => randomIds(1);
