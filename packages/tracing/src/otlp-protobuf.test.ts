@@ -258,6 +258,31 @@ describe('OTLP protobuf encoding', () => {
     sameExceptTimeRounding(actual, expected);
   });
 
+  it('writes spans whose lengths take one, two and three bytes', () => {
+    const batch = protobufBatches(new RequestHead(RESOURCE, SCOPE))();
+    const g = fc.sample(spanArb, { numRuns: 1, seed: 5 })[0] as Generated;
+    const bare: Generated = {
+      ...g,
+      name: '',
+      traceState: '',
+      statusMessage: '',
+      events: [],
+      cuts: [],
+    };
+    // A bare span is ~60–80 bytes: these values take it across 128 and across 16384.
+    const sizes = [
+      ...Array.from({ length: 160 }, (_, i) => i),
+      ...Array.from({ length: 150 }, (_, i) => 16250 + i),
+    ];
+    const spans = sizes.map((n) => ({ ...bare, attributes: n === 0 ? [] : ['k', 'v'.repeat(n)] }));
+    for (const span of spans) batch.add(ours(span));
+    const actual = decode(batch.body() as Uint8Array);
+    const expected = decode(
+      ProtobufTraceSerializer.serializeRequest(spans.map(reference)) as Uint8Array,
+    );
+    sameExceptTimeRounding(actual, expected);
+  });
+
   it('leaves out an attribute without a value, as the SDK does', () => {
     const head = new RequestHead(RESOURCE, SCOPE);
     const g = fc.sample(spanArb, { numRuns: 1, seed: 3 })[0] as Generated;
