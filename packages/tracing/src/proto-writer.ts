@@ -248,13 +248,6 @@ export class ProtoWriter {
     this.pos = pos;
   }
 
-  bytes(value: Uint8Array): void {
-    this.varint(value.byteLength);
-    this.ensure(value.byteLength);
-    this.buf.set(value, this.pos);
-    this.pos += value.byteLength;
-  }
-
   /** Starts a length-delimited body; give the result to `end`. */
   begin(): number {
     this.ensure(1);

@@ -119,5 +119,4 @@ export function randomIds(count: number): string {
   return POOL.toString('hex', start, poolAt);
 }
 
-export const newTraceId = (): string => randomIds(2);
 export const newSpanId = (): string => randomIds(1);
