@@ -573,7 +573,7 @@ export const ROUTER_SETTINGS = [
     env: 'UPSTREAM_CONNECT_TIMEOUT',
     flag: '--upstream-connect-timeout',
     description:
-      'Time to open a connection to a Pod. Exceeded → 504 (after one retry elsewhere when safe).',
+      "Time to open a connection to a Pod (HTTP and WebSocket). Exceeded → 504 (after one retry elsewhere when safe); 0 = no limit but the kernel's (about 2 min).",
     default: () => '5s',
     parse: duration,
   }),

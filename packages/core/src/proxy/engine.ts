@@ -27,6 +27,14 @@ const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 
 /** Error codes that mean the connection to the Pod could not be made (nothing was sent). */
 export const isConnectRefused = (code: string): boolean => CONNECT_REFUSED.has(code);
 
+/**
+ * A connect that failed before the connection was made, by its error code: refused (a reset
+ * or no route), or timed out (`ETIMEDOUT`: the kernel gave up resending the SYN, when the
+ * router's own connect timeout is off or longer).
+ */
+export const connectFailureKind = (code: string): FailureKind =>
+  isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
+
 export interface UpstreamFailure {
   readonly kind: FailureKind;
   readonly error: Error;

@@ -8,8 +8,8 @@ import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
 import {
   ClientGoneError,
+  connectFailureKind,
   type FailureKind,
-  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -623,7 +623,7 @@ class RawExchange {
     const code = (error as { code?: string }).code ?? '';
     if (connection !== null && !connection.connected) {
       if (connection.tcpConnected) return 'tls-handshake';
-      return isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
+      return connectFailureKind(code);
     }
     return 'connection-lost';
   }
