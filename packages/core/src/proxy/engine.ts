@@ -19,6 +19,12 @@ export type FailureKind =
   | 'connection-lost'
   /** The request body failed: too large, or the client stopped sending it. */
   | 'request-body'
+  /**
+   * The request cannot be written as the router built it (a header set by policy that is
+   * not valid on the wire, a Transfer-Encoding set by a hook): nothing was sent, and it is
+   * the router's failure, not the client's.
+   */
+  | 'invalid-request'
   /** The client went away; nobody is waiting for an answer. */
   | 'client-gone';
 

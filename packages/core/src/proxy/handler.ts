@@ -73,6 +73,11 @@ function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
         title: 'Request body failed',
         detail: 'The request body could not be read.',
       };
+    case 'invalid-request':
+      return {
+        ...Problems.internalError,
+        detail: 'The router could not write the request for the upstream Pod.',
+      };
     case 'timeout':
       return { ...Problems.gatewayTimeout, detail: 'The upstream Pod did not answer in time.' };
     case 'tls-handshake':

@@ -617,7 +617,7 @@ class RawExchange {
   #classify(error: Error, connection: Connection | null): FailureKind {
     if (error instanceof ClientGoneError) return 'client-gone';
     if (error instanceof RequestBodyTooLargeError || this.#bodyFailed) return 'request-body';
-    if (error instanceof InvalidRequestError) return 'request-body';
+    if (error instanceof InvalidRequestError) return 'invalid-request';
     if (error instanceof TotalTimeoutError || error instanceof UpstreamTimeoutError)
       return 'timeout';
     const code = (error as { code?: string }).code ?? '';
