@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { STATUS_CODES } from 'node:http';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BUILDS, pod, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
@@ -282,6 +283,18 @@ for (const build of BUILDS)
           backend.requests.map((request) => request.target),
           ['/expect'],
         );
+      });
+
+      it("writes each status with its own reason phrase, also a 500 after a hook's answer failed to write", async () => {
+        const answer = await rawClient(port(), [
+          `GET /answer-undefined HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+        ]);
+        const line = /^HTTP\/1\.1 (\d{3}) ([^\r]*)\r\n/.exec(answer.text);
+        assert.ok(line, JSON.stringify(answer.text));
+        const status = Number(line[1]);
+        // node:http refuses the field (500), the raw server leaves it out (401).
+        assert.equal(status, engine === 'node' ? 500 : 401);
+        assert.equal(line[2], STATUS_CODES[status]);
       });
 
       it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {

@@ -19,6 +19,14 @@ export default defineHooks([
       else if (path.endsWith('/inject-upstream')) context.upstreamHeaders.set('x-b', INJECTED);
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
       else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
+      else if (path.endsWith('/answer-undefined'))
+        // A hook bug JavaScript allows: node:http's writeHead throws on it after it has taken
+        // the status; the raw server leaves the field out.
+        return {
+          status: 401,
+          title: 'Refused',
+          headers: { 'x-c': undefined as unknown as string },
+        };
       else if (path.endsWith('/inject-answer'))
         return { status: 401, title: 'Refused', headers: { 'x-c': INJECTED } };
       return 'continue';
