@@ -4,7 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { type EchoApp, startEchoApp } from '../../examples/local/echo-app.ts';
 import { type Blackhole, startBlackhole } from '../support/blackhole.ts';
-import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
+import {
+  BUILDS,
+  type BuildUnderTest,
+  pod,
+  type RunningRouter,
+  startRouter,
+} from '../support/harness.ts';
 
 /** Conformance: WebSocket upgrades, and route table swaps that must not cut them. */
 
@@ -21,6 +27,10 @@ before(async () => {
 after(async () => {
   await Promise.all([first.close(), second.close(), silent.close()]);
 });
+
+/** A Pod serving ws.example.com/chat on `port`. */
+const chatPod = (build: BuildUnderTest, name: string, ip: string, port: number) =>
+  pod(build, { name, ip, ports: [port], hosts: 'ws.example.com', paths: `${port}:/chat` });
 
 /** The count of `podrouter_upstream_failures_total` for one kind. */
 async function failures(router: RunningRouter, tier: string, kind: string): Promise<number> {
@@ -84,15 +94,7 @@ for (const build of BUILDS) {
     let router: RunningRouter;
 
     before(async () => {
-      router = await startRouter(build, [
-        pod(build, {
-          name: 'ws-1',
-          ip: '127.0.12.1',
-          ports: [first.port],
-          hosts: 'ws.example.com',
-          paths: `${first.port}:/chat`,
-        }),
-      ]);
+      router = await startRouter(build, [chatPod(build, 'ws-1', '127.0.12.1', first.port)]);
     });
 
     after(async () => {
@@ -127,13 +129,7 @@ for (const build of BUILDS) {
       const { socket, next } = await open(router.port, 'ws.example.com', '/chat');
       // A new Pod joins (the demo's "add a Pod to the file"): routable at once…
       await router.setState([
-        pod(build, {
-          name: 'ws-1',
-          ip: '127.0.12.1',
-          ports: [first.port],
-          hosts: 'ws.example.com',
-          paths: `${first.port}:/chat`,
-        }),
+        chatPod(build, 'ws-1', '127.0.12.1', first.port),
         pod(build, {
           name: 'ws-2',
           namespace: 'other',
@@ -185,15 +181,7 @@ for (const build of BUILDS) {
     it('answers 504 and counts a connect-timeout when the Pod does not answer the SYN', async () => {
       const router = await startRouter(
         build,
-        [
-          pod(build, {
-            name: 'silent',
-            ip: silent.host,
-            ports: [silent.port],
-            hosts: 'ws.example.com',
-            paths: `${silent.port}:/chat`,
-          }),
-        ],
+        [chatPod(build, 'silent', silent.host, silent.port)],
         { UPSTREAM_CONNECT_TIMEOUT: '300ms' },
       );
       try {
@@ -208,19 +196,9 @@ for (const build of BUILDS) {
     });
 
     it('with UPSTREAM_CONNECT_TIMEOUT=0 leaves the connect to the kernel and opens the tunnel', async () => {
-      const router = await startRouter(
-        build,
-        [
-          pod(build, {
-            name: 'ws-1',
-            ip: '127.0.12.1',
-            ports: [first.port],
-            hosts: 'ws.example.com',
-            paths: `${first.port}:/chat`,
-          }),
-        ],
-        { UPSTREAM_CONNECT_TIMEOUT: '0' },
-      );
+      const router = await startRouter(build, [chatPod(build, 'ws-1', '127.0.12.1', first.port)], {
+        UPSTREAM_CONNECT_TIMEOUT: '0',
+      });
       try {
         const { socket, greeting } = await open(router.port, 'ws.example.com', '/chat');
         assert.equal(greeting.pod, 'ws-1');
