@@ -352,6 +352,16 @@ for (const build of BUILDS)
         assert.equal(line[2], STATUS_CODES[status]);
       });
 
+      it('answers 500 when a hook sets an upstream header the engine cannot write (its own Transfer-Encoding), and the Pod sees nothing', async () => {
+        backend.reset();
+        const answer = await rawClient(port(), [
+          `GET /upstream-te HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+        ]);
+        assert.deepEqual(statuses(answer.text), [500], JSON.stringify(answer.text));
+        assert.match(answer.text, /"title":"Internal error"/);
+        assert.equal(backend.requests.length, 0);
+      });
+
       it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {
         backend.reset();
         const h = `Host: ${HOST}\r\n`;
