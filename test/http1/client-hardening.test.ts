@@ -340,16 +340,17 @@ for (const build of BUILDS)
         );
       });
 
-      it("writes each status with its own reason phrase, also a 500 after a hook's answer failed to write", async () => {
+      it("refuses a hook's header without a value alike on both engines: 500 with its own reason phrase", async () => {
+        // Before, node:http threw in writeHead after taking the 401 and wrote
+        // "500 Unauthorized"; the raw server answered 401 without the field.
         const answer = await rawClient(port(), [
           `GET /answer-undefined HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
         ]);
-        const line = /^HTTP\/1\.1 (\d{3}) ([^\r]*)\r\n/.exec(answer.text);
-        assert.ok(line, JSON.stringify(answer.text));
-        const status = Number(line[1]);
-        // node:http refuses the field (500), the raw server leaves it out (401).
-        assert.equal(status, engine === 'node' ? 500 : 401);
-        assert.equal(line[2], STATUS_CODES[status]);
+        assert.ok(
+          answer.text.startsWith(`HTTP/1.1 500 ${STATUS_CODES[500]}\r\n`),
+          JSON.stringify(answer.text),
+        );
+        assert.match(answer.text, /"title":"Policy hook failed"/);
       });
 
       it('answers 500 when a hook sets an upstream header the engine cannot write (its own Transfer-Encoding), and the Pod sees nothing', async () => {

@@ -23,8 +23,8 @@ export default defineHooks([
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
       else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
-        // A hook bug JavaScript allows: node:http's writeHead throws on it after it has taken
-        // the status; the raw server leaves the field out.
+        // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking
+        // the status; the raw server would leave the field out): refused like CR/LF.
         return {
           status: 401,
           title: 'Refused',
