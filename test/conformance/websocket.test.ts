@@ -3,21 +3,45 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { type EchoApp, startEchoApp } from '../../examples/local/echo-app.ts';
-import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
+import { type Blackhole, startBlackhole } from '../support/blackhole.ts';
+import {
+  BUILDS,
+  type BuildUnderTest,
+  pod,
+  type RunningRouter,
+  startRouter,
+} from '../support/harness.ts';
 
 /** Conformance: WebSocket upgrades, and route table swaps that must not cut them. */
 
 let first: EchoApp;
 let second: EchoApp;
+let silent: Blackhole;
 
 before(async () => {
   first = await startEchoApp({ host: '127.0.12.1', port: 0, name: 'ws-1' });
   second = await startEchoApp({ host: '127.0.12.2', port: 0, name: 'ws-2' });
+  silent = await startBlackhole('127.0.12.8');
 });
 
 after(async () => {
-  await Promise.all([first.close(), second.close()]);
+  await Promise.all([first.close(), second.close(), silent.close()]);
 });
+
+/** A Pod serving ws.example.com/chat on `port`. */
+const chatPod = (build: BuildUnderTest, name: string, ip: string, port: number) =>
+  pod(build, { name, ip, ports: [port], hosts: 'ws.example.com', paths: `${port}:/chat` });
+
+/** The count of `podrouter_upstream_failures_total` for one kind. */
+async function failures(router: RunningRouter, tier: string, kind: string): Promise<number> {
+  const metrics = (await router.admin('/metrics')).body;
+  const line = metrics
+    .split('\n')
+    .find((text) =>
+      text.startsWith(`podrouter_upstream_failures_total{tier="${tier}",kind="${kind}"}`),
+    );
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
 
 /** Opens a WebSocket through the router; resolves with the socket and its greeting. */
 async function open(
@@ -70,15 +94,7 @@ for (const build of BUILDS) {
     let router: RunningRouter;
 
     before(async () => {
-      router = await startRouter(build, [
-        pod(build, {
-          name: 'ws-1',
-          ip: '127.0.12.1',
-          ports: [first.port],
-          hosts: 'ws.example.com',
-          paths: `${first.port}:/chat`,
-        }),
-      ]);
+      router = await startRouter(build, [chatPod(build, 'ws-1', '127.0.12.1', first.port)]);
     });
 
     after(async () => {
@@ -113,13 +129,7 @@ for (const build of BUILDS) {
       const { socket, next } = await open(router.port, 'ws.example.com', '/chat');
       // A new Pod joins (the demo's "add a Pod to the file"): routable at once…
       await router.setState([
-        pod(build, {
-          name: 'ws-1',
-          ip: '127.0.12.1',
-          ports: [first.port],
-          hosts: 'ws.example.com',
-          paths: `${first.port}:/chat`,
-        }),
+        chatPod(build, 'ws-1', '127.0.12.1', first.port),
         pod(build, {
           name: 'ws-2',
           namespace: 'other',
@@ -163,6 +173,40 @@ for (const build of BUILDS) {
         }),
       ]);
       assert.equal(await refusedUpgrade(router.port, 'ws.example.com', '/chat'), 502);
+      assert.equal(await failures(router, build.tier, 'connect-refused'), 1);
+    });
+  });
+
+  describe(`websocket connect timeouts (${build.tier} build)`, () => {
+    it('answers 504 and counts a connect-timeout when the Pod does not answer the SYN', async () => {
+      const router = await startRouter(
+        build,
+        [chatPod(build, 'silent', silent.host, silent.port)],
+        { UPSTREAM_CONNECT_TIMEOUT: '300ms' },
+      );
+      try {
+        const started = performance.now();
+        assert.equal(await refusedUpgrade(router.port, 'ws.example.com', '/chat'), 504);
+        assert.ok(performance.now() - started < 3000, 'the connect timeout, not a later one');
+        assert.equal(await failures(router, build.tier, 'connect-timeout'), 1);
+        assert.equal(await failures(router, build.tier, 'connect-refused'), 0);
+      } finally {
+        await router.stop();
+      }
+    });
+
+    it('with UPSTREAM_CONNECT_TIMEOUT=0 leaves the connect to the kernel and opens the tunnel', async () => {
+      const router = await startRouter(build, [chatPod(build, 'ws-1', '127.0.12.1', first.port)], {
+        UPSTREAM_CONNECT_TIMEOUT: '0',
+      });
+      try {
+        const { socket, greeting } = await open(router.port, 'ws.example.com', '/chat');
+        assert.equal(greeting.pod, 'ws-1');
+        socket.close();
+        await once(socket, 'close');
+      } finally {
+        await router.stop();
+      }
     });
   });
 }

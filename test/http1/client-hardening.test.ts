@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import { connect as connectHttp2, constants as http2Constants } from 'node:http2';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BUILDS, pod, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
@@ -29,7 +31,8 @@ type Engine = (typeof ENGINES)[number];
 
 /**
  * A Pod that answers `GET /big/N` with N bytes, written with backpressure, and counts the
- * connections the router closed before the body was all sent.
+ * connections the router closed before the body was all sent. A WebSocket handshake to it
+ * gets a 101, then the N bytes down the tunnel.
  */
 async function startBigBackend(host: string) {
   let cut = 0;
@@ -42,8 +45,13 @@ async function startBigBackend(host: string) {
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) return;
       const size = Number(/^GET \/big\/(\d+)/.exec(head)?.[1] ?? 0);
+      const upgrade = /\r\nupgrade: *websocket\r\n/i.test(head);
       head = head.slice(end + 4);
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+      socket.write(
+        upgrade
+          ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'
+          : `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`,
+      );
       let left = size;
       let done = false;
       socket.once('close', () => {
@@ -220,6 +228,54 @@ for (const build of BUILDS)
         client.socket.destroy();
       });
 
+      it('resets an HTTP/2 stream whose client stops reading (CLIENT_SEND_TIMEOUT), lets go of the Pod exchange, and keeps the session', async () => {
+        const before = big.cut();
+        const counted = await sendTimeouts(routers[engine]);
+        // h2c with prior knowledge on the plain port. A stream nobody reads is paused: its
+        // window closes once the client's buffers hold 64 KiB or so.
+        const session = connectHttp2(`http://127.0.0.1:${port()}`);
+        session.on('error', () => undefined);
+        try {
+          const stream = session.request({ ':path': '/big/100000000', ':authority': BIG_HOST });
+          stream.on('error', () => undefined);
+          const started = performance.now();
+          while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+          const ms = performance.now() - started;
+          assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
+          assert.ok(ms < 7000, `reset after ${Math.round(ms)} ms`);
+          if (!stream.closed) await once(stream, 'close');
+          assert.equal(stream.rstCode, http2Constants.NGHTTP2_CANCEL);
+          assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+          // The session and its other streams go on.
+          const next = session.request({ ':path': '/big/10', ':authority': BIG_HOST });
+          const [headers] = (await once(next, 'response')) as [Record<string, unknown>];
+          assert.equal(headers[':status'], 200);
+          next.resume();
+          await once(next, 'end');
+        } finally {
+          session.destroy();
+        }
+      });
+
+      it('closes an open WebSocket tunnel whose client stops reading (CLIENT_SEND_TIMEOUT), and the Pod side with it', async () => {
+        const before = big.cut();
+        const counted = await sendTimeouts(routers[engine]);
+        const client = await nonReader(port());
+        const started = performance.now();
+        client.socket.write(
+          `GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+        const ms = performance.now() - started;
+        assert.equal(big.cut(), before + 1, `the tunnel is still open after ${ms} ms`);
+        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+        client.socket.resume();
+        while (!client.closed() && performance.now() - started < 15_000) await sleep(100);
+        assert.ok(client.closed());
+      });
+
       it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {
         const counted = await sendTimeouts(routers[engine]);
         const client = await nonReader(port());
@@ -282,6 +338,29 @@ for (const build of BUILDS)
           backend.requests.map((request) => request.target),
           ['/expect'],
         );
+      });
+
+      it("refuses a hook's header without a value alike on both engines: 500 with its own reason phrase", async () => {
+        // Before, node:http threw in writeHead after taking the 401 and wrote
+        // "500 Unauthorized"; the raw server answered 401 without the field.
+        const answer = await rawClient(port(), [
+          `GET /answer-undefined HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+        ]);
+        assert.ok(
+          answer.text.startsWith(`HTTP/1.1 500 ${STATUS_CODES[500]}\r\n`),
+          JSON.stringify(answer.text),
+        );
+        assert.match(answer.text, /"title":"Policy hook failed"/);
+      });
+
+      it('answers 500 when a hook sets an upstream header the engine cannot write (its own Transfer-Encoding), and the Pod sees nothing', async () => {
+        backend.reset();
+        const answer = await rawClient(port(), [
+          `GET /upstream-te HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+        ]);
+        assert.deepEqual(statuses(answer.text), [500], JSON.stringify(answer.text));
+        assert.match(answer.text, /"title":"Internal error"/);
+        assert.equal(backend.requests.length, 0);
       });
 
       it('never lets CR, LF or NUL from a hook split a head: 500 "Policy hook failed", nothing injected anywhere', async () => {

@@ -17,8 +17,19 @@ export default defineHooks([
       else if (path.endsWith('/inject-response-name'))
         context.responseHeaders.set('x-a\r\nX-Injected', '1');
       else if (path.endsWith('/inject-upstream')) context.upstreamHeaders.set('x-b', INJECTED);
+      else if (path.endsWith('/upstream-te'))
+        // No CR or LF, but framing is the engine's: neither engine writes it.
+        context.upstreamHeaders.set('transfer-encoding', 'chunked');
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
       else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
+      else if (path.endsWith('/answer-undefined'))
+        // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking
+        // the status; the raw server would leave the field out): refused like CR/LF.
+        return {
+          status: 401,
+          title: 'Refused',
+          headers: { 'x-c': undefined as unknown as string },
+        };
       else if (path.endsWith('/inject-answer'))
         return { status: 401, title: 'Refused', headers: { 'x-c': INJECTED } };
       return 'continue';

@@ -164,7 +164,9 @@ export class Router {
         totalTimeoutMs: config.totalTimeoutMs,
         connectTimeoutMs: config.connectTimeoutMs,
         idleTimeoutMs: config.idleTimeoutMs,
+        sendTimeoutMs: config.clientSendTimeoutMs,
       },
+      onSendTimeout: this.metrics.clientSendTimeout,
       observe:
         observers.length === 1
           ? this.metrics.observeExchange
@@ -218,6 +220,8 @@ export class Router {
       onCheckContinue,
       maxHeaderSize: config.maxHeaderSize,
       idleTimeoutMs: config.clientKeepAliveMs,
+      sendTimeoutMs: config.clientSendTimeoutMs,
+      onSendTimeout: this.metrics.clientSendTimeout,
     });
     acceptPriorKnowledge(this.#server, this.#h2);
     this.#tls =

@@ -74,6 +74,32 @@ describe('serviceTls', () => {
     assert.notEqual(port?.id, system?.id);
   });
 
+  it('parses a bundle once per Secret version, and reads a changed one again', () => {
+    const annotated = service({ annotations: { publicBackendTls: 'ca' } });
+    const tlsOf = (bytes: Buffer, name = 'ca') =>
+      serviceTls(
+        name === 'ca' ? annotated : service({ annotations: { publicBackendTls: name } }),
+        context([{ namespace: 'ext', name, data: { 'ca.crt': bytes } }]),
+      );
+    const bytes = Buffer.from(CA);
+    const first = tlsOf(bytes).ports.get(443);
+    assert.match(first?.ca ?? '', /BEGIN CERTIFICATE/);
+    // The same version (a source keeps an unchanged Secret's decoded object) is not parsed
+    // again: even bytes overwritten in place are not looked at.
+    bytes.write('junk', 0, 'latin1');
+    assert.equal(tlsOf(bytes).ports.get(443)?.id, first?.id);
+    // A new version is: another bundle, another identity; a broken one disables the ports.
+    const two = tlsOf(Buffer.from(`${CA}\n${CA}`)).ports.get(443);
+    assert.equal(two?.ca?.match(/BEGIN CERTIFICATE/g)?.length, 2);
+    assert.notEqual(two?.id, first?.id);
+    const broken = Buffer.from(`${CA}\n${CA.replace(/\n[A-Za-z0-9+/]{12}/, '\n############')}`);
+    const refused = tlsOf(broken);
+    assert.equal(refused.ports.size, 0);
+    assert.match(refused.problems[0]?.reason ?? '', /certificate 2 in ca\.crt of ext\/ca /);
+    // A parse remembered for its bytes still names the Secret it is read for.
+    assert.match(tlsOf(broken, 'ca2').problems[0]?.reason ?? '', /of ext\/ca2 /);
+  });
+
   it('disables the TLS ports with a reason for every unusable CA, never plaintext', () => {
     const annotated = service({ annotations: { publicBackendTls: 'ca' } });
     const cases: [BackendTlsContext, RegExp][] = [

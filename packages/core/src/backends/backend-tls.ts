@@ -134,13 +134,34 @@ function loadCa(key: string, context: BackendTlsContext): string | { reason: str
     return { reason: `CA Secret ${key} has no ${CA_KEY}` };
   if (bytes.length > MAX_CA_BYTES)
     return { reason: `${CA_KEY} of ${key} is larger than ${MAX_CA_BYTES} bytes` };
+  let parsed = parsedCas.get(bytes);
+  if (parsed === undefined) {
+    parsed = parseCa(bytes);
+    parsedCas.set(bytes, parsed);
+  }
+  if (typeof parsed === 'string') return parsed;
+  if (parsed.unparsable === 0) return { reason: `${CA_KEY} of ${key} holds no PEM certificate` };
+  return { reason: `certificate ${parsed.unparsable} in ${CA_KEY} of ${key} cannot be parsed` };
+}
+
+/** A bundle's PEM, or the 1-based number of its first certificate that does not parse (0: none found). */
+type ParsedCa = string | { readonly unparsable: number };
+
+/**
+ * Parsed bundles by the decoded `ca.crt` of their Secret. A source decodes a Secret once per
+ * version and keeps the object while it is unchanged, so every route table built meanwhile
+ * reuses the parse; a changed Secret brings a new buffer, parsed once.
+ */
+const parsedCas = new WeakMap<Buffer, ParsedCa>();
+
+function parseCa(bytes: Buffer): ParsedCa {
   const blocks = bytes.toString('latin1').match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) return { reason: `${CA_KEY} of ${key} holds no PEM certificate` };
+  if (blocks.length === 0) return { unparsable: 0 };
   for (const [index, block] of blocks.entries()) {
     try {
       new X509Certificate(block);
     } catch {
-      return { reason: `certificate ${index + 1} in ${CA_KEY} of ${key} cannot be parsed` };
+      return { unparsable: index + 1 };
     }
   }
   return blocks.join('\n');

@@ -573,7 +573,7 @@ export const ROUTER_SETTINGS = [
     env: 'UPSTREAM_CONNECT_TIMEOUT',
     flag: '--upstream-connect-timeout',
     description:
-      'Time to open a connection to a Pod. Exceeded → 504 (after one retry elsewhere when safe).',
+      "Time to open a connection to a Pod (HTTP and WebSocket). Exceeded → 504 (after one retry elsewhere when safe); 0 = no limit but the kernel's (about 2 min).",
     default: () => '5s',
     parse: duration,
   }),
@@ -658,7 +658,7 @@ export const ROUTER_SETTINGS = [
     env: 'CLIENT_SEND_TIMEOUT',
     flag: '--client-send-timeout',
     description:
-      'Longest wait between two successful writes to a client (nginx send_timeout): a client that stops reading its answer is disconnected and the upstream exchange let go. 0 = none.',
+      'Longest wait between two successful writes to a client (nginx send_timeout): a client that stops reading its answer is disconnected (an HTTP/2 stream reset, a WebSocket tunnel closed) and the upstream exchange let go. 0 = none.',
     default: () => '60s',
     parse: duration,
   }),

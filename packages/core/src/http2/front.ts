@@ -1,13 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  constants,
   createServer,
   type Http2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Sends, SendWatch } from '../server/send-timeout.ts';
 import { adaptExchange } from './adapt.ts';
 
 export interface Http2FrontOptions {
@@ -20,6 +23,10 @@ export interface Http2FrontOptions {
   /** The listener for requests with `Expect: 100-continue` (the 100 goes out only once the
    * policy accepted them); without it, Node answers 100 at once. */
   readonly onCheckContinue?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** CLIENT_SEND_TIMEOUT, per stream; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
+  /** A stream was reset by CLIENT_SEND_TIMEOUT. */
+  readonly onSendTimeout?: () => void;
 }
 
 /** Streams a client may open at once on one session (Node's default is unbounded). */
@@ -37,8 +44,19 @@ export class Http2Front {
   /** The TCP socket under a session whose transport is a JavaScript stream (h2c). */
   readonly #peers = new WeakMap<object, Socket>();
   readonly #peerOfSession = new WeakMap<ServerHttp2Session, Socket>();
+  /**
+   * CLIENT_SEND_TIMEOUT for each stream: HTTP/2 flow control stops a stream whose client
+   * reads nothing (its window stays closed), and the handler's backpressure then holds the
+   * answer and the Pod exchange behind it for good. Such a stream is reset (RST_STREAM
+   * CANCEL), which lets the exchange go; the session and its other streams go on.
+   */
+  readonly #sends: SendWatch<ServerHttp2Stream>;
 
   constructor(options: Http2FrontOptions) {
+    this.#sends = new SendWatch(options.sendTimeoutMs ?? 0, (stream) => {
+      stream.close(constants.NGHTTP2_CANCEL);
+      options.onSendTimeout?.();
+    });
     const adapted =
       (listener: (req: IncomingMessage, res: ServerResponse) => void) =>
       (req: Http2ServerRequest, res: Http2ServerResponse) => {
@@ -68,6 +86,7 @@ export class Http2Front {
     if (options.onCheckContinue) {
       this.#server.on('checkContinue', adapted(options.onCheckContinue));
     }
+    if (options.sendTimeoutMs) this.#server.on('stream', (stream) => this.#watch(stream));
     this.#server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       // Node wraps a JavaScript stream in a socket of its own, which knows no addresses.
@@ -79,6 +98,35 @@ export class Http2Front {
       // A session error (a protocol violation by the client) ends that session only.
       session.on('error', () => session.destroy());
     });
+  }
+
+  /** Watches what the stream is handed and what its client's window lets out. */
+  #watch(stream: ServerHttp2Stream): void {
+    let handed = 0;
+    // Counted in writableLength's unit: a chunk's length (bytes, or characters for a string).
+    const count = (chunk: unknown) => {
+      if (typeof chunk === 'string' || chunk instanceof Uint8Array) handed += chunk.length;
+    };
+    const write = stream.write;
+    const end = stream.end;
+    stream.write = function (this: ServerHttp2Stream, chunk: unknown, ...rest: unknown[]) {
+      count(chunk);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof stream.write;
+    stream.end = function (this: ServerHttp2Stream, chunk?: unknown, ...rest: unknown[]) {
+      count(chunk);
+      return (end as (...args: unknown[]) => ServerHttp2Stream).call(this, chunk, ...rest);
+    } as typeof stream.end;
+    const sends: Sends = {
+      get bytesWritten() {
+        return handed;
+      },
+      get writableLength() {
+        return stream.writableLength;
+      },
+    };
+    this.#sends.add(stream, sends);
+    stream.once('close', () => this.#sends.delete(stream));
   }
 
   /** Takes over a connection whose first bytes are HTTP/2 (after TLS with ALPN h2, or a

@@ -98,7 +98,7 @@ export class RouterMetrics {
     });
     this.#sendTimeouts = new Counter({
       name: 'podrouter_client_send_timeouts_total',
-      help: 'Client connections closed because the client read nothing of its answer for CLIENT_SEND_TIMEOUT.',
+      help: 'Client connections (or HTTP/2 streams, or WebSocket tunnels) closed because the client read nothing of its answer for CLIENT_SEND_TIMEOUT.',
       labelNames: ['tier'],
       registers,
     });

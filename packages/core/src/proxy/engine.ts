@@ -19,6 +19,12 @@ export type FailureKind =
   | 'connection-lost'
   /** The request body failed: too large, or the client stopped sending it. */
   | 'request-body'
+  /**
+   * The request cannot be written as the router built it (a header set by policy that is
+   * not valid on the wire, a Transfer-Encoding set by a hook): nothing was sent, and it is
+   * the router's failure, not the client's.
+   */
+  | 'invalid-request'
   /** The client went away; nobody is waiting for an answer. */
   | 'client-gone';
 
@@ -26,6 +32,14 @@ const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 
 
 /** Error codes that mean the connection to the Pod could not be made (nothing was sent). */
 export const isConnectRefused = (code: string): boolean => CONNECT_REFUSED.has(code);
+
+/**
+ * A connect that failed before the connection was made, by its error code: refused (a reset
+ * or no route), or timed out (`ETIMEDOUT`: the kernel gave up resending the SYN, when the
+ * router's own connect timeout is off or longer).
+ */
+export const connectFailureKind = (code: string): FailureKind =>
+  isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
 
 export interface UpstreamFailure {
   readonly kind: FailureKind;

@@ -48,6 +48,8 @@ describe('H2cEngine', () => {
   let frontPort = 0;
   const outcomes: UpstreamOutcome[] = [];
   let target = 0;
+  /** Fields added to each request, as the router's policy would add them. */
+  let extra: string[] = [];
 
   before(async () => {
     pod = createH2cServer((req, res) => {
@@ -65,7 +67,7 @@ describe('H2cEngine', () => {
           req,
           res,
           endpoint: endpoint(target),
-          headers: req.rawHeaders,
+          headers: [...req.rawHeaders, ...extra],
           body: null,
           totalTimeoutMs: 0,
         },
@@ -107,6 +109,18 @@ describe('H2cEngine', () => {
     const answer = await get();
     assert.equal(answer.status, 502);
     assert.equal(outcomes.at(-1)?.failure?.kind, 'connect-refused');
+    assert.equal(outcomes.at(-1)?.failure?.responseStarted, false);
+  });
+
+  it('reports headers HTTP/2 cannot carry (a te other than trailers, set by a hook) as invalid-request', async () => {
+    target = podPort;
+    extra = ['te', 'gzip'];
+    try {
+      assert.equal((await get()).status, 502);
+    } finally {
+      extra = [];
+    }
+    assert.equal(outcomes.at(-1)?.failure?.kind, 'invalid-request');
     assert.equal(outcomes.at(-1)?.failure?.responseStarted, false);
   });
 

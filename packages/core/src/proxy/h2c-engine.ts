@@ -120,6 +120,18 @@ function moveGrpcStatus(fields: string[], trailers: Record<string, string>): str
   return kept;
 }
 
+/**
+ * What Node's HTTP/2 client throws for request headers it will not send (a `te` other than
+ * `trailers` a hook set, …): the request the router built, not the Pod, failed.
+ */
+const UNWRITABLE_REQUEST = new Set([
+  'ERR_HTTP2_INVALID_CONNECTION_HEADERS',
+  'ERR_HTTP2_HEADER_SINGLE_VALUE',
+  'ERR_HTTP2_INVALID_HEADER_VALUE',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+]);
+
 function classify(failure: Error, requestBodyFailed: boolean): FailureKind {
   // A stream queued on a session that never connected fails with a cancel whose cause is
   // why the session failed (refused, timed out).
@@ -133,6 +145,7 @@ function classify(failure: Error, requestBodyFailed: boolean): FailureKind {
   if (error instanceof TotalTimeoutError || error instanceof IdleTimeoutError) return 'timeout';
   if (error instanceof ConnectTimeoutError) return 'connect-timeout';
   const code = (error as { code?: string }).code ?? '';
+  if (UNWRITABLE_REQUEST.has(code)) return 'invalid-request';
   if (isConnectRefused(code)) return 'connect-refused';
   return 'connection-lost';
 }

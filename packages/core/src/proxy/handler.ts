@@ -9,6 +9,7 @@ import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { permits } from '../routes/access-rules.ts';
 import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
+import { SendWatch } from '../server/send-timeout.ts';
 import {
   type Attempt,
   compose,
@@ -55,6 +56,8 @@ export interface ProxyOptions extends InboundOptions {
   readonly totalTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** CLIENT_SEND_TIMEOUT for open tunnels' client sides; 0 or absent = none. */
+  readonly sendTimeoutMs?: number;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -72,6 +75,11 @@ function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
         status: 400,
         title: 'Request body failed',
         detail: 'The request body could not be read.',
+      };
+    case 'invalid-request':
+      return {
+        ...Problems.internalError,
+        detail: 'The router could not write the request for the upstream Pod.',
       };
     case 'timeout':
       return { ...Problems.gatewayTimeout, detail: 'The upstream Pod did not answer in time.' };
@@ -127,6 +135,12 @@ export class RouterProxy {
   readonly #forward: Dispatch;
   readonly #tunnel: Dispatch;
   readonly tunnels = new Set<Socket>();
+  /**
+   * CLIENT_SEND_TIMEOUT for open tunnels, which no server sweep covers (the socket is the
+   * tunnel's after the 101): a client that reads nothing holds the Pod's side paused behind
+   * it for good. Its socket is closed, and with it the tunnel.
+   */
+  readonly #tunnelSends: SendWatch<Duplex>;
 
   constructor(deps: {
     table: () => RouteTable;
@@ -137,6 +151,8 @@ export class RouterProxy {
     onHookError: (error: unknown, route: Route) => void;
     /** The request path threw (a bug, not the client's fault): the client got a 500. */
     onError?: (error: unknown) => void;
+    /** A tunnel was closed by CLIENT_SEND_TIMEOUT. */
+    onSendTimeout?: () => void;
   }) {
     this.#table = deps.table;
     this.#options = deps.options;
@@ -144,6 +160,10 @@ export class RouterProxy {
     this.#onHookError = deps.onHookError;
     this.#onError = deps.onError;
     const { engine, health, options } = deps;
+    this.#tunnelSends = new SendWatch(options.sendTimeoutMs ?? 0, (client) => {
+      client.destroy();
+      deps.onSendTimeout?.();
+    });
     const steps = [retryOnce, ejectOnConnectFailure((key) => health.eject(key)), publishAttempts];
     this.#forward = compose(
       (exchange, attempt, done) => {
@@ -178,6 +198,11 @@ export class RouterProxy {
             onOpen: (upstream) => {
               this.tunnels.add(upstream);
               upstream.once('close', () => this.tunnels.delete(upstream));
+              const client = exchange.client;
+              if (typeof (client as Partial<Socket>).bytesWritten === 'number') {
+                this.#tunnelSends.add(client, client as Socket);
+                client.once('close', () => this.#tunnelSends.delete(client));
+              }
             },
           },
           (outcome) => done(outcome, attempt),

@@ -150,16 +150,18 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
 
 /**
  * The name of the first header in `fields` that cannot go into a head as it is (a name that
- * is not a token, a value with CR, LF, NUL or another control), or undefined. For headers the
- * policy sets (hooks, Secret-derived identities): the router writes some heads itself, raw,
- * and one such value there would split the head.
+ * is not a token, a value with CR, LF, NUL or another control, or no value at all: `undefined`
+ * or `null` from a JavaScript hook, which node:http refuses and the raw server would leave
+ * out), or undefined. For headers the policy sets (hooks, Secret-derived identities): the
+ * router writes some heads itself, raw, and one such value there would split the head.
  */
 export function invalidHeader(
   fields: Iterable<readonly [string, string]> | undefined,
 ): string | undefined {
   if (fields === undefined) return undefined;
   for (const [name, value] of fields) {
-    if (!isToken(name) || !isWritableValue(String(value))) return name;
+    if (value === undefined || value === null || !isToken(name) || !isWritableValue(String(value)))
+      return name;
   }
   return undefined;
 }

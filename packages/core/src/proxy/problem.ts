@@ -37,7 +37,10 @@ export function sendProblem(res: ServerResponse, problem: Problem, closeConnecti
     return;
   }
   const body = problemBody(problem);
-  res.writeHead(problem.status, {
+  // The reason is given, not left to writeHead: node:http keeps the statusMessage of an
+  // earlier writeHead that threw on a bad field (a 401 whose header node refused, then this
+  // 500), and would write "500 Unauthorized".
+  res.writeHead(problem.status, reasonPhrase(problem.status), {
     ...problem.headers,
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
@@ -58,12 +61,12 @@ function sendGrpcStatus(res: ServerResponse, problem: Problem, closeConnection: 
   };
   if (acceptsTrailers(res.req)) {
     // HTTP/2 (or chunked HTTP/1.1): the status goes where gRPC clients read it, in trailers.
-    res.writeHead(200, head);
+    res.writeHead(200, reasonPhrase(200), head);
     res.addTrailers(status);
     res.end();
     return;
   }
-  res.writeHead(200, { ...head, ...status, 'content-length': 0 });
+  res.writeHead(200, reasonPhrase(200), { ...head, ...status, 'content-length': 0 });
   res.end();
 }
 

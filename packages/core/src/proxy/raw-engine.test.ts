@@ -77,11 +77,18 @@ interface Front {
   close(): Promise<void>;
 }
 
-/** A node:http server that forwards every request through `engine` to `target()`. */
-async function front(engine: RawEngine, target: () => Endpoint): Promise<Front> {
+/**
+ * A node:http server that forwards every request through `engine` to `target()`, with
+ * `extra` header fields added as the router's policy would add them.
+ */
+async function front(
+  engine: RawEngine,
+  target: () => Endpoint,
+  extra: readonly string[] = [],
+): Promise<Front> {
   const outcomes: UpstreamOutcome[] = [];
   const server: Server = createHttpServer((req, res) => {
-    const headers: string[] = [];
+    const headers: string[] = [...extra];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i] as string;
       if (!/^(connection|transfer-encoding|keep-alive)$/i.test(name))
@@ -546,6 +553,29 @@ describe('RawEngine', () => {
     assert.equal(cut.outcomes[0]?.failure?.responseStarted, true);
   });
 
+  it('reports a request it cannot write as the router built it as invalid-request, not a body failure', async () => {
+    // Hook-set values the policy check lets through (no CR, LF or NUL) but a strict head
+    // refuses: whitespace at either end, a Transfer-Encoding of its own, a bad Content-Length.
+    const up = await upstream(perRequest(() => 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+    const engine = new RawEngine(OPTIONS);
+    cleanups.push(async () => {
+      await engine.close();
+      await up.close();
+    });
+    for (const extra of [
+      ['x-user', ' alice '],
+      ['transfer-encoding', 'chunked'],
+      ['content-length', '1, 1'],
+    ]) {
+      const fr = await front(engine, () => up.endpoint, extra);
+      cleanups.push(fr.close);
+      const answer = await fetchVia(fr.port, { method: 'POST', body: Buffer.from('x') });
+      assert.equal(answer.headers['x-failure'], 'invalid-request', extra[0]);
+      assert.equal(fr.outcomes[0]?.failure?.responseStarted, false);
+    }
+    assert.equal(up.connections.flatMap((c) => c.received).length, 0, 'nothing reached the Pod');
+  });
+
   it('cuts the Pod connection when the client goes, and drops a waiting exchange unsent', async () => {
     const pending: Socket[] = [];
     let requests = 0;
@@ -630,7 +660,7 @@ describe('RawEngine', () => {
       await up.close();
     });
     const answer = await fetchVia((server.address() as AddressInfo).port);
-    assert.equal(answer.headers['x-failure'], 'request-body');
+    assert.equal(answer.headers['x-failure'], 'invalid-request');
     assert.equal(
       up.connections.reduce((sum, c) => sum + c.received.length, 0),
       0,

@@ -8,8 +8,8 @@ import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
 import {
   ClientGoneError,
+  connectFailureKind,
   type FailureKind,
-  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -617,13 +617,13 @@ class RawExchange {
   #classify(error: Error, connection: Connection | null): FailureKind {
     if (error instanceof ClientGoneError) return 'client-gone';
     if (error instanceof RequestBodyTooLargeError || this.#bodyFailed) return 'request-body';
-    if (error instanceof InvalidRequestError) return 'request-body';
+    if (error instanceof InvalidRequestError) return 'invalid-request';
     if (error instanceof TotalTimeoutError || error instanceof UpstreamTimeoutError)
       return 'timeout';
     const code = (error as { code?: string }).code ?? '';
     if (connection !== null && !connection.connected) {
       if (connection.tcpConnected) return 'tls-handshake';
-      return isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
+      return connectFailureKind(code);
     }
     return 'connection-lost';
   }

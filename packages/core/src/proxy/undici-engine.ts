@@ -36,6 +36,8 @@ function classify(error: Error, requestBodyFailed: boolean): FailureKind {
   if (error instanceof RequestBodyTooLargeError || requestBodyFailed) return 'request-body';
   if (error instanceof TotalTimeoutError) return 'timeout';
   const code = (error as { code?: string }).code ?? '';
+  // undici refused the request the router built (a Transfer-Encoding a hook set, …).
+  if (code === 'UND_ERR_INVALID_ARG') return 'invalid-request';
   if (isConnectRefused(code)) return 'connect-refused';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-timeout';
   if (isTlsFailure(code)) return 'tls-handshake';

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isTlsFailure, tlsConnectOptions } from '../backends/backend-tls.ts';
 import type { Endpoint } from '../routes/types.ts';
-import type { FailureKind, UpstreamOutcome } from './engine.ts';
+import { connectFailureKind, type FailureKind, type UpstreamOutcome } from './engine.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { reasonPhrase } from './problem.ts';
 
@@ -25,6 +25,7 @@ export interface TunnelCall {
   readonly endpoint: Endpoint;
   /** Flat `[name, value, …]` list, already rewritten for the upstream. */
   readonly headers: string[];
+  /** 0 = no limit of the router's own (the kernel's SYN retries end the wait). */
   readonly connectTimeoutMs: number;
   /** Longest wait for the Pod's answer to the handshake. */
   readonly idleTimeoutMs: number;
@@ -85,7 +86,7 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
     upstreamRequest.destroy();
     fail(connected ? 'timeout' : 'connect-timeout', error);
   };
-  let timer = setTimeout(expire, call.connectTimeoutMs);
+  let timer = call.connectTimeoutMs > 0 ? setTimeout(expire, call.connectTimeoutMs) : undefined;
   upstreamRequest.once('socket', (socket: Socket) => {
     socket.setNoDelay(true);
     socket.once(endpoint.tls === undefined ? 'connect' : 'secureConnect', () => {
@@ -102,9 +103,12 @@ export function openTunnel(call: TunnelCall, done: (outcome: UpstreamOutcome) =>
 
   upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
     if (finished) return;
-    // Any error before the connection (or its TLS handshake) is made counts as refused.
-    if (!connected && isTlsFailure(error.code ?? '')) fail('tls-handshake', error);
-    else fail(connected ? 'connection-lost' : 'connect-refused', error);
+    // Before the connection (or its TLS handshake) is made: refused or timed out, as the
+    // HTTP engines tell them apart.
+    const code = error.code ?? '';
+    if (connected) fail('connection-lost', error);
+    else if (isTlsFailure(code)) fail('tls-handshake', error);
+    else fail(connectFailureKind(code), error);
   });
 
   upstreamRequest.once(
