@@ -3,12 +3,13 @@
  * interleaved in one process (A, B, A, B, …) so a busy machine slows both alike. Prints the
  * median ns per call of each over the rounds.
  *
- *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR]
+ *   scripts/node.sh bench/micro/per-request.ts [--rounds 9] [--calls 200000] [--base DIR] [--only TEXT]
  *
  * With `--base DIR` (another checkout with its own node_modules), one traced exchange (five
  * channel events, two spans, batched and encoded to OTLP protobuf, the bytes dropped) runs
  * with DIR's tracing pipeline as "before" and this checkout's as "after", and so do the
- * HTTP/1.1 parser's heads (one keep-alive connection).
+ * HTTP/1.1 parser's heads (one keep-alive connection) and the client's response head as the
+ * raw engine writes it. `--only TEXT`: the pairs whose name contains TEXT.
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '9' },
     calls: { type: 'string', default: '200000' },
     base: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -94,6 +96,44 @@ function heads(Parser: ParserClass, kind: 'request' | 'response'): () => void {
   return () => {
     if (kind === 'response') parser.expectResponseTo('GET');
     parser.execute(bytes);
+  };
+}
+
+/** The fields of RESPONSE as the parser gives them. */
+const RESPONSE_FIELDS = [
+  'Server',
+  'nginx/1.22.1',
+  'Date',
+  'Thu, 03 Dec 2026 09:21:53 GMT',
+  'Content-Type',
+  'text/plain',
+  'Content-Length',
+  '128',
+  'Connection',
+  'keep-alive',
+];
+
+interface HeadWriter {
+  writeHead(status: number, reason: string, fields: string[]): unknown;
+  writeCheckedHead?(status: number, reason: string, fields: string[]): unknown;
+}
+
+/**
+ * What the raw engine does with a Pod's response head: drop hop-by-hop fields, then the
+ * client's RawResponse turns them into head text (`checked`: through writeCheckedHead).
+ */
+function clientHead(
+  headers: { clientResponseHeaders(raw: readonly string[]): string[] },
+  // biome-ignore lint/suspicious/noExplicitAny: the base's and this checkout's classes alike
+  Response: new (req: any, socket: any, owner: any) => HeadWriter,
+  checked: boolean,
+): () => void {
+  const req = { method: 'GET', keepAlive: true, httpVersionMinor: 1 };
+  return () => {
+    const res = new Response(req, {}, {});
+    const fields = headers.clientResponseHeaders(RESPONSE_FIELDS);
+    if (checked) res.writeCheckedHead?.(200, 'OK', fields);
+    else res.writeHead(200, 'OK', fields);
   };
 }
 
@@ -238,25 +278,43 @@ const quietLogger = { warn: () => undefined } as unknown as Logger;
 
 if (values.base !== undefined) {
   const base = resolve(values.base);
-  pairs['traced exchange: 2 spans, batched, encoded to OTLP protobuf'] = [
-    await baseExchange(base, 1),
-    await leanExchange(1),
-  ];
-  pairs['exchange, tracing sampled 10 % (parentbased_traceidratio), encoded'] = [
-    await baseExchange(base, 0.1),
-    await leanExchange(0.1),
-  ];
+  // The base's tracing pipeline (createTracerProvider) is gone since the lean one merged.
+  if (values.only === undefined || 'traced exchange'.includes(values.only)) {
+    pairs['traced exchange: 2 spans, batched, encoded to OTLP protobuf'] = [
+      await baseExchange(base, 1),
+      await leanExchange(1),
+    ];
+    pairs['exchange, tracing sampled 10 % (parentbased_traceidratio), encoded'] = [
+      await baseExchange(base, 0.1),
+      await leanExchange(0.1),
+    ];
+  }
   const BaseParser = (await import(join(base, 'packages/core/src/http1/parser.ts')))
     .Http1Parser as ParserClass;
   pairs['response head (nginx: 5 fields, 128 B body)'] = [
     heads(BaseParser, 'response'),
     heads(Http1Parser, 'response'),
   ];
+  pairs['client response head (nginx: 5 fields → hop-by-hop filter → head text)'] = [
+    clientHead(
+      await import(join(base, 'packages/core/src/proxy/headers.ts')),
+      (await import(join(base, 'packages/core/src/server/raw-response.ts'))).RawResponse,
+      false,
+    ),
+    clientHead(
+      await import('../../packages/core/src/proxy/headers.ts'),
+      (await import('../../packages/core/src/server/raw-response.ts')).RawResponse,
+      true,
+    ),
+  ];
   pairs['request head (wrk: 2 fields)'] = [
     heads(BaseParser, 'request'),
     heads(Http1Parser, 'request'),
   ];
 }
+
+if (values.only !== undefined)
+  for (const name of Object.keys(pairs)) if (!name.includes(values.only)) delete pairs[name];
 
 const results = new Map<string, { before: number[]; after: number[] }>();
 for (let round = 0; round < ROUNDS; round++) {

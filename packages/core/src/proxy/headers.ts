@@ -126,6 +126,32 @@ export function upstreamRequestHeaders(
 const text = (value: Buffer | string | undefined): string =>
   typeof value === 'string' ? value : value === undefined ? '' : value.toString('latin1');
 
+/**
+ * Whether `name` is one of HOP_BY_HOP, without lower-casing the names that cannot be (most of
+ * a response's): only a name of a hop-by-hop length whose first letter matches is compared.
+ */
+function isHopByHop(name: string): boolean {
+  const first = name.charCodeAt(0) | 0x20;
+  switch (name.length) {
+    case 2: // te
+    case 7: // trailer, upgrade
+    case 10: // connection, keep-alive
+    case 17: // transfer-encoding
+      if (first !== 0x74 && first !== 0x75 && first !== 0x63 && first !== 0x6b) return false;
+      break;
+    case 6: // expect
+      if (first !== 0x65) return false;
+      break;
+    case 14: // http2-settings
+    case 16: // proxy-connection
+      if (first !== 0x68 && first !== 0x70) return false;
+      break;
+    default:
+      return false;
+  }
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
 /** Response headers for the client: upstream's, minus hop-by-hop ones. */
 export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
@@ -133,18 +159,26 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]);
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      const value = text(raw[i + 1]);
-      connection = connection === undefined ? value : `${connection},${value}`;
+    if (isHopByHop(name)) {
+      if (name.length === 10 && name.toLowerCase() === 'connection') {
+        const value = text(raw[i + 1]);
+        connection = connection === undefined ? value : `${connection},${value}`;
+      }
+      continue;
     }
-  }
-  const listed = connectionTokens(connection);
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = text(raw[i]);
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out.push(name, text(raw[i + 1]));
   }
+  const listed = connectionTokens(connection);
+  if (listed === null) return out;
+  // Rare: Connection names fields; they go too.
+  let kept = 0;
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i] as string;
+    if (listed.has(name.toLowerCase())) continue;
+    out[kept++] = name;
+    out[kept++] = out[i + 1] as string;
+  }
+  out.length = kept;
   return out;
 }
 

@@ -6,6 +6,7 @@ import type { BackendTls } from '../backends/types.ts';
 import { isFieldValue, isRequestTarget, isToken } from '../http1/chars.ts';
 import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
+import { RawResponse } from '../server/raw-response.ts';
 import {
   ClientGoneError,
   type FailureKind,
@@ -538,7 +539,10 @@ class RawExchange {
     if (responseHeaders) for (const [name, value] of responseHeaders) headers.push(name, value);
     if (head.keepAlive) this.#keepAliveHint(head.headers);
     try {
-      if (head.reason !== '') res.writeHead(head.status, head.reason, headers);
+      // The Pod's fields passed the strict parser; the policy's were checked by the handler
+      // where the policy set them (refused with CR, LF, NUL or a bad name): no second check.
+      if (res instanceof RawResponse) res.writeCheckedHead(head.status, head.reason, headers);
+      else if (head.reason !== '') res.writeHead(head.status, head.reason, headers);
       else res.writeHead(head.status, headers);
     } catch (error) {
       this.#status = 0;
