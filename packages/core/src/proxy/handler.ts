@@ -9,6 +9,7 @@ import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { permits } from '../routes/access-rules.ts';
 import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
+import { RawRequest } from '../server/raw-request.ts';
 import {
   type Attempt,
   compose,
@@ -153,6 +154,7 @@ export class RouterProxy {
             res: exchange.res as ServerResponse,
             endpoint: attempt.endpoint,
             headers: exchange.headers,
+            checkedHeaders: exchange.checkedHeaders,
             body: exchange.body,
             // A gRPC caller's `grpc-timeout` shortens it: nobody waits for an answer after.
             totalTimeoutMs: exchangeDeadlineMs(exchange.req, options.totalTimeoutMs),
@@ -373,14 +375,19 @@ export class RouterProxy {
     }
     const { req, context } = exchange;
     const options = this.#options;
+    const set = context?.upstreamHeaders;
     exchange.headers = upstreamRequestHeaders(req, {
       upgrade: exchange.upgrade,
       trustForwarded: exchange.peerTrusted,
       underscores: options.underscores,
       identity: options.identityHeaders,
       strip: context?.stripHeaders,
-      set: context?.upstreamHeaders,
+      set,
     });
+    // The strict parser read the client's fields (node:http's lenient one vouches for less);
+    // the policy's come last and are left to the engine to check.
+    if (req instanceof RawRequest)
+      exchange.checkedHeaders = exchange.headers.length - 2 * (set?.size ?? 0);
     const withBody = !exchange.upgrade && hasBody(req);
     if (withBody && (options.maxBodyBytes > 0 || options.bodyTimeoutMs > 0)) {
       exchange.body = guardBody(req, {

@@ -69,6 +69,10 @@ export interface UpstreamHeaderOptions {
   readonly set?: ReadonlyMap<string, string> | undefined;
 }
 
+/**
+ * The upstream request's fields: the client's that may pass, the forwarded ones, then the
+ * policy's `set` (last, so an engine can tell them from the fields a strict parser read).
+ */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   options: UpstreamHeaderOptions,

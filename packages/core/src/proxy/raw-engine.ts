@@ -403,14 +403,14 @@ class RawExchange {
   }
 
   onConnected(connection: Connection): void {
-    const { req, headers, body } = this.#call;
+    const { req, headers, checkedHeaders, body } = this.#call;
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     connection.parser.expectResponseTo(method);
     setSocketTimeout(connection.socket, this.#engine.options.idleTimeoutMs);
     let head: string;
     try {
-      head = this.#head(method, target, headers, body !== null);
+      head = this.#head(method, target, headers, checkedHeaders ?? 0, body !== null);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -430,14 +430,20 @@ class RawExchange {
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
-  #head(method: string, target: string, headers: readonly string[], withBody: boolean): string {
+  #head(
+    method: string,
+    target: string,
+    headers: readonly string[],
+    checked: number,
+    withBody: boolean,
+  ): string {
     if (!isRequestTarget(target)) throw new InvalidRequestError('invalid request target');
     let head = `${method} ${target} HTTP/1.1\r\n`;
     let length = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1] as string;
-      if (!isToken(name) || !isFieldValue(value))
+      if (i >= checked && (!isToken(name) || !isFieldValue(value)))
         throw new InvalidRequestError(`invalid upstream header ${JSON.stringify(name)}`);
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         if (length >= 0 || !/^[0-9]{1,15}$/.test(value))
