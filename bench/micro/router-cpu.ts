@@ -5,10 +5,11 @@
  * each burst measured by the router process's own utime + stime (/proc). CPU time, not
  * throughput: a busy machine slows both alike but does not add to either's CPU per request.
  *
- *   scripts/node.sh bench/micro/router-cpu.ts --base DIR [--rounds 6] [--requests 20000] [--connections 8]
+ *   scripts/node.sh bench/micro/router-cpu.ts --base DIR [--after DIR2] [--rounds 6] [--requests 20000] [--connections 8]
  *
- * DIR is another checkout with its own node_modules (the "before"). Loopback only, bounded by
- * the request count. Not the proxy matrix (`npm run bench`): no wrk, no pinning, no nginx
+ * DIR is another checkout with its own node_modules (the "before"); `--after DIR2` measures
+ * DIR2 instead of this checkout (`--after DIR`: an A/A run, how wide the noise is). Loopback
+ * only, bounded by the request count. Not the proxy matrix (`npm run bench`): no wrk, no pinning, no nginx
  * reference; a before/after ratio for a change to the request path.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { median } from '../harness/stats.ts';
 const { values } = parseArgs({
   options: {
     base: { type: 'string' },
+    after: { type: 'string' },
     rounds: { type: 'string', default: '6' },
     requests: { type: 'string', default: '20000' },
     connections: { type: 'string', default: '8' },
@@ -57,7 +59,7 @@ async function start(): Promise<void> {
   ) as [string, ...string[]];
   processes.start(nginx, nginxRest);
   const routers = await Promise.all(
-    [resolve(values.base as string), ROOT].map(async (root, index) => {
+    [resolve(values.base as string), resolve(values.after ?? ROOT)].map(async (root, index) => {
       const port = await freePort();
       const adminPort = await freePort();
       const file = clusterFile(join(dir, `cluster-${index}.json`), [
