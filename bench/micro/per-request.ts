@@ -137,6 +137,41 @@ function clientHead(
   };
 }
 
+/**
+ * What the raw server and the handler do with a parsed request head before the engine: the
+ * RawRequest (its joined header view), then the upstream field list with the API key
+ * policy's strip and set.
+ */
+async function requestFieldsOf(
+  Parser: ParserClass,
+  root: string,
+  headers: { upstreamRequestHeaders(req: IncomingMessage, options: unknown): string[] },
+): Promise<() => void> {
+  const { RawRequest } = await import(join(root, 'packages/core/src/server/raw-request.ts'));
+  let head: unknown;
+  const parser = new Parser('request', { ...ignore, onHead: (h: unknown) => (head = h) });
+  parser.execute(REQUEST);
+  parser.execute(REQUEST);
+  const socket = { remoteAddress: '127.0.0.1' };
+  const options = {
+    upgrade: false,
+    trustForwarded: false,
+    underscores: false,
+    identity: new Set(['x-podrouter-key-id']),
+    strip: new Set([
+      'x-routing-api-key',
+      'x-podrouter-key-id',
+      'x-podrouter-subject',
+      'x-podrouter-plan',
+    ]),
+    set: new Map([['x-podrouter-key-id', 'k1']]),
+  };
+  return () => {
+    const req = new RawRequest(head, socket, ignore.onComplete);
+    headers.upstreamRequestHeaders(req, options);
+  };
+}
+
 const pairs: Record<string, readonly [before: () => unknown, after: () => unknown]> = {
   'API key check (2 entries)': [() => matchKeyBefore(KEY), () => matchKey(entries, KEY)],
   'API key check, the key accepted before on the connection': [
@@ -305,6 +340,18 @@ if (values.base !== undefined) {
       await import('../../packages/core/src/proxy/headers.ts'),
       (await import('../../packages/core/src/server/raw-response.ts')).RawResponse,
       true,
+    ),
+  ];
+  pairs['request fields in (wrk + API key: RawRequest, then the upstream field list)'] = [
+    await requestFieldsOf(
+      BaseParser,
+      base,
+      await import(join(base, 'packages/core/src/proxy/headers.ts')),
+    ),
+    await requestFieldsOf(
+      Http1Parser,
+      resolve(import.meta.dirname, '../..'),
+      await import('../../packages/core/src/proxy/headers.ts'),
     ),
   ];
   pairs['request head (wrk: 2 fields)'] = [

@@ -8,7 +8,8 @@ import { Http1Parser, type MessageHead } from '../../packages/core/src/http1/par
  * from there. Property: on streams that repeat heads (as keep-alive clients and Pods do),
  * exact or mutated, split anywhere, a parser that remembers heads reports exactly what one
  * that does not (`maxRememberedHead: 0`, every head scanned) reports: the same heads, body
- * bytes, trailers, completions, consumed counts and errors with their offsets.
+ * bytes, trailers, completions, consumed counts and errors with their offsets; and a request's
+ * lower-case names (remembered by position too) are its field names lower-cased.
  */
 
 type Kind = 'request' | 'response';
@@ -25,6 +26,11 @@ function events(
     {
       onHead: (head) => {
         log.push(['head', { ...head, headers: [...head.headers] }]);
+        if (kind === 'request') {
+          const names = (head as unknown as { names: readonly string[] }).names;
+          const expected = head.headers.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+          assert.deepEqual(names, expected);
+        }
         // A handler may change the list it gets (inbound.ts rewrites Host): the next head
         // with the same bytes must not see that.
         if (head.headers.length > 1) head.headers[1] = 'changed by the handler';

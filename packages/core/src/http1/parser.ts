@@ -33,6 +33,12 @@ export interface MessageHead {
 export interface RequestHead extends MessageHead {
   readonly method: string;
   readonly target: string;
+  /**
+   * The field names lower-cased, by position (`names[i]` is `headers[2 * i]`'s): each is
+   * lower-cased once per connection and position, not by every reader per request. Shared
+   * with later heads of the connection: read-only.
+   */
+  readonly names: readonly string[];
 }
 
 export interface ResponseHead extends MessageHead {
@@ -240,6 +246,8 @@ interface HeadLine {
   minor: number;
   /** Never handed to a handler: it gets a copy, which it may change (inbound.ts sets Host). */
   headers: string[];
+  /** A request's lower-case field names (read-only, handed out as they are); [] for a response. */
+  names: readonly string[];
 }
 
 function copyFraming(from: Framing, to: Framing): void {
@@ -297,6 +305,9 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
   #target = '';
   #reason = '';
   #memo: HeadMemo | null = null;
+  /** Request field names by position as last lower-cased, and their lower-case forms. */
+  readonly #lowerFrom: string[] = [];
+  readonly #lowerNames: string[] = [];
 
   constructor(
     kind: 'request' | 'response',
@@ -604,6 +615,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         reason: '',
         minor: 0,
         headers: [],
+        names: [],
         framing: { ...this.#framing },
       };
       this.#memo = memo;
@@ -616,7 +628,31 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     memo.reason = line.reason;
     memo.minor = line.minor;
     memo.headers = line.headers;
+    memo.names = line.names;
     copyFraming(this.#framing, memo.framing);
+  }
+
+  /**
+   * The names of `headers` lower-cased; a name equal to the one lower-cased at its position
+   * before (the same string, for a remembered name) gets that lower-case string again.
+   */
+  #lower(headers: readonly string[]): string[] {
+    const from = this.#lowerFrom;
+    const lower = this.#lowerNames;
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      const at = i >> 1;
+      const name = headers[i] as string;
+      if (at >= REMEMBERED_FIELDS || name.length > REMEMBERED_LENGTH) out.push(name.toLowerCase());
+      else if (from[at] === name) out.push(lower[at] as string);
+      else {
+        const known = name.toLowerCase();
+        from[at] = name;
+        lower[at] = known;
+        out.push(known);
+      }
+    }
+    return out;
   }
 
   /** Checks `HTTP/1.x` at p; returns x, or -1. */
@@ -691,7 +727,15 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#fail(E.LINE_ENDING, 'head ended early', p);
       return null;
     }
-    const line = { method, target, status: 0, reason: '', minor, headers };
+    const line = {
+      method,
+      target,
+      status: 0,
+      reason: '',
+      minor,
+      headers,
+      names: this.#lower(headers),
+    };
     this.#remember(buf, start, end, line);
     return line;
   }
@@ -699,13 +743,14 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
   /** `line`: the head's start line and fields, read or recalled; null when reading failed. */
   #requestHead(line: HeadLine | null, end: number): number {
     if (line === null) return -2;
-    const { method, target, minor } = line;
+    const { method, target, minor, names } = line;
     const headers = line.headers.slice();
     if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;
     const head: RequestHead = {
       method,
       target,
+      names,
       versionMinor: minor,
       headers,
       keepAlive: this.#keepAlive,
@@ -762,7 +807,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#fail(E.LINE_ENDING, 'head ended early', p);
       return null;
     }
-    const line = { method: '', target: '', status, reason, minor, headers };
+    const line = { method: '', target: '', status, reason, minor, headers, names: [] };
     this.#remember(buf, start, end, line);
     return line;
   }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isToken, isWritableValue } from '../http1/chars.ts';
+import { RawRequest } from '../server/raw-request.ts';
 
 /**
  * Header rewriting between client and upstream. Works on Node's flat raw header arrays
@@ -78,6 +79,8 @@ export function upstreamRequestHeaders(
   options: UpstreamHeaderOptions,
 ): string[] {
   const raw = req.rawHeaders;
+  // The raw server's request has its names lower-cased already (by position).
+  const names = req instanceof RawRequest ? req.fieldNames : undefined;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let forwardedFor = '';
@@ -86,7 +89,7 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    let lower = name.toLowerCase();
+    let lower = names === undefined ? name.toLowerCase() : (names[i >> 1] as string);
     if (lower.includes('_')) {
       if (!options.underscores) continue;
       // `X_Forwarded_For` means X-Forwarded-For to an app that maps both to one variable.
