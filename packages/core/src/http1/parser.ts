@@ -231,9 +231,10 @@ function targetFormOk(buf: Buffer, start: number, end: number, method: string): 
  * the bytes instead of being scanned. Everything that depends on more than the bytes (the
  * framing checks, keep-alive, a HEAD request's answer) is decided again.
  */
-interface HeadMemo extends HeadLine {
+interface HeadMemo {
   bytes: Buffer;
   length: number;
+  line: HeadLine;
   readonly framing: Framing;
 }
 
@@ -569,8 +570,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
       this.#scanned = 0;
       const end = start + recalled.length;
       return this.#kind === 'request'
-        ? this.#requestHead(recalled, end)
-        : this.#responseHead(recalled, start, end);
+        ? this.#requestHead(recalled.line, end)
+        : this.#responseHead(recalled.line, start, end);
     }
     const end = this.#block(buf, start, this.#limits.maxHeadBytes, E.HEAD_TOO_LARGE);
     if (end < 0) return end;
@@ -608,27 +609,15 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     if (memo === null) {
       memo = {
         bytes: Buffer.allocUnsafe(Math.max(length, 256)),
-        length: 0,
-        method: '',
-        target: '',
-        status: 0,
-        reason: '',
-        minor: 0,
-        headers: [],
-        names: [],
+        length,
+        line,
         framing: { ...this.#framing },
       };
       this.#memo = memo;
     } else if (memo.bytes.length < length) memo.bytes = Buffer.allocUnsafe(length);
     buf.copy(memo.bytes, 0, start, end);
     memo.length = length;
-    memo.method = line.method;
-    memo.target = line.target;
-    memo.status = line.status;
-    memo.reason = line.reason;
-    memo.minor = line.minor;
-    memo.headers = line.headers;
-    memo.names = line.names;
+    memo.line = line;
     copyFraming(this.#framing, memo.framing);
   }
 
