@@ -145,7 +145,7 @@ function clientHead(
 async function requestFieldsOf(
   Parser: ParserClass,
   root: string,
-  headers: { upstreamRequestHeaders(req: IncomingMessage, options: unknown): string[] },
+  headers: { upstreamRequestHeaders(req: IncomingMessage, options: unknown): unknown },
 ): Promise<() => void> {
   const { RawRequest } = await import(join(root, 'packages/core/src/server/raw-request.ts'));
   let head: unknown;

@@ -18,7 +18,15 @@ export default defineHooks([
         context.responseHeaders.set('x-a\r\nX-Injected', '1');
       else if (path.endsWith('/inject-upstream')) context.upstreamHeaders.set('x-b', INJECTED);
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
-      else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
+      else if (path.endsWith('/inject-late-response'))
+        // After the handler checked the maps: only the engine sees this value.
+        queueMicrotask(() => context.responseHeaders.set('x-a', INJECTED));
+      else if (path.endsWith('/inject-request-field')) {
+        // The client's own field, changed in the request after the strict parser read it.
+        const raw = context.req.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2)
+          if (raw[i]?.toLowerCase() === 'x-client') raw[i + 1] = INJECTED;
+      } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/inject-answer'))
         return { status: 401, title: 'Refused', headers: { 'x-c': INJECTED } };
       return 'continue';

@@ -43,8 +43,8 @@ export interface UpstreamCall {
   /**
    * How many leading entries of `headers` are known to be writable as they are (token names,
    * field values without edge whitespace): the client's fields as the strict parser read
-   * them, and what podrouter derived from them. An engine that writes heads itself checks
-   * only the rest (the policy's). 0 or absent: check them all.
+   * them, unchanged since. An engine that writes heads itself checks only the rest (the
+   * forwarded fields, the policy's). 0 or absent: check them all.
    */
   readonly checkedHeaders?: number;
   readonly body: Readable | null;

@@ -9,7 +9,6 @@ import type { HookContext, HookResponse } from '../pipeline/types.ts';
 import { permits } from '../routes/access-rules.ts';
 import { matchRoute } from '../routes/match.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
-import { RawRequest } from '../server/raw-request.ts';
 import {
   type Attempt,
   compose,
@@ -375,19 +374,16 @@ export class RouterProxy {
     }
     const { req, context } = exchange;
     const options = this.#options;
-    const set = context?.upstreamHeaders;
-    exchange.headers = upstreamRequestHeaders(req, {
+    const upstream = upstreamRequestHeaders(req, {
       upgrade: exchange.upgrade,
       trustForwarded: exchange.peerTrusted,
       underscores: options.underscores,
       identity: options.identityHeaders,
       strip: context?.stripHeaders,
-      set,
+      set: context?.upstreamHeaders,
     });
-    // The strict parser read the client's fields (node:http's lenient one vouches for less);
-    // the policy's come last and are left to the engine to check.
-    if (req instanceof RawRequest)
-      exchange.checkedHeaders = exchange.headers.length - 2 * (set?.size ?? 0);
+    exchange.headers = upstream.fields;
+    exchange.checkedHeaders = upstream.checked;
     const withBody = !exchange.upgrade && hasBody(req);
     if (withBody && (options.maxBodyBytes > 0 || options.bodyTimeoutMs > 0)) {
       exchange.body = guardBody(req, {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { clientResponseHeaders } from './headers.ts';
+import { Http1Parser, type RequestHead } from '../http1/parser.ts';
+import { RawRequest } from '../server/raw-request.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 /** What clientResponseHeaders did before it skipped lower-casing: the reference. */
 const HOP_BY_HOP = [
@@ -89,5 +93,60 @@ describe('clientResponseHeaders', () => {
       'X-B',
       '\xe9',
     ]);
+  });
+});
+
+/** A RawRequest as the raw server makes it from `text`. */
+function rawRequest(text: string): RawRequest {
+  let head: RequestHead | undefined;
+  const parser = new Http1Parser<RequestHead>('request', {
+    onHead: (h) => {
+      head = h;
+    },
+    onBody: () => undefined,
+    onTrailers: () => undefined,
+    onComplete: () => undefined,
+  });
+  parser.execute(Buffer.from(text, 'latin1'));
+  const socket = { remoteAddress: '10.0.0.1' } as Socket;
+  return new RawRequest(head as RequestHead, socket, () => undefined);
+}
+
+const OPTIONS = {
+  upgrade: false,
+  trustForwarded: false,
+  underscores: false,
+  identity: new Set<string>(),
+  set: new Map([['x-policy', 'v']]),
+};
+
+describe('upstreamRequestHeaders', () => {
+  const TEXT = 'GET / HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n';
+
+  it('vouches for the client fields as the strict parser read them, and only those', () => {
+    const { fields, checked } = upstreamRequestHeaders(
+      rawRequest(TEXT) as unknown as IncomingMessage,
+      OPTIONS,
+    );
+    assert.deepEqual(fields.slice(0, checked), ['Host', 'a.example', 'Accept', '*/*']);
+    assert.deepEqual(fields.slice(checked, checked + 2), ['x-forwarded-for', '10.0.0.1']);
+    assert.deepEqual(fields.slice(-2), ['x-policy', 'v']);
+  });
+
+  it('vouches for none once a field changed after parsing (a hook has the request)', () => {
+    const req = rawRequest(TEXT);
+    req.rawHeaders[3] = 'a\r\nInjected: 1';
+    const { fields, checked } = upstreamRequestHeaders(req as unknown as IncomingMessage, OPTIONS);
+    assert.equal(checked, 0);
+    assert.ok(fields.includes('a\r\nInjected: 1'));
+  });
+
+  it('vouches for none for a request node:http parsed', () => {
+    const req = {
+      rawHeaders: ['Host', 'a.example'],
+      headers: { host: 'a.example' },
+      socket: { remoteAddress: '10.0.0.1' },
+    } as unknown as IncomingMessage;
+    assert.equal(upstreamRequestHeaders(req, OPTIONS).checked, 0);
   });
 });

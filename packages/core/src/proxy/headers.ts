@@ -70,17 +70,31 @@ export interface UpstreamHeaderOptions {
   readonly set?: ReadonlyMap<string, string> | undefined;
 }
 
+export interface UpstreamFields {
+  /** Flat `[name, value, …]`: the client's fields that may pass, the forwarded ones, the policy's. */
+  readonly fields: string[];
+  /**
+   * How many leading entries are the client's fields exactly as the raw server's strict parser
+   * read them (tokens, field values): an engine need not check those again. 0 for a request
+   * from node:http (its parser vouches for less) or whose fields changed since.
+   */
+  readonly checked: number;
+}
+
 /**
- * The upstream request's fields: the client's that may pass, the forwarded ones, then the
- * policy's `set` (last, so an engine can tell them from the fields a strict parser read).
+ * The upstream request's fields: the client's that may pass, then the forwarded ones, then the
+ * policy's `set`.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   options: UpstreamHeaderOptions,
-): string[] {
+): UpstreamFields {
   const raw = req.rawHeaders;
-  // The raw server's request has its names lower-cased already (by position).
+  // The raw server's request has its names lower-cased already (by position), and the fields
+  // as parsed to tell whether any changed since.
   const names = req instanceof RawRequest ? req.fieldNames : undefined;
+  const parsed = req instanceof RawRequest ? req.parsedHeaders : undefined;
+  let intact = parsed !== undefined && parsed.length === raw.length;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let forwardedFor = '';
@@ -114,8 +128,10 @@ export function upstreamRequestHeaders(
         continue;
       }
     }
+    if (intact && (name !== parsed?.[i] || value !== parsed[i + 1])) intact = false;
     out.push(name, value);
   }
+  const checked = intact ? out.length : 0;
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`);
   out.push('x-forwarded-proto', forwardedProto || ('encrypted' in req.socket ? 'https' : 'http'));
@@ -126,7 +142,7 @@ export function upstreamRequestHeaders(
     if (req.headers.upgrade) out.push('upgrade', req.headers.upgrade);
   }
   if (options.set) for (const [name, value] of options.set) out.push(name, value);
-  return out;
+  return { fields: out, checked };
 }
 
 /** HTTP header bytes are latin1, not UTF-8. */

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import { tlsConnectOptions } from '../backends/backend-tls.ts';
 import type { BackendTls } from '../backends/types.ts';
-import { isFieldValue, isRequestTarget, isToken } from '../http1/chars.ts';
+import { isFieldValue, isRequestTarget, isToken, isWritableValue } from '../http1/chars.ts';
 import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
 import { RawResponse } from '../server/raw-response.ts';
@@ -542,12 +542,18 @@ class RawExchange {
     this.#keepAlive = head.keepAlive;
     const { res, responseHeaders } = this.#call;
     const headers = clientResponseHeaders(head.headers);
-    if (responseHeaders) for (const [name, value] of responseHeaders) headers.push(name, value);
+    // The Pod's fields passed the strict parser just now: only the policy's are checked here
+    // (the handler checked them when the policy returned, but a hook keeps the map after).
+    let raw = res instanceof RawResponse ? res : null;
+    if (responseHeaders)
+      for (const [name, value] of responseHeaders) {
+        if (!isToken(name) || !isWritableValue(value)) raw = null;
+        headers.push(name, value);
+      }
     if (head.keepAlive) this.#keepAliveHint(head.headers);
     try {
-      // The Pod's fields passed the strict parser; the policy's were checked by the handler
-      // where the policy set them (refused with CR, LF, NUL or a bad name): no second check.
-      if (res instanceof RawResponse) res.writeCheckedHead(head.status, head.reason, headers);
+      // Unchecked (node:http's response, or a bad policy field): writeHead checks, and throws.
+      if (raw !== null) raw.writeCheckedHead(head.status, head.reason, headers);
       else if (head.reason !== '') res.writeHead(head.status, head.reason, headers);
       else res.writeHead(head.status, headers);
     } catch (error) {

@@ -63,6 +63,12 @@ export class RawRequest extends Readable implements ClientRequestFields {
   readonly rawHeaders: string[];
   /** The names of `rawHeaders` lower-cased, by position (`fieldNames[i]` is `rawHeaders[2 * i]`'s). */
   readonly fieldNames: readonly string[];
+  /**
+   * `rawHeaders` as the strict parser read them. `rawHeaders` may be changed after (the inbound
+   * checks set Host; a hook has the request too): a field still identical to its entry here
+   * is known to be a token and a field value.
+   */
+  readonly parsedHeaders: readonly string[];
   readonly httpVersion: string;
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor: number;
@@ -82,6 +88,7 @@ export class RawRequest extends Readable implements ClientRequestFields {
     this.method = head.method;
     this.url = head.target;
     this.rawHeaders = head.headers;
+    this.parsedHeaders = head.headers.slice();
     this.fieldNames = head.names;
     this.headers = joinHeaders(head.headers, head.names);
     this.httpVersionMinor = head.versionMinor;
