@@ -625,7 +625,7 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
    * The names of `headers` lower-cased; a name equal to the one lower-cased at its position
    * before (the same string, for a remembered name) gets that lower-case string again.
    */
-  #lower(headers: readonly string[]): string[] {
+  #lower(headers: readonly string[]): readonly string[] {
     const from = this.#lowerFrom;
     const lower = this.#lowerNames;
     const out: string[] = [];
@@ -641,7 +641,8 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         out.push(known);
       }
     }
-    return out;
+    // Shared by the heads that repeat this one: nobody may change it.
+    return Object.freeze(out);
   }
 
   /** Checks `HTTP/1.x` at p; returns x, or -1. */
