@@ -8,8 +8,8 @@
  * With `--base DIR` (another checkout with its own node_modules), one traced exchange (five
  * channel events, two spans, batched and encoded to OTLP protobuf, the bytes dropped) runs
  * with DIR's tracing pipeline as "before" and this checkout's as "after", and so do the
- * HTTP/1.1 parser's heads (one keep-alive connection). `--only TEXT` runs the pairs whose name
- * contains TEXT.
+ * HTTP/1.1 parser's heads (one keep-alive connection) and the client's response head as the
+ * raw engine writes it. `--only TEXT`: the pairs whose name contains TEXT.
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -96,6 +96,79 @@ function heads(Parser: ParserClass, kind: 'request' | 'response'): () => void {
   return () => {
     if (kind === 'response') parser.expectResponseTo('GET');
     parser.execute(bytes);
+  };
+}
+
+/** The fields of RESPONSE as the parser gives them. */
+const RESPONSE_FIELDS = [
+  'Server',
+  'nginx/1.22.1',
+  'Date',
+  'Thu, 03 Dec 2026 09:21:53 GMT',
+  'Content-Type',
+  'text/plain',
+  'Content-Length',
+  '128',
+  'Connection',
+  'keep-alive',
+];
+
+interface HeadWriter {
+  writeHead(status: number, reason: string, fields: string[]): unknown;
+  writeCheckedHead?(status: number, reason: string, fields: string[]): unknown;
+}
+
+/**
+ * What the raw engine does with a Pod's response head: drop hop-by-hop fields, then the
+ * client's RawResponse turns them into head text (`checked`: through writeCheckedHead).
+ */
+function clientHead(
+  headers: { clientResponseHeaders(raw: readonly string[]): string[] },
+  // biome-ignore lint/suspicious/noExplicitAny: the base's and this checkout's classes alike
+  Response: new (req: any, socket: any, owner: any) => HeadWriter,
+  checked: boolean,
+): () => void {
+  const req = { method: 'GET', keepAlive: true, httpVersionMinor: 1 };
+  return () => {
+    const res = new Response(req, {}, {});
+    const fields = headers.clientResponseHeaders(RESPONSE_FIELDS);
+    if (checked) res.writeCheckedHead?.(200, 'OK', fields);
+    else res.writeHead(200, 'OK', fields);
+  };
+}
+
+/**
+ * What the raw server and the handler do with a parsed request head before the engine: the
+ * RawRequest (its joined header view), then the upstream field list with the API key
+ * policy's strip and set.
+ */
+async function requestFieldsOf(
+  Parser: ParserClass,
+  root: string,
+  headers: { upstreamRequestHeaders(req: IncomingMessage, options: unknown): unknown },
+): Promise<() => void> {
+  const { RawRequest } = await import(join(root, 'packages/core/src/server/raw-request.ts'));
+  let head: unknown;
+  const parser = new Parser('request', { ...ignore, onHead: (h: unknown) => (head = h) });
+  parser.execute(REQUEST);
+  parser.execute(REQUEST);
+  const socket = { remoteAddress: '127.0.0.1' };
+  const options = {
+    upgrade: false,
+    trustForwarded: false,
+    underscores: false,
+    identity: new Set(['x-podrouter-key-id']),
+    strip: new Set([
+      'x-routing-api-key',
+      'x-podrouter-key-id',
+      'x-podrouter-subject',
+      'x-podrouter-plan',
+    ]),
+    set: new Map([['x-podrouter-key-id', 'k1']]),
+  };
+  return () => {
+    const req = new RawRequest(head, socket, ignore.onComplete);
+    headers.upstreamRequestHeaders(req, options);
   };
 }
 
@@ -233,11 +306,38 @@ if (values.base !== undefined) {
     heads(BaseParser, 'response'),
     heads(Http1Parser, 'response'),
   ];
+  pairs['client response head (nginx: 5 fields → hop-by-hop filter → head text)'] = [
+    clientHead(
+      await import(join(base, 'packages/core/src/proxy/headers.ts')),
+      (await import(join(base, 'packages/core/src/server/raw-response.ts'))).RawResponse,
+      false,
+    ),
+    clientHead(
+      await import('../../packages/core/src/proxy/headers.ts'),
+      (await import('../../packages/core/src/server/raw-response.ts')).RawResponse,
+      true,
+    ),
+  ];
+  pairs['request fields in (wrk + API key: RawRequest, then the upstream field list)'] = [
+    await requestFieldsOf(
+      BaseParser,
+      base,
+      await import(join(base, 'packages/core/src/proxy/headers.ts')),
+    ),
+    await requestFieldsOf(
+      Http1Parser,
+      resolve(import.meta.dirname, '../..'),
+      await import('../../packages/core/src/proxy/headers.ts'),
+    ),
+  ];
   pairs['request head (wrk: 2 fields)'] = [
     heads(BaseParser, 'request'),
     heads(Http1Parser, 'request'),
   ];
 }
+
+if (values.only !== undefined)
+  for (const name of Object.keys(pairs)) if (!name.includes(values.only)) delete pairs[name];
 
 const results = new Map<string, { before: number[]; after: number[] }>();
 for (let round = 0; round < ROUNDS; round++) {

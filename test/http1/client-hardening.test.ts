@@ -400,5 +400,23 @@ for (const build of BUILDS)
         ]);
         assert.deepEqual(statuses(next.text), [200]);
       });
+
+      it('checks again what a hook changes after the checks: a late response header, a client field it rewrote', async () => {
+        backend.reset();
+        const h = `Host: ${HOST}\r\nConnection: close\r\n`;
+        const late = await rawClient(port(), [`GET /inject-late-response HTTP/1.1\r\n${h}\r\n`], {
+          quietMs: 1000,
+        });
+        assert.doesNotMatch(late.text, /\r\nX-Injected/i);
+        assert.deepEqual(statuses(late.text), [502], JSON.stringify(late.text));
+        const rewritten = await rawClient(
+          port(),
+          [`GET /inject-request-field HTTP/1.1\r\n${h}X-Client: 1\r\n\r\n`],
+          { quietMs: 1000 },
+        );
+        assert.doesNotMatch(rewritten.text, /\r\nX-Injected/i);
+        assert.notDeepEqual(statuses(rewritten.text), [200], JSON.stringify(rewritten.text));
+        assert.doesNotMatch(backend.bytes(), /X-Injected/i);
+      });
     });
   }

@@ -21,7 +21,15 @@ export default defineHooks([
         // No CR or LF, but framing is the engine's: neither engine writes it.
         context.upstreamHeaders.set('transfer-encoding', 'chunked');
       else if (path.endsWith('/inject-nul')) context.responseHeaders.set('x-a', 'a\0b');
-      else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
+      else if (path.endsWith('/inject-late-response'))
+        // After the handler checked the maps: only the engine sees this value.
+        queueMicrotask(() => context.responseHeaders.set('x-a', INJECTED));
+      else if (path.endsWith('/inject-request-field')) {
+        // The client's own field, changed in the request after the strict parser read it.
+        const raw = context.req.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2)
+          if (raw[i]?.toLowerCase() === 'x-client') raw[i + 1] = INJECTED;
+      } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
         // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking
         // the status; the raw server would leave the field out): refused like CR/LF.

@@ -33,6 +33,12 @@ export interface MessageHead {
 export interface RequestHead extends MessageHead {
   readonly method: string;
   readonly target: string;
+  /**
+   * The field names lower-cased, by position (`names[i]` is `headers[2 * i]`'s): each is
+   * lower-cased once per connection and position, not by every reader per request. Shared
+   * with later heads of the connection: read-only.
+   */
+  readonly names: readonly string[];
 }
 
 export interface ResponseHead extends MessageHead {
@@ -58,6 +64,8 @@ export interface ParserLimits {
   readonly maxChunkLineBytes: number;
   /** Bytes of a chunked body's trailer section. */
   readonly maxTrailerBytes: number;
+  /** Largest head remembered whole for the next message on the connection; 0: none. */
+  readonly maxRememberedHead: number;
 }
 
 export const DEFAULT_LIMITS: ParserLimits = {
@@ -65,6 +73,7 @@ export const DEFAULT_LIMITS: ParserLimits = {
   maxFields: 100,
   maxChunkLineBytes: 1024,
   maxTrailerBytes: 16 * 1024,
+  maxRememberedHead: 2 * 1024,
 };
 
 const CR = 0x0d;
@@ -215,6 +224,43 @@ function targetFormOk(buf: Buffer, start: number, end: number, method: string): 
   return p === end || buf[p] === SLASH || buf[p] === QUESTION;
 }
 
+/**
+ * The last head of a connection, whole: the bytes and what they were read as. A head whose
+ * bytes are the same (a keep-alive client repeats its request; a Pod its answer until the
+ * Date changes) is read the same, so its fields are taken from here after one comparison of
+ * the bytes instead of being scanned. Everything that depends on more than the bytes (the
+ * framing checks, keep-alive, a HEAD request's answer) is decided again.
+ */
+interface HeadMemo {
+  bytes: Buffer;
+  length: number;
+  line: HeadLine;
+  readonly framing: Framing;
+}
+
+/** A head's start line and fields as read (a request's status is 0, a response's method ''). */
+interface HeadLine {
+  method: string;
+  target: string;
+  status: number;
+  reason: string;
+  minor: number;
+  /** Never handed to a handler: it gets a copy, which it may change (inbound.ts sets Host). */
+  headers: string[];
+  /** A request's lower-case field names (read-only, handed out as they are); [] for a response. */
+  names: readonly string[];
+}
+
+function copyFraming(from: Framing, to: Framing): void {
+  to.contentLength = from.contentLength;
+  to.transferEncodings = from.transferEncodings;
+  to.chunked = from.chunked;
+  to.close = from.close;
+  to.keepAlive = from.keepAlive;
+  to.upgradeOption = from.upgradeOption;
+  to.upgradeField = from.upgradeField;
+}
+
 /** Framing facts gathered while the fields of a head are read. */
 interface Framing {
   contentLength: number;
@@ -259,6 +305,10 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
   readonly #values: string[] = [];
   #target = '';
   #reason = '';
+  #memo: HeadMemo | null = null;
+  /** Request field names by position as last lower-cased, and their lower-case forms. */
+  readonly #lowerFrom: string[] = [];
+  readonly #lowerNames: string[] = [];
 
   constructor(
     kind: 'request' | 'response',
@@ -513,6 +563,16 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         return -1;
       }
     }
+    // The remembered head ends at its first CRLFCRLF, within the size limit: the same bytes
+    // here are a whole head, found without searching for its end.
+    const recalled = this.#recalled(buf, start);
+    if (recalled !== null) {
+      this.#scanned = 0;
+      const end = start + recalled.length;
+      return this.#kind === 'request'
+        ? this.#requestHead(recalled.line, end)
+        : this.#responseHead(recalled.line, start, end);
+    }
     const end = this.#block(buf, start, this.#limits.maxHeadBytes, E.HEAD_TOO_LARGE);
     if (end < 0) return end;
     if (end - start === 2) {
@@ -528,8 +588,61 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     framing.upgradeOption = false;
     framing.upgradeField = false;
     return this.#kind === 'request'
-      ? this.#requestHead(buf, start, end)
-      : this.#responseHead(buf, start, end);
+      ? this.#requestHead(this.#requestLine(buf, start, end), end)
+      : this.#responseHead(this.#statusLine(buf, start, end), start, end);
+  }
+
+  /** The remembered head, when the bytes from `start` begin with its bytes. */
+  #recalled(buf: Buffer, start: number): HeadMemo | null {
+    const memo = this.#memo;
+    if (memo === null || buf.length - start < memo.length) return null;
+    if (buf.compare(memo.bytes, 0, memo.length, start, start + memo.length) !== 0) return null;
+    copyFraming(memo.framing, this.#framing);
+    return memo;
+  }
+
+  /** Remembers the head just read at start..end (fields and framing as read, not checked). */
+  #remember(buf: Buffer, start: number, end: number, line: HeadLine): void {
+    const length = end - start;
+    if (length > this.#limits.maxRememberedHead) return;
+    let memo = this.#memo;
+    if (memo === null) {
+      memo = {
+        bytes: Buffer.allocUnsafe(Math.max(length, 256)),
+        length,
+        line,
+        framing: { ...this.#framing },
+      };
+      this.#memo = memo;
+    } else if (memo.bytes.length < length) memo.bytes = Buffer.allocUnsafe(length);
+    buf.copy(memo.bytes, 0, start, end);
+    memo.length = length;
+    memo.line = line;
+    copyFraming(this.#framing, memo.framing);
+  }
+
+  /**
+   * The names of `headers` lower-cased; a name equal to the one lower-cased at its position
+   * before (the same string, for a remembered name) gets that lower-case string again.
+   */
+  #lower(headers: readonly string[]): readonly string[] {
+    const from = this.#lowerFrom;
+    const lower = this.#lowerNames;
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      const at = i >> 1;
+      const name = headers[i] as string;
+      if (at >= REMEMBERED_FIELDS || name.length > REMEMBERED_LENGTH) out.push(name.toLowerCase());
+      else if (from[at] === name) out.push(lower[at] as string);
+      else {
+        const known = name.toLowerCase();
+        from[at] = name;
+        lower[at] = known;
+        out.push(known);
+      }
+    }
+    // Shared by the heads that repeat this one: nobody may change it.
+    return Object.freeze(out);
   }
 
   /** Checks `HTTP/1.x` at p; returns x, or -1. */
@@ -566,23 +679,24 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     return -2;
   }
 
-  #requestHead(buf: Buffer, start: number, end: number): number {
+  /** Reads a request's start line and fields (null: failed); the framing lands in `#framing`. */
+  #requestLine(buf: Buffer, start: number, end: number): HeadLine | null {
     let p = start;
     while (TCHAR[buf[p] as number] === 1) p++;
     if (p === start || buf[p] !== SP) {
       this.#fail(E.INVALID_METHOD, 'invalid method', p);
-      return -2;
+      return null;
     }
     const method = methodOf(buf, start, p);
     if (method === null) {
       this.#fail(E.UNKNOWN_METHOD, 'unknown method', start);
-      return -2;
+      return null;
     }
     const targetStart = ++p;
     while (TARGET_CHAR[buf[p] as number] === 1) p++;
     if (p === targetStart || buf[p] !== SP || !targetFormOk(buf, targetStart, p, method)) {
       this.#fail(E.INVALID_TARGET, 'invalid request target', p);
-      return -2;
+      return null;
     }
     const target = recall(this.#target, buf, targetStart, p);
     if (target.length <= REMEMBERED_LENGTH) this.#target = target;
@@ -590,21 +704,43 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     const minor = this.#version(buf, p);
     if (minor >= 0 && (buf[p + 8] === LF || (buf[p + 8] === CR && buf[p + 9] !== LF))) {
       this.#fail(E.LINE_ENDING, 'request line not ended by CRLF', p + 8);
-      return -2;
+      return null;
     }
-    if (minor < 0 || buf[p + 8] !== CR) return this.#badVersion(buf, p, CR);
+    if (minor < 0 || buf[p + 8] !== CR) {
+      this.#badVersion(buf, p, CR);
+      return null;
+    }
     const headers: string[] = [];
     p = this.#fields(buf, p + 10, headers, true);
-    if (p < 0) return -2;
+    if (p < 0) return null;
     if (p !== end) {
       this.#fail(E.LINE_ENDING, 'head ended early', p);
-      return -2;
+      return null;
     }
+    const line = {
+      method,
+      target,
+      status: 0,
+      reason: '',
+      minor,
+      headers,
+      names: this.#lower(headers),
+    };
+    this.#remember(buf, start, end, line);
+    return line;
+  }
+
+  /** `line`: the head's start line and fields, read or recalled; null when reading failed. */
+  #requestHead(line: HeadLine | null, end: number): number {
+    if (line === null) return -2;
+    const { method, target, minor, names } = line;
+    const headers = line.headers.slice();
     if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;
     const head: RequestHead = {
       method,
       target,
+      names,
       versionMinor: minor,
       headers,
       keepAlive: this.#keepAlive,
@@ -617,17 +753,21 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
     return end;
   }
 
-  #responseHead(buf: Buffer, start: number, end: number): number {
+  /** Reads a response's status line and fields (null: failed); the framing lands in `#framing`. */
+  #statusLine(buf: Buffer, start: number, end: number): HeadLine | null {
     let p = start;
     const minor = this.#version(buf, p);
-    if (minor < 0 || buf[p + 8] !== SP) return this.#badVersion(buf, p, SP);
+    if (minor < 0 || buf[p + 8] !== SP) {
+      this.#badVersion(buf, p, SP);
+      return null;
+    }
     p += 9;
     const d0 = (buf[p] as number) - 0x30;
     const d1 = (buf[p + 1] as number) - 0x30;
     const d2 = (buf[p + 2] as number) - 0x30;
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
       this.#fail(E.INVALID_STATUS, 'invalid status code', p);
-      return -2;
+      return null;
     }
     const status = d0 * 100 + d1 * 10 + d2;
     p += 3;
@@ -648,15 +788,24 @@ export class Http1Parser<Head extends MessageHead = MessageHead> {
         'invalid status line',
         p,
       );
-      return -2;
+      return null;
     }
     const headers: string[] = [];
     p = this.#fields(buf, p + 2, headers, true);
-    if (p < 0) return -2;
+    if (p < 0) return null;
     if (p !== end) {
       this.#fail(E.LINE_ENDING, 'head ended early', p);
-      return -2;
+      return null;
     }
+    const line = { method: '', target: '', status, reason, minor, headers, names: [] };
+    this.#remember(buf, start, end, line);
+    return line;
+  }
+
+  #responseHead(line: HeadLine | null, start: number, end: number): number {
+    if (line === null) return -2;
+    const { status, reason, minor } = line;
+    const headers = line.headers.slice();
     const informational = status < 200;
     if (!this.#checkFraming(minor)) return -2;
     const f = this.#framing;

@@ -54,6 +54,13 @@ export interface UpstreamCall {
   readonly endpoint: Endpoint;
   /** Flat `[name, value, …]` list, already rewritten for the upstream. */
   readonly headers: string[];
+  /**
+   * How many leading entries of `headers` are known to be writable as they are (token names,
+   * field values without edge whitespace): the client's fields as the strict parser read
+   * them, unchanged since. An engine that writes heads itself checks only the rest (the
+   * forwarded fields, the policy's). 0 or absent: check them all.
+   */
+  readonly checkedHeaders?: number;
   readonly body: Readable | null;
   /** Whole-exchange deadline in ms; 0 disables it. */
   readonly totalTimeoutMs: number;

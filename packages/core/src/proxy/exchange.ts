@@ -22,6 +22,8 @@ export class Exchange {
   context: HookContext | undefined;
   /** Flat `[name, value, …]` list for the upstream. */
   headers: string[] = [];
+  /** `UpstreamCall.checkedHeaders`: leading entries of `headers` the strict parser vouches for. */
+  checkedHeaders = 0;
   body: Readable | null = null;
   /** Safe to send again elsewhere if nothing reached the Pod. */
   retryable = false;

@@ -173,6 +173,7 @@ export class RouterProxy {
             res: exchange.res as ServerResponse,
             endpoint: attempt.endpoint,
             headers: exchange.headers,
+            checkedHeaders: exchange.checkedHeaders,
             body: exchange.body,
             // A gRPC caller's `grpc-timeout` shortens it: nobody waits for an answer after.
             totalTimeoutMs: exchangeDeadlineMs(exchange.req, options.totalTimeoutMs),
@@ -398,7 +399,7 @@ export class RouterProxy {
     }
     const { req, context } = exchange;
     const options = this.#options;
-    exchange.headers = upstreamRequestHeaders(req, {
+    const upstream = upstreamRequestHeaders(req, {
       upgrade: exchange.upgrade,
       trustForwarded: exchange.peerTrusted,
       underscores: options.underscores,
@@ -406,6 +407,8 @@ export class RouterProxy {
       strip: context?.stripHeaders,
       set: context?.upstreamHeaders,
     });
+    exchange.headers = upstream.fields;
+    exchange.checkedHeaders = upstream.checked;
     const withBody = !exchange.upgrade && hasBody(req);
     if (withBody && (options.maxBodyBytes > 0 || options.bodyTimeoutMs > 0)) {
       exchange.body = guardBody(req, {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isToken, isWritableValue } from '../http1/chars.ts';
+import { RawRequest } from '../server/raw-request.ts';
 
 /**
  * Header rewriting between client and upstream. Works on Node's flat raw header arrays
@@ -69,11 +70,31 @@ export interface UpstreamHeaderOptions {
   readonly set?: ReadonlyMap<string, string> | undefined;
 }
 
+export interface UpstreamFields {
+  /** Flat `[name, value, …]`: the client's fields that may pass, the forwarded ones, the policy's. */
+  readonly fields: string[];
+  /**
+   * How many leading entries are the client's fields exactly as the raw server's strict parser
+   * read them (tokens, field values): an engine need not check those again. 0 for a request
+   * from node:http (its parser vouches for less) or whose fields changed since.
+   */
+  readonly checked: number;
+}
+
+/**
+ * The upstream request's fields: the client's that may pass, then the forwarded ones, then the
+ * policy's `set`.
+ */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   options: UpstreamHeaderOptions,
-): string[] {
+): UpstreamFields {
   const raw = req.rawHeaders;
+  // The raw server's request has its names lower-cased already (by position), and the fields
+  // as parsed to tell whether any changed since.
+  const names = req instanceof RawRequest ? req.fieldNames : undefined;
+  const parsed = req instanceof RawRequest ? req.parsedHeaders : undefined;
+  let intact = parsed !== undefined && parsed.length === raw.length;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let forwardedFor = '';
@@ -82,7 +103,7 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    let lower = name.toLowerCase();
+    let lower = names === undefined ? name.toLowerCase() : (names[i >> 1] as string);
     if (lower.includes('_')) {
       if (!options.underscores) continue;
       // `X_Forwarded_For` means X-Forwarded-For to an app that maps both to one variable.
@@ -107,8 +128,10 @@ export function upstreamRequestHeaders(
         continue;
       }
     }
+    if (intact && (name !== parsed?.[i] || value !== parsed[i + 1])) intact = false;
     out.push(name, value);
   }
+  const checked = intact ? out.length : 0;
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`);
   out.push('x-forwarded-proto', forwardedProto || ('encrypted' in req.socket ? 'https' : 'http'));
@@ -119,12 +142,38 @@ export function upstreamRequestHeaders(
     if (req.headers.upgrade) out.push('upgrade', req.headers.upgrade);
   }
   if (options.set) for (const [name, value] of options.set) out.push(name, value);
-  return out;
+  return { fields: out, checked };
 }
 
 /** HTTP header bytes are latin1, not UTF-8. */
 const text = (value: Buffer | string | undefined): string =>
   typeof value === 'string' ? value : value === undefined ? '' : value.toString('latin1');
+
+/**
+ * Whether `name` is one of HOP_BY_HOP, without lower-casing the names that cannot be (most of
+ * a response's): only a name of a hop-by-hop length whose first letter matches is compared.
+ */
+function isHopByHop(name: string): boolean {
+  const first = name.charCodeAt(0) | 0x20;
+  switch (name.length) {
+    case 2: // te
+    case 7: // trailer, upgrade
+    case 10: // connection, keep-alive
+    case 17: // transfer-encoding
+      if (first !== 0x74 && first !== 0x75 && first !== 0x63 && first !== 0x6b) return false;
+      break;
+    case 6: // expect
+      if (first !== 0x65) return false;
+      break;
+    case 14: // http2-settings
+    case 16: // proxy-connection
+      if (first !== 0x68 && first !== 0x70) return false;
+      break;
+    default:
+      return false;
+  }
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
 
 /** Response headers for the client: upstream's, minus hop-by-hop ones. */
 export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
@@ -133,18 +182,26 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]);
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      const value = text(raw[i + 1]);
-      connection = connection === undefined ? value : `${connection},${value}`;
+    if (isHopByHop(name)) {
+      if (name.length === 10 && name.toLowerCase() === 'connection') {
+        const value = text(raw[i + 1]);
+        connection = connection === undefined ? value : `${connection},${value}`;
+      }
+      continue;
     }
-  }
-  const listed = connectionTokens(connection);
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = text(raw[i]);
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out.push(name, text(raw[i + 1]));
   }
+  const listed = connectionTokens(connection);
+  if (listed === null) return out;
+  // Rare: Connection names fields; they go too.
+  let kept = 0;
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i] as string;
+    if (listed.has(name.toLowerCase())) continue;
+    out[kept++] = name;
+    out[kept++] = out[i + 1] as string;
+  }
+  out.length = kept;
   return out;
 }
 

@@ -3,9 +3,10 @@ import type { Readable } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import { tlsConnectOptions } from '../backends/backend-tls.ts';
 import type { BackendTls } from '../backends/types.ts';
-import { isFieldValue, isRequestTarget, isToken } from '../http1/chars.ts';
+import { isFieldValue, isRequestTarget, isToken, isWritableValue } from '../http1/chars.ts';
 import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
+import { RawResponse } from '../server/raw-response.ts';
 import {
   ClientGoneError,
   connectFailureKind,
@@ -402,14 +403,14 @@ class RawExchange {
   }
 
   onConnected(connection: Connection): void {
-    const { req, headers, body } = this.#call;
+    const { req, headers, checkedHeaders, body } = this.#call;
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     connection.parser.expectResponseTo(method);
     setSocketTimeout(connection.socket, this.#engine.options.idleTimeoutMs);
     let head: string;
     try {
-      head = this.#head(method, target, headers, body !== null);
+      head = this.#head(method, target, headers, checkedHeaders ?? 0, body !== null);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -429,14 +430,20 @@ class RawExchange {
   }
 
   /** The request head, with the body framing podrouter chose; throws when unsafe to write. */
-  #head(method: string, target: string, headers: readonly string[], withBody: boolean): string {
+  #head(
+    method: string,
+    target: string,
+    headers: readonly string[],
+    checked: number,
+    withBody: boolean,
+  ): string {
     if (!isRequestTarget(target)) throw new InvalidRequestError('invalid request target');
     let head = `${method} ${target} HTTP/1.1\r\n`;
     let length = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1] as string;
-      if (!isToken(name) || !isFieldValue(value))
+      if (i >= checked && (!isToken(name) || !isFieldValue(value)))
         throw new InvalidRequestError(`invalid upstream header ${JSON.stringify(name)}`);
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         if (length >= 0 || !/^[0-9]{1,15}$/.test(value))
@@ -535,10 +542,19 @@ class RawExchange {
     this.#keepAlive = head.keepAlive;
     const { res, responseHeaders } = this.#call;
     const headers = clientResponseHeaders(head.headers);
-    if (responseHeaders) for (const [name, value] of responseHeaders) headers.push(name, value);
+    // The Pod's fields passed the strict parser just now: only the policy's are checked here
+    // (the handler checked them when the policy returned, but a hook keeps the map after).
+    let raw = res instanceof RawResponse ? res : null;
+    if (responseHeaders)
+      for (const [name, value] of responseHeaders) {
+        if (!isToken(name) || !isWritableValue(value)) raw = null;
+        headers.push(name, value);
+      }
     if (head.keepAlive) this.#keepAliveHint(head.headers);
     try {
-      if (head.reason !== '') res.writeHead(head.status, head.reason, headers);
+      // Unchecked (node:http's response, or a bad policy field): writeHead checks, and throws.
+      if (raw !== null) raw.writeCheckedHead(head.status, head.reason, headers);
+      else if (head.reason !== '') res.writeHead(head.status, head.reason, headers);
       else res.writeHead(head.status, headers);
     } catch (error) {
       this.#status = 0;

@@ -34,12 +34,18 @@ const SINGLE = new Set([
   'user-agent',
 ]);
 
-/** The joined, lower-case view node:http gives of a raw field list. */
-export function joinHeaders(raw: readonly string[]): IncomingHttpHeaders {
+/**
+ * The joined, lower-case view node:http gives of a raw field list; `names`: its names
+ * lower-cased already, by position.
+ */
+export function joinHeaders(
+  raw: readonly string[],
+  names?: readonly string[],
+): IncomingHttpHeaders {
   // No prototype: a field named `__proto__` is a field like any other.
   const headers = Object.create(null) as Record<string, string | string[]>;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
+    const name = names === undefined ? (raw[i] as string).toLowerCase() : (names[i >> 1] as string);
     const value = raw[i + 1] as string;
     const seen = headers[name];
     if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
@@ -55,6 +61,14 @@ export class RawRequest extends Readable implements ClientRequestFields {
   url: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: string[];
+  /** The names of `rawHeaders` lower-cased, by position (`fieldNames[i]` is `rawHeaders[2 * i]`'s). */
+  readonly fieldNames: readonly string[];
+  /**
+   * `rawHeaders` as the strict parser read them. `rawHeaders` may be changed after (the inbound
+   * checks set Host; a hook has the request too): a field still identical to its entry here
+   * is known to be a token and a field value.
+   */
+  readonly parsedHeaders: readonly string[];
   readonly httpVersion: string;
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor: number;
@@ -74,7 +88,9 @@ export class RawRequest extends Readable implements ClientRequestFields {
     this.method = head.method;
     this.url = head.target;
     this.rawHeaders = head.headers;
-    this.headers = joinHeaders(head.headers);
+    this.parsedHeaders = head.headers.slice();
+    this.fieldNames = head.names;
+    this.headers = joinHeaders(head.headers, head.names);
     this.httpVersionMinor = head.versionMinor;
     this.httpVersion = head.versionMinor === 1 ? '1.1' : '1.0';
     this.keepAlive = head.keepAlive;

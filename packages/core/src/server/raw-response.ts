@@ -35,6 +35,12 @@ function allStrings(list: readonly unknown[]): boolean {
   return true;
 }
 
+function pushField(out: string[], name: string, value: OutgoingHttpHeader | undefined): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) for (const item of value) out.push(name, String(item));
+  else out.push(name, String(value));
+}
+
 class InvalidHeaderError extends TypeError {
   readonly code: string;
   constructor(code: string, name: string) {
@@ -147,6 +153,34 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
       throw new RangeError(`Invalid status code: ${status}`);
     if (!isWritableValue(reason)) throw new InvalidHeaderError('ERR_INVALID_CHAR', 'reason');
     const list = this.#fieldList(fields);
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i] as string;
+      if (!isToken(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+      if (!isWritableValue(list[i + 1] as string))
+        throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
+    }
+    this.#compose(status, reason, list);
+    return this;
+  }
+
+  /**
+   * writeHead for a head whose parts were checked where they came from: `fields` names are
+   * tokens and every value is writable (the strict parser read them, or the handler checked
+   * them where a policy set them), `status` is 100–999 and `reason` writable. The public
+   * writeHead checks them again per call; the proxy's hot path need not. Fields given with
+   * `setHeader` were checked by nobody: with any, this is writeHead.
+   */
+  writeCheckedHead(status: number, reason: string, fields: readonly string[]): void {
+    if (this.#pending !== null) {
+      this.writeHead(status, reason, fields as string[]);
+      return;
+    }
+    if (this.headersSent) throw new Error('Cannot write headers after they are sent to the client');
+    this.#compose(status, reason, fields);
+  }
+
+  /** The head text from checked parts, and the framing it implies. */
+  #compose(status: number, reason: string, list: readonly string[]): void {
     const req = this.req;
     const noBody = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     // A client that asked to close, or spoke HTTP/1.0 without keep-alive, gets its close.
@@ -157,8 +191,6 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i] as string;
       const value = list[i + 1] as string;
-      if (!isToken(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
-      if (!isWritableValue(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
       const n = name.length;
       if (n === 14 && name.toLowerCase() === 'content-length') length = true;
       else if (n === 10 && name.toLowerCase() === 'connection') {
@@ -185,29 +217,24 @@ export class RawResponse extends EventEmitter implements ClientResponseFields {
     this.statusMessage = reason;
     this.#head = `${head}\r\n`;
     this.headersSent = true;
-    return this;
   }
 
   /** setHeader's fields, overridden by name by writeHead's (node:http's merge), as a flat list. */
   #fieldList(fields: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): string[] {
-    const out: string[] = [];
-    const push = (name: string, value: OutgoingHttpHeader | undefined) => {
-      if (value === undefined) return;
-      if (Array.isArray(value)) for (const item of value) out.push(name, String(item));
-      else out.push(name, String(value));
-    };
     const pending = this.#pending;
+    if (pending === null && Array.isArray(fields) && allStrings(fields)) return fields as string[];
+    const out: string[] = [];
     if (pending !== null) {
       const given = new Set<string>();
       if (Array.isArray(fields)) {
         for (let i = 0; i < fields.length; i += 2) given.add(String(fields[i]).toLowerCase());
       } else if (fields) for (const name of Object.keys(fields)) given.add(name.toLowerCase());
-      for (const [lower, [name, value]] of pending) if (!given.has(lower)) push(name, value);
+      for (const [lower, [name, value]] of pending)
+        if (!given.has(lower)) pushField(out, name, value);
     }
     if (Array.isArray(fields)) {
-      if (pending === null && allStrings(fields)) return fields as string[];
-      for (let i = 0; i < fields.length; i += 2) push(String(fields[i]), fields[i + 1]);
-    } else if (fields) for (const name of Object.keys(fields)) push(name, fields[name]);
+      for (let i = 0; i < fields.length; i += 2) pushField(out, String(fields[i]), fields[i + 1]);
+    } else if (fields) for (const name of Object.keys(fields)) pushField(out, name, fields[name]);
     return out;
   }
 
