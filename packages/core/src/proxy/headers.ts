@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { isToken, isWritableValue } from '../http1/chars.ts';
-import { RawRequest } from '../server/raw-request.ts';
 
 /**
  * Header rewriting between client and upstream. Works on Node's flat raw header arrays
@@ -82,6 +81,19 @@ export interface UpstreamFields {
 }
 
 /**
+ * A request read by podrouter's own server (server/raw-request.ts), told apart by shape so the
+ * proxy does not depend on the server: its names lower-cased by position, and its fields as the
+ * strict parser read them.
+ */
+interface StrictlyParsedRequest {
+  readonly fieldNames: readonly string[];
+  readonly parsedHeaders: readonly string[];
+}
+
+const strictlyParsed = (req: IncomingMessage): StrictlyParsedRequest | undefined =>
+  'parsedHeaders' in req ? (req as unknown as StrictlyParsedRequest) : undefined;
+
+/**
  * The upstream request's fields: the client's that may pass, then the forwarded ones, then the
  * policy's `set`.
  */
@@ -92,8 +104,9 @@ export function upstreamRequestHeaders(
   const raw = req.rawHeaders;
   // The raw server's request has its names lower-cased already (by position), and the fields
   // as parsed to tell whether any changed since.
-  const names = req instanceof RawRequest ? req.fieldNames : undefined;
-  const parsed = req instanceof RawRequest ? req.parsedHeaders : undefined;
+  const strict = strictlyParsed(req);
+  const names = strict?.fieldNames;
+  const parsed = strict?.parsedHeaders;
   let intact = parsed !== undefined && parsed.length === raw.length;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];

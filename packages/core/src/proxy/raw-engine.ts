@@ -6,7 +6,6 @@ import type { BackendTls } from '../backends/types.ts';
 import { isFieldValue, isRequestTarget, isToken, isWritableValue } from '../http1/chars.ts';
 import type { ParseError } from '../http1/errors.ts';
 import { Http1Parser, type ResponseHead } from '../http1/parser.ts';
-import { RawResponse } from '../server/raw-response.ts';
 import {
   ClientGoneError,
   connectFailureKind,
@@ -92,6 +91,15 @@ const FORBIDDEN_TRAILERS = new Set([
   'vary',
   'www-authenticate',
 ]);
+
+/**
+ * The client response of podrouter's own server (server/raw-response.ts), told apart by shape
+ * so the proxy does not depend on the server: writes a head whose fields were checked where
+ * they came from, without checking them again.
+ */
+interface CheckedHeadWriter {
+  writeCheckedHead(status: number, reason: string, fields: readonly string[]): void;
+}
 
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
@@ -544,7 +552,7 @@ class RawExchange {
     const headers = clientResponseHeaders(head.headers);
     // The Pod's fields passed the strict parser just now: only the policy's are checked here
     // (the handler checked them when the policy returned, but a hook keeps the map after).
-    let raw = res instanceof RawResponse ? res : null;
+    let raw = 'writeCheckedHead' in res ? (res as CheckedHeadWriter) : null;
     if (responseHeaders)
       for (const [name, value] of responseHeaders) {
         if (!isToken(name) || !isWritableValue(value)) raw = null;

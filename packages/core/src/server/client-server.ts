@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { headTooLarge, Problems, writeRawProblem } from '../proxy/problem.ts';
+import type { ClientHandlers } from './client-contract.ts';
 import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawHttpServer } from './raw-server.ts';
@@ -15,57 +16,6 @@ import { type SendProgress, sendStalled } from './send-timeout.ts';
  */
 
 export type ServerEngine = 'node' | 'raw';
-
-/**
- * The part of node:http's IncomingMessage the request path reads (the handler, the upstream
- * engines, the policy and the tracing package), besides the body stream. The raw server's
- * request implements it, so a field it lacks is a compile error, not a surprise in production.
- */
-export type ClientRequestFields = Pick<
-  IncomingMessage,
-  | 'method'
-  | 'url'
-  | 'headers'
-  | 'rawHeaders'
-  | 'httpVersion'
-  | 'httpVersionMajor'
-  | 'httpVersionMinor'
-  | 'complete'
-  | 'socket'
->;
-
-/**
- * The part of node:http's ServerResponse the request path writes (see ClientRequestFields),
- * besides `setHeader`, `writeHead`, `end` and `destroy`, which return the response itself
- * (node's types say ServerResponse there, so they cannot be checked this way) and the
- * `drain` and `close` events.
- */
-export type ClientResponseFields = Pick<
-  ServerResponse,
-  | 'statusCode'
-  | 'statusMessage'
-  | 'headersSent'
-  | 'writableEnded'
-  | 'destroyed'
-  | 'getHeader'
-  | 'hasHeader'
-  | 'removeHeader'
-  | 'write'
-  | 'addTrailers'
-  | 'writeContinue'
-  | 'flushHeaders'
->;
-
-/** What the router does with each request; the same functions serve both engines. */
-export interface ClientHandlers {
-  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
-  /** `Expect: 100-continue`: the handler sends the 100 once policy said yes. */
-  readonly onCheckContinue: (req: IncomingMessage, res: ServerResponse) => void;
-  /** Whether an upgrade request becomes a tunnel (else it is served as a plain request). */
-  readonly shouldUpgrade: (req: IncomingMessage) => boolean;
-  /** The socket is the handler's from here; `head`: bytes the client sent after the head. */
-  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-}
 
 export interface ClientServerOptions {
   readonly engine: ServerEngine;

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { RequestHead } from '../http1/parser.ts';
-import type { ClientRequestFields } from './client-server.ts';
+import type { ClientRequestFields } from './client-contract.ts';
 
 /**
  * The request the raw server hands the proxy handler: the part of node:http's

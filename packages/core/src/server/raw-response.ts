@@ -3,7 +3,7 @@ import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { isToken, isWritableValue } from '../http1/chars.ts';
 import { reasonPhrase } from '../proxy/problem.ts';
-import type { ClientResponseFields } from './client-server.ts';
+import type { ClientResponseFields } from './client-contract.ts';
 import type { RawRequest } from './raw-request.ts';
 
 /**

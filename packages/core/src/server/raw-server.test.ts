@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { writeRawProblem } from '../proxy/problem.ts';
-import { type ClientHandlers, createClientServer, type ServerEngine } from './client-server.ts';
+import type { ClientHandlers } from './client-contract.ts';
+import { createClientServer, type ServerEngine } from './client-server.ts';
 import { RawHttpServer } from './raw-server.ts';
 
 /**

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { Http1Parser, type RequestHead } from '../http1/parser.ts';
 import { headTooLarge, Problems, writeRawProblem } from '../proxy/problem.ts';
-import type { ClientHandlers } from './client-server.ts';
+import type { ClientHandlers } from './client-contract.ts';
 import { expectsContinueOnly, refuseExpectation } from './expect.ts';
 import { closeLingering, DISCARD_MAX_BYTES, DISCARD_MAX_MS } from './linger.ts';
 import { RawRequest } from './raw-request.ts';
