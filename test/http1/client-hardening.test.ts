@@ -418,5 +418,23 @@ for (const build of BUILDS)
         assert.notDeepEqual(statuses(rewritten.text), [200], JSON.stringify(rewritten.text));
         assert.doesNotMatch(backend.bytes(), /X-Injected/i);
       });
+
+      it('drops hop-by-hop and own fields by their names after a hook moved them', async () => {
+        backend.reset();
+        // The hook removes X-Drop; each field after it takes the position of the one before.
+        const answer = await rawClient(
+          port(),
+          [
+            'GET /drop-first-field HTTP/1.1\r\nX-Drop: 1\r\n' +
+              `Host: ${HOST}\r\nX-Pad: 1\r\nX-Podrouter-Consumer: admin\r\nX-Pad2: 1\r\n` +
+              'Keep-Alive: smuggled\r\nConnection: close\r\n\r\n',
+          ],
+          { quietMs: 1000 },
+        );
+        assert.deepEqual(statuses(answer.text), [200], JSON.stringify(answer.text));
+        assert.equal(backend.requests.length, 1);
+        assert.doesNotMatch(backend.bytes(), /x-podrouter-consumer|keep-alive: smuggled|X-Drop/i);
+        assert.match(backend.bytes(), /\r\nX-Pad2: 1\r\n/);
+      });
     });
   }

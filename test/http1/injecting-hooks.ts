@@ -29,6 +29,9 @@ export default defineHooks([
         const raw = context.req.rawHeaders;
         for (let i = 0; i < raw.length; i += 2)
           if (raw[i]?.toLowerCase() === 'x-client') raw[i + 1] = INJECTED;
+      } else if (path.endsWith('/drop-first-field')) {
+        // Removes the client's first field: the ones after it move up a position.
+        context.req.rawHeaders.splice(0, 2);
       } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
         // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking

@@ -141,6 +141,18 @@ describe('upstreamRequestHeaders', () => {
     assert.ok(fields.includes('a\r\nInjected: 1'));
   });
 
+  it('reads the names a hook moved or added as they are now, not by their old position', () => {
+    // A hook that removes the first field shifts the rest: the names lower-cased by position
+    // when the request was parsed no longer belong to them.
+    const req = rawRequest(
+      'GET / HTTP/1.1\r\nX-Drop: 1\r\nHost: a.example\r\nX-Pad: 1\r\nKeep-Alive: smuggled\r\nX-Podrouter-Consumer: admin\r\n\r\n',
+    );
+    req.rawHeaders.splice(0, 2);
+    req.rawHeaders.push('X-Added', '1');
+    const { fields } = upstreamRequestHeaders(req as unknown as IncomingMessage, OPTIONS);
+    assert.deepEqual(fields.slice(0, 6), ['Host', 'a.example', 'X-Pad', '1', 'X-Added', '1']);
+  });
+
   it('vouches for none for a request node:http parsed', () => {
     const req = {
       rawHeaders: ['Host', 'a.example'],
