@@ -116,7 +116,9 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    let lower = names === undefined ? name.toLowerCase() : (names[i >> 1] as string);
+    // A name still where the parser read it has its lower-case form there; one a hook moved,
+    // added or renamed is lower-cased afresh.
+    let lower = name === parsed?.[i] ? (names?.[i >> 1] as string) : name.toLowerCase();
     if (lower.includes('_')) {
       if (!options.underscores) continue;
       // `X_Forwarded_For` means X-Forwarded-For to an app that maps both to one variable.
