@@ -436,5 +436,23 @@ for (const build of BUILDS)
         assert.doesNotMatch(backend.bytes(), /x-podrouter-consumer|keep-alive: smuggled|X-Drop/i);
         assert.match(backend.bytes(), /\r\nX-Pad2: 1\r\n/);
       });
+
+      it("writes a hook's value that is not a string as its text, checked: no split head, no crash", async () => {
+        const h = `Host: ${HOST}\r\nConnection: close\r\n`;
+        // Set after the handler's check: an object whose text has CR/LF.
+        const late = await rawClient(port(), [`GET /inject-late-object HTTP/1.1\r\n${h}\r\n`], {
+          quietMs: 1000,
+        });
+        assert.doesNotMatch(late.text, /\r\nX-Injected/i);
+        assert.deepEqual(statuses(late.text), [502], JSON.stringify(late.text));
+        // A list where the map's type says string: its text, as the handler checked it.
+        const list = await rawClient(port(), [`GET /array-value HTTP/1.1\r\n${h}\r\n`], {
+          quietMs: 1000,
+        });
+        assert.deepEqual(statuses(list.text), [200], JSON.stringify(list.text));
+        assert.match(list.text, /\r\nx-list: a=1,b=2\r\n/i);
+        const next = await rawClient(port(), [`GET /fine HTTP/1.1\r\n${h}\r\n`]);
+        assert.deepEqual(statuses(next.text), [200], 'the router still serves');
+      });
     });
   }

@@ -32,6 +32,13 @@ export default defineHooks([
       } else if (path.endsWith('/drop-first-field')) {
         // Removes the client's first field: the ones after it move up a position.
         context.req.rawHeaders.splice(0, 2);
+      } else if (path.endsWith('/array-value'))
+        // A JavaScript hook's list for a field (the map's type says string): written joined.
+        context.responseHeaders.set('x-list', ['a=1', 'b=2'] as unknown as string);
+      else if (path.endsWith('/inject-late-object')) {
+        // After the handler's check, a value that is not a string: its text splits the head.
+        const value = { toString: () => INJECTED };
+        queueMicrotask(() => context.responseHeaders.set('x-a', value as unknown as string));
       } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
         // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking
