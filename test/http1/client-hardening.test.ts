@@ -445,6 +445,10 @@ for (const build of BUILDS)
         });
         assert.doesNotMatch(late.text, /\r\nX-Injected/i);
         assert.deepEqual(statuses(late.text), [502], JSON.stringify(late.text));
+        const none = await rawClient(port(), [`GET /late-undefined HTTP/1.1\r\n${h}\r\n`], {
+          quietMs: 1000,
+        });
+        assert.deepEqual(statuses(none.text), [502], JSON.stringify(none.text));
         // A list where the map's type says string: its text, as the handler checked it.
         const list = await rawClient(port(), [`GET /array-value HTTP/1.1\r\n${h}\r\n`], {
           quietMs: 1000,

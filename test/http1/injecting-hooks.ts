@@ -39,6 +39,8 @@ export default defineHooks([
         // After the handler's check, a value that is not a string: its text splits the head.
         const value = { toString: () => INJECTED };
         queueMicrotask(() => context.responseHeaders.set('x-a', value as unknown as string));
+      } else if (path.endsWith('/late-undefined')) {
+        queueMicrotask(() => context.responseHeaders.set('x-a', undefined as unknown as string));
       } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
         // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking

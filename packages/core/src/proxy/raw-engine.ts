@@ -554,7 +554,12 @@ class RawExchange {
     // (the handler checked them when the policy returned, but a hook keeps the map after).
     let raw = 'writeCheckedHead' in res ? (res as CheckedHeadWriter) : null;
     if (responseHeaders)
-      for (const [name, value] of responseHeaders) {
+      for (const [key, field] of responseHeaders) {
+        // A JavaScript hook may give a list, an object or nothing: the text is checked and
+        // written, taken once (the handler checked String(value) too); no value is refused
+        // (NUL: writeHead throws on it).
+        const name = String(key);
+        const value = field === undefined || field === null ? '\0' : String(field);
         if (!isToken(name) || !isWritableValue(value)) raw = null;
         headers.push(name, value);
       }
