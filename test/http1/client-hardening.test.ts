@@ -455,6 +455,14 @@ for (const build of BUILDS)
         });
         assert.deepEqual(statuses(list.text), [200], JSON.stringify(list.text));
         assert.match(list.text, /\r\nx-list: a=1,b=2\r\n/i);
+        backend.reset();
+        const field = await rawClient(
+          port(),
+          [`GET /inject-request-object HTTP/1.1\r\n${h}X-Client: 1\r\n\r\n`],
+          { quietMs: 1000 },
+        );
+        assert.notDeepEqual(statuses(field.text), [200], JSON.stringify(field.text));
+        assert.doesNotMatch(backend.bytes(), /X-Injected/i);
         const next = await rawClient(port(), [`GET /fine HTTP/1.1\r\n${h}\r\n`]);
         assert.deepEqual(statuses(next.text), [200], 'the router still serves');
       });

@@ -41,6 +41,12 @@ export default defineHooks([
         queueMicrotask(() => context.responseHeaders.set('x-a', value as unknown as string));
       } else if (path.endsWith('/late-undefined')) {
         queueMicrotask(() => context.responseHeaders.set('x-a', undefined as unknown as string));
+      } else if (path.endsWith('/inject-request-object')) {
+        // The client's field given an object for a value: its text has CR/LF.
+        const raw = context.req.rawHeaders;
+        const value = { toString: () => INJECTED } as unknown as string;
+        for (let i = 0; i < raw.length; i += 2)
+          if (raw[i]?.toLowerCase() === 'x-client') raw[i + 1] = value;
       } else if (path.endsWith('/refuse')) return { status: 401, title: 'Refused' };
       else if (path.endsWith('/answer-undefined'))
         // A hook bug JavaScript allows (node:http's writeHead would throw on it after taking
