@@ -449,10 +449,15 @@ class RawExchange {
     let head = `${method} ${target} HTTP/1.1\r\n`;
     let length = -1;
     for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string;
-      const value = headers[i + 1] as string;
-      if (i >= checked && (!isToken(name) || !isFieldValue(value)))
-        throw new InvalidRequestError(`invalid upstream header ${JSON.stringify(name)}`);
+      let name = headers[i] as string;
+      let value = headers[i + 1] as string;
+      if (i >= checked) {
+        // A hook may have put a list or an object in the request: its text, taken once.
+        name = String(name);
+        value = String(value);
+        if (!isToken(name) || !isFieldValue(value))
+          throw new InvalidRequestError(`invalid upstream header ${JSON.stringify(name)}`);
+      }
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         if (length >= 0 || !/^[0-9]{1,15}$/.test(value))
           throw new InvalidRequestError('invalid Content-Length for the upstream');
