@@ -164,29 +164,21 @@ export function upstreamRequestHeaders(
 const text = (value: Buffer | string | undefined): string =>
   typeof value === 'string' ? value : value === undefined ? '' : value.toString('latin1');
 
+/** HOP_BY_HOP's first letters (char codes) by name length. */
+const HOP_BY_HOP_STARTS: (Set<number> | undefined)[] = [];
+for (const name of HOP_BY_HOP) {
+  const starts = HOP_BY_HOP_STARTS[name.length] ?? new Set<number>();
+  starts.add(name.charCodeAt(0));
+  HOP_BY_HOP_STARTS[name.length] = starts;
+}
+
 /**
  * Whether `name` is one of HOP_BY_HOP, without lower-casing the names that cannot be (most of
  * a response's): only a name of a hop-by-hop length whose first letter matches is compared.
  */
 function isHopByHop(name: string): boolean {
-  const first = name.charCodeAt(0) | 0x20;
-  switch (name.length) {
-    case 2: // te
-    case 7: // trailer, upgrade
-    case 10: // connection, keep-alive
-    case 17: // transfer-encoding
-      if (first !== 0x74 && first !== 0x75 && first !== 0x63 && first !== 0x6b) return false;
-      break;
-    case 6: // expect
-      if (first !== 0x65) return false;
-      break;
-    case 14: // http2-settings
-    case 16: // proxy-connection
-      if (first !== 0x68 && first !== 0x70) return false;
-      break;
-    default:
-      return false;
-  }
+  const starts = HOP_BY_HOP_STARTS[name.length];
+  if (starts === undefined || !starts.has(name.charCodeAt(0) | 0x20)) return false;
   return HOP_BY_HOP.has(name.toLowerCase());
 }
 
