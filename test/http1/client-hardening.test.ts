@@ -437,6 +437,41 @@ for (const build of BUILDS)
         assert.match(backend.bytes(), /\r\nX-Pad2: 1\r\n/);
       });
 
+      it('reads a repeated head like a new one: split anywhere, after a body of its bytes, with names in another case', async () => {
+        const head = `POST /same HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\n`;
+        // The first body is the bytes of a head; the last head differs only in its case.
+        const echo = `POST /same HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${head.length}\r\n\r\n`;
+        const closing = head.replace('Content-Length: 5', 'Connection: close\r\nContent-Length: 5');
+        const stream = `${head}aaaaa${head}bbbbb${echo}${head}${echo}${head}${head}ccccc${closing}ddddd`;
+        for (const cut of [1, head.length - 3, head.length + 5, 2 * head.length + 7]) {
+          backend.reset();
+          const answer = await rawClient(port(), [stream.slice(0, cut), stream.slice(cut)], {
+            pauseMs: 20,
+            quietMs: 500,
+          });
+          assert.deepEqual(
+            statuses(answer.text),
+            [200, 200, 200, 200, 200, 200],
+            `cut ${cut}: ${JSON.stringify(answer.text.slice(-300))}`,
+          );
+          assert.deepEqual(
+            backend.requests.map((r) => r.body),
+            ['aaaaa', 'bbbbb', head, head, 'ccccc', 'ddddd'],
+            `cut ${cut}`,
+          );
+        }
+        // The same positions named in another case: each request's own names decide.
+        backend.reset();
+        const lower = `GET /case HTTP/1.1\r\nHost: ${HOST}\r\nX-Hop: 1\r\nkeep-alive: 1\r\n\r\n`;
+        const upper = lower.replace('keep-alive: 1', 'Keep-Alive: 1').replace('X-Hop', 'x-hop');
+        const both = await rawClient(port(), [lower + upper + lower.replace('GET', 'HEAD')], {
+          quietMs: 500,
+        });
+        assert.deepEqual(statuses(both.text).length, 3, JSON.stringify(both.text));
+        assert.doesNotMatch(backend.bytes(), /keep-alive: 1/i);
+        assert.equal((backend.bytes().match(/\r\nx-hop: 1\r\n/gi) ?? []).length, 3);
+      });
+
       it("writes a hook's value that is not a string as its text, checked: no split head, no crash", async () => {
         const h = `Host: ${HOST}\r\nConnection: close\r\n`;
         // Set after the handler's check: an object whose text has CR/LF.
