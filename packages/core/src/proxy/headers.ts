@@ -82,8 +82,8 @@ export interface UpstreamFields {
 
 /**
  * A request read by podrouter's own server (server/raw-request.ts), told apart by shape so the
- * proxy does not depend on the server: its names lower-cased by position, and its fields as the
- * strict parser read them.
+ * proxy does not depend on the server: its fields as the strict parser read them, and their
+ * names lower-cased by position (a hook may have changed `rawHeaders` since).
  */
 interface StrictlyParsedRequest {
   readonly fieldNames: readonly string[];

@@ -61,7 +61,10 @@ export class RawRequest extends Readable implements ClientRequestFields {
   url: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: string[];
-  /** The names of `rawHeaders` lower-cased, by position (`fieldNames[i]` is `rawHeaders[2 * i]`'s). */
+  /**
+   * The names of `parsedHeaders` lower-cased, by position (`fieldNames[i]` is
+   * `parsedHeaders[2 * i]`'s): `rawHeaders[2 * i]`'s only while it is still that name.
+   */
   readonly fieldNames: readonly string[];
   /**
    * `rawHeaders` as the strict parser read them. `rawHeaders` may be changed after (the inbound
