@@ -472,6 +472,18 @@ for (const build of BUILDS)
         assert.equal((backend.bytes().match(/\r\nx-hop: 1\r\n/gi) ?? []).length, 3);
       });
 
+      it('carries the same head again after an upgrade as tunnel bytes, not as a request', async () => {
+        backend.reset();
+        const head =
+          `GET /ws/same HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+        const answer = await rawClient(port(), [head + head, head], { pauseMs: 50, quietMs: 500 });
+        assert.deepEqual(statuses(answer.text), [101], JSON.stringify(answer.text));
+        assert.equal(backend.requests.length, 1);
+        // The echoing Pod sends both heads back through the tunnel.
+        assert.equal(answer.text.split('GET /ws/same').length - 1, 2, JSON.stringify(answer.text));
+      });
+
       it("writes a hook's value that is not a string as its text, checked: no split head, no crash", async () => {
         const h = `Host: ${HOST}\r\nConnection: close\r\n`;
         // Set after the handler's check: an object whose text has CR/LF.
