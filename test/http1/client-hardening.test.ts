@@ -45,7 +45,8 @@ async function startBigBackend(host: string) {
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) return;
       const size = Number(/^GET \/big\/(\d+)/.exec(head)?.[1] ?? 0);
-      const upgrade = /\r\nupgrade: *websocket\r\n/i.test(head);
+      // `?plain`: the Upgrade header is ignored, as most servers do on a plain resource.
+      const upgrade = /\r\nupgrade: *websocket\r\n/i.test(head) && !/^GET [^ ]*\?plain /.test(head);
       head = head.slice(end + 4);
       socket.write(
         upgrade
@@ -274,6 +275,26 @@ for (const build of BUILDS)
         client.socket.resume();
         while (!client.closed() && performance.now() - started < 15_000) await sleep(100);
         assert.ok(client.closed());
+      });
+
+      it('closes the connection of a client that stops reading the answer to its upgrade request when the Pod does not switch (CLIENT_SEND_TIMEOUT)', async () => {
+        // The Pod ignores the Upgrade header and answers 200 with a body, as most servers do
+        // for a plain resource: the socket is already the upgrade's, which no server sweep
+        // covers once the request was handed over.
+        const before = big.cut();
+        const counted = await sendTimeouts(routers[engine]);
+        const client = await nonReader(port());
+        const started = performance.now();
+        client.socket.write(
+          `GET /big/100000000?plain HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+        const ms = performance.now() - started;
+        assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
+        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+        client.socket.destroy();
       });
 
       it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {
