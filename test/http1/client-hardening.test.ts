@@ -45,7 +45,8 @@ async function startBigBackend(host: string) {
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) return;
       const size = Number(/^GET \/big\/(\d+)/.exec(head)?.[1] ?? 0);
-      const upgrade = /\r\nupgrade: *websocket\r\n/i.test(head);
+      // `?plain`: the Upgrade header is ignored, as most servers do on a plain resource.
+      const upgrade = /\r\nupgrade: *websocket\r\n/i.test(head) && !/^GET [^ ]*\?plain /.test(head);
       head = head.slice(end + 4);
       socket.write(
         upgrade
@@ -153,6 +154,61 @@ async function nonReader(port: number) {
 }
 
 /**
+ * An HTTP/2 client on raw frames that asks for `/big/<size>` and opens its windows (stream
+ * and connection) by `step` bytes every 250 ms, as a client reading at that pace does, for
+ * at most `forMs`. Resolves with the DATA bytes it got and the stream's RST_STREAM code.
+ */
+async function windowDripper(port: number, size: number, step: number, forMs: number) {
+  const frame = (type: number, flags: number, id: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(id, 5);
+    return Buffer.concat([head, payload]);
+  };
+  // HPACK literals with an indexed name (1 :authority, 4 :path); 0x82 GET, 0x86 http.
+  const literal = (index: number, value: string) =>
+    Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value, 'latin1')]);
+  const increment = (n: number) => {
+    const payload = Buffer.alloc(4);
+    payload.writeUInt32BE(n);
+    return Buffer.concat([frame(8, 0, 1, payload), frame(8, 0, 0, payload)]);
+  };
+  const socket = new Socket();
+  socket.on('error', () => undefined);
+  socket.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  socket.write(frame(4, 0, 0, Buffer.alloc(0)));
+  const fields = [Buffer.from([0x82, 0x86]), literal(4, `/big/${size}`), literal(1, BIG_HOST)];
+  socket.write(frame(1, 0x5, 1, Buffer.concat(fields)));
+  let pending = Buffer.alloc(0);
+  let data = 0;
+  let reset: number | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 9) {
+      const length = pending.readUIntBE(0, 3);
+      if (pending.length < 9 + length) break;
+      const [type, flags] = [pending[3], pending[4] as number];
+      const id = pending.readUInt32BE(5) & 0x7fffffff;
+      if (type === 4 && (flags & 1) === 0) socket.write(frame(4, 1, 0, Buffer.alloc(0)));
+      if (type === 0 && id === 1) data += length;
+      if (type === 3 && id === 1) reset = pending.readUInt32BE(9);
+      pending = pending.subarray(9 + length);
+    }
+  });
+  const started = performance.now();
+  while (reset === undefined && data < size && performance.now() - started < forMs) {
+    await sleep(250);
+    socket.write(increment(step));
+  }
+  socket.destroy();
+  return { data, reset, ms: Math.round(performance.now() - started) };
+}
+
+/**
  * Sends a chunked POST's head, waits for `answered` in the answer (null: does not wait), then chunks without end
  * (bounded here: 64 MiB or 4 s) until the router closes the connection.
  */
@@ -257,6 +313,18 @@ for (const build of BUILDS)
         }
       });
 
+      it('keeps an HTTP/2 stream whose client takes its answer slowly but steadily, and resets one that opens its window a byte at a time (CLIENT_SEND_TIMEOUT)', async () => {
+        // 8 KiB every 250 ms: within each second the client takes 32 KiB, though a 64 KiB
+        // chunk of the Pod's answer takes it two seconds (Node completes a stream's write
+        // only once it is all taken; before, such a client was reset after a few seconds).
+        const steady = await windowDripper(port(), 1024 * 1024, 8 * 1024, 9000);
+        assert.equal(steady.reset, undefined, `reset after ${steady.ms} ms, ${steady.data} bytes`);
+        assert.ok(steady.data > 250 * 1024, `${steady.data} bytes in ${steady.ms} ms`);
+        // 1 byte every 250 ms only looks alive: no 16 KiB piece is ever taken whole.
+        const drip = await windowDripper(port(), 1024 * 1024, 1, 6000);
+        assert.equal(drip.reset, http2Constants.NGHTTP2_CANCEL, `not reset in ${drip.ms} ms`);
+      });
+
       it('closes an open WebSocket tunnel whose client stops reading (CLIENT_SEND_TIMEOUT), and the Pod side with it', async () => {
         const before = big.cut();
         const counted = await sendTimeouts(routers[engine]);
@@ -274,6 +342,26 @@ for (const build of BUILDS)
         client.socket.resume();
         while (!client.closed() && performance.now() - started < 15_000) await sleep(100);
         assert.ok(client.closed());
+      });
+
+      it('closes the connection of a client that stops reading the answer to its upgrade request when the Pod does not switch (CLIENT_SEND_TIMEOUT)', async () => {
+        // The Pod ignores the Upgrade header and answers 200 with a body, as most servers do
+        // for a plain resource: the socket is already the upgrade's, which no server sweep
+        // covers once the request was handed over.
+        const before = big.cut();
+        const counted = await sendTimeouts(routers[engine]);
+        const client = await nonReader(port());
+        const started = performance.now();
+        client.socket.write(
+          `GET /big/100000000?plain HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+        const ms = performance.now() - started;
+        assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
+        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        assert.equal(await sendTimeouts(routers[engine]), counted + 1);
+        client.socket.destroy();
       });
 
       it('closes the connection of a client that pipelines requests and reads none of the answers', async () => {

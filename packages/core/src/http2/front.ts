@@ -29,6 +29,9 @@ export interface Http2FrontOptions {
   readonly onSendTimeout?: () => void;
 }
 
+/** The most a stream is handed in one write (see `#watch`). */
+const STREAM_PIECE = 16 * 1024;
+
 /** Streams a client may open at once on one session (Node's default is unbounded). */
 const MAX_CONCURRENT_STREAMS = 128;
 
@@ -100,23 +103,42 @@ export class Http2Front {
     });
   }
 
-  /** Watches what the stream is handed and what its client's window lets out. */
+  /**
+   * Watches what the stream is handed and what its client's window lets out. Node completes
+   * a stream's write only once its client's window took all of it, and batches the writes
+   * queued meanwhile into one: a 64 KiB chunk of a Pod's answer would show no progress to a
+   * client reading a few KiB a second, steadily, and be reset. So a chunk goes down in pieces
+   * of one DATA frame at most (16 KiB, SETTINGS_MAX_FRAME_SIZE's least), each its own write.
+   */
   #watch(stream: ServerHttp2Stream): void {
     let handed = 0;
-    // Counted in writableLength's unit: a chunk's length (bytes, or characters for a string).
-    const count = (chunk: unknown) => {
+    const write = stream.write as (...args: unknown[]) => boolean;
+    const end = stream.end as (...args: unknown[]) => ServerHttp2Stream;
+    // One write per piece, completed as the window takes it (`_writev` would join them).
+    (stream as { _writev?: unknown })._writev = null;
+    const writePieces = (chunk: unknown, rest: unknown[]): boolean => {
+      // Counted in writableLength's unit: a chunk's length (bytes, or characters for a string).
       if (typeof chunk === 'string' || chunk instanceof Uint8Array) handed += chunk.length;
+      if (!(chunk instanceof Uint8Array) || chunk.length <= STREAM_PIECE)
+        return write.call(stream, chunk, ...rest);
+      let at = 0;
+      for (; at + STREAM_PIECE < chunk.length; at += STREAM_PIECE)
+        write.call(stream, chunk.subarray(at, at + STREAM_PIECE));
+      return write.call(stream, chunk.subarray(at), ...rest);
     };
-    const write = stream.write;
-    const end = stream.end;
-    stream.write = function (this: ServerHttp2Stream, chunk: unknown, ...rest: unknown[]) {
-      count(chunk);
-      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as typeof stream.write;
-    stream.end = function (this: ServerHttp2Stream, chunk?: unknown, ...rest: unknown[]) {
-      count(chunk);
-      return (end as (...args: unknown[]) => ServerHttp2Stream).call(this, chunk, ...rest);
-    } as typeof stream.end;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+      writePieces(chunk, rest)) as typeof stream.write;
+    stream.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (chunk === undefined || chunk === null || typeof chunk === 'function')
+        return end.call(stream, chunk, ...rest);
+      // end(chunk, [encoding], [callback]): the chunk as a write, then the end.
+      const callback = rest.find((arg) => typeof arg === 'function');
+      writePieces(
+        chunk,
+        rest.filter((arg) => typeof arg === 'string'),
+      );
+      return callback === undefined ? end.call(stream) : end.call(stream, callback);
+    }) as typeof stream.end;
     const sends: Sends = {
       get bytesWritten() {
         return handed;

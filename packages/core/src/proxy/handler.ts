@@ -136,9 +136,10 @@ export class RouterProxy {
   readonly #tunnel: Dispatch;
   readonly tunnels = new Set<Socket>();
   /**
-   * CLIENT_SEND_TIMEOUT for open tunnels, which no server sweep covers (the socket is the
-   * tunnel's after the 101): a client that reads nothing holds the Pod's side paused behind
-   * it for good. Its socket is closed, and with it the tunnel.
+   * CLIENT_SEND_TIMEOUT for upgrade requests' sockets, which no server sweep covers once
+   * handed over: a client that reads nothing holds the Pod's side (of an open tunnel, or of
+   * a plain answer from a Pod that did not switch) paused behind it for good. Its socket is
+   * closed, and with it the tunnel or the exchange.
    */
   readonly #tunnelSends: SendWatch<Duplex>;
 
@@ -199,11 +200,6 @@ export class RouterProxy {
             onOpen: (upstream) => {
               this.tunnels.add(upstream);
               upstream.once('close', () => this.tunnels.delete(upstream));
-              const client = exchange.client;
-              if (typeof (client as Partial<Socket>).bytesWritten === 'number') {
-                this.#tunnelSends.add(client, client as Socket);
-                client.once('close', () => this.#tunnelSends.delete(client));
-              }
             },
           },
           (outcome) => done(outcome, attempt),
@@ -228,6 +224,12 @@ export class RouterProxy {
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    // Watched from the handover, not from the 101: a Pod that ignores the Upgrade header
+    // answers a plain response, relayed on this socket too.
+    if (typeof (socket as Partial<Socket>).bytesWritten === 'number' && !socket.closed) {
+      this.#tunnelSends.add(socket, socket as Socket);
+      socket.once('close', () => this.#tunnelSends.delete(socket));
+    }
     this.#begin(new Exchange(req, undefined, socket, head, false));
   };
 
