@@ -109,6 +109,23 @@ describe('dispatch steps', () => {
     assert.deepEqual(ejected, [EP1.key]);
   });
 
+  it('retries once elsewhere when the router could not connect, and ejects nobody', () => {
+    const ejected: string[] = [];
+    const { base, attempts } = scripted([failure('connect-local')]);
+    const dispatch = compose(
+      base,
+      retryOnce,
+      ejectOnConnectFailure((key) => ejected.push(key)),
+    );
+    const { outcome } = run(dispatch, exchangeFor([EP1, EP2]), EP1);
+    assert.equal(outcome.status, 200);
+    assert.deepEqual(
+      attempts.map((a) => a.endpoint.key),
+      [EP1.key, EP2.key],
+    );
+    assert.deepEqual(ejected, []);
+  });
+
   it('never retries twice, nor a non-retryable exchange, nor after the response started', () => {
     for (const [outcomes, retryable, expected] of [
       [[failure('connect-refused'), failure('connect-refused')], true, 2],
@@ -143,7 +160,13 @@ describe('dispatch steps', () => {
 
   it('ejects only on connect failures', () => {
     const ejected: string[] = [];
-    for (const kind of ['timeout', 'connection-lost', 'request-body', 'client-gone'] as const) {
+    for (const kind of [
+      'connect-local',
+      'timeout',
+      'connection-lost',
+      'request-body',
+      'client-gone',
+    ] as const) {
       const { base } = scripted([failure(kind)]);
       run(
         compose(

@@ -30,7 +30,12 @@ export function compose(base: Dispatch, ...interceptors: readonly Interceptor[])
 }
 
 /** Failures after which nothing reached the upstream, or a stale keep-alive connection broke. */
-const RETRYABLE = new Set<FailureKind>(['connect-refused', 'connect-timeout', 'connection-lost']);
+const RETRYABLE = new Set<FailureKind>([
+  'connect-refused',
+  'connect-timeout',
+  'connect-local',
+  'connection-lost',
+]);
 
 /**
  * One retry on another endpoint, only when it is safe: the exchange is retryable (idempotent
@@ -60,7 +65,11 @@ export const retryOnce: Interceptor = (next) => (exchange, attempt, done) => {
   });
 };
 
-/** An endpoint that refused or timed out a connection gets no traffic for a while. */
+/**
+ * An endpoint that refused or timed out a connection gets no traffic for a while. Not one
+ * the router itself could not connect to (`connect-local`: out of descriptors or ports):
+ * ejecting healthy Pods would not give the router its resources back.
+ */
 export const ejectOnConnectFailure =
   (eject: (endpointKey: string) => void): Interceptor =>
   (next) =>

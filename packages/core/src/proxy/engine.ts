@@ -8,9 +8,21 @@ import type { Endpoint } from '../routes/types.ts';
  */
 
 export type FailureKind =
-  /** Nothing was sent: the Pod refused or the connection could not be made. */
+  /**
+   * Nothing was sent: the Pod refused the connection, reset it, or has no route to it (502;
+   * the endpoint is ejected, the request retried once elsewhere when safe).
+   */
   | 'connect-refused'
+  /** Nothing was sent: the Pod did not answer the SYN in time (504; ejected, retried). */
   | 'connect-timeout'
+  /**
+   * Nothing was sent: the router itself could not open a connection (out of file
+   * descriptors, socket buffers, memory or local ports). 502, retried once like a refusal,
+   * but the Pod is not ejected: it is the router that failed, not the Pod (as nginx answers
+   * `connect() failed (24: Too many open files)`, and as Envoy keeps its own failures out
+   * of outlier detection).
+   */
+  | 'connect-local'
   /** TLS to the upstream failed (certificate, name or handshake): nothing was sent. */
   | 'tls-handshake'
   /** The upstream took longer than the idle or total timeout. */
@@ -28,18 +40,43 @@ export type FailureKind =
   /** The client went away; nobody is waiting for an answer. */
   | 'client-gone';
 
-const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-
-/** Error codes that mean the connection to the Pod could not be made (nothing was sent). */
-export const isConnectRefused = (code: string): boolean => CONNECT_REFUSED.has(code);
+/** The Pod, or the path to it, turned the connection down. */
+const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * A connect that failed before the connection was made, by its error code: refused (a reset
- * or no route), or timed out (`ETIMEDOUT`: the kernel gave up resending the SYN, when the
- * router's own connect timeout is off or longer).
+ * The router's own resources ran out: descriptors (EMFILE, ENFILE), buffers or memory
+ * (ENOBUFS, ENOMEM), local ports (EADDRNOTAVAIL: no free ephemeral port for this
+ * destination; EADDRINUSE).
+ */
+const CONNECT_LOCAL = new Set([
+  'EMFILE',
+  'ENFILE',
+  'ENOBUFS',
+  'ENOMEM',
+  'EADDRNOTAVAIL',
+  'EADDRINUSE',
+]);
+
+/**
+ * The connect failure an error code alone tells, or undefined for a code that may also
+ * break an open connection (ECONNRESET, ETIMEDOUT, EPIPE, …). For an engine that cannot
+ * tell whether its connection was made when the error came (undici, h2c sessions).
+ */
+export const connectErrorKind = (code: string): FailureKind | undefined =>
+  CONNECT_REFUSED.has(code)
+    ? 'connect-refused'
+    : CONNECT_LOCAL.has(code)
+      ? 'connect-local'
+      : undefined;
+
+/**
+ * A connect that failed before the connection was made, by its error code: the router's own
+ * resources, a timeout (`ETIMEDOUT`: the kernel gave up resending the SYN, when the router's
+ * own connect timeout is off or longer), or else refused (ECONNRESET, or any other code: the
+ * connection to that Pod could not be made).
  */
 export const connectFailureKind = (code: string): FailureKind =>
-  isConnectRefused(code) ? 'connect-refused' : 'connect-timeout';
+  code === 'ETIMEDOUT' ? 'connect-timeout' : (connectErrorKind(code) ?? 'connect-refused');
 
 export interface UpstreamFailure {
   readonly kind: FailureKind;

@@ -9,8 +9,8 @@ import {
 } from 'node:http2';
 import {
   ClientGoneError,
+  connectErrorKind,
   type FailureKind,
-  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -146,8 +146,7 @@ function classify(failure: Error, requestBodyFailed: boolean): FailureKind {
   if (error instanceof ConnectTimeoutError) return 'connect-timeout';
   const code = (error as { code?: string }).code ?? '';
   if (UNWRITABLE_REQUEST.has(code)) return 'invalid-request';
-  if (isConnectRefused(code)) return 'connect-refused';
-  return 'connection-lost';
+  return connectErrorKind(code) ?? 'connection-lost';
 }
 
 /** One exchange: an HTTP/2 stream to the Pod streaming into the client's response. */

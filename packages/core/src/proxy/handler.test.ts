@@ -8,7 +8,7 @@ import type { RoundRobin } from '../balancer/round-robin.ts';
 import { ClientAddressResolver } from '../guards/client-address.ts';
 import { ClientLimits } from '../guards/client-limits.ts';
 import type { Endpoint, Route, RouteTable } from '../routes/types.ts';
-import type { UpstreamEngine } from './engine.ts';
+import type { FailureKind, UpstreamEngine } from './engine.ts';
 import { type ExchangeRecord, RouterProxy } from './handler.ts';
 import { writeRawProblem } from './problem.ts';
 
@@ -56,12 +56,16 @@ const tableOf = (only: Route): RouteTable => ({
 });
 
 /** A router proxy behind node:http, with a shared client-rate count that answers later. */
-async function serve(table: () => RouteTable) {
+async function serve(
+  table: () => RouteTable,
+  upstream: UpstreamEngine = engine,
+  eject: (key: string) => void = () => undefined,
+) {
   const records: ExchangeRecord[] = [];
   const proxy = new RouterProxy({
     table,
-    engine,
-    health: { eject: () => undefined },
+    engine: upstream,
+    health: { eject },
     options: {
       clientAddress: new ClientAddressResolver({ trustAll: false, trustedProxies: [] }),
       clientLimits: new ClientLimits({
@@ -148,6 +152,56 @@ describe('a throw on the request path after an await', () => {
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /balancer broke/);
     assert.deepEqual(unhandled, []);
+  });
+});
+
+describe('a connect failure, through the steps around the engine', () => {
+  const pod: Endpoint = {
+    key: '10.0.0.1:80',
+    origin: 'http://10.0.0.1:80',
+    ip: '10.0.0.1',
+    port: 80,
+    protocol: 'http1',
+    namespace: 'default',
+    podName: 'pod-1',
+  };
+  /** A single-Pod route whose engine fails every connect with `kind`. */
+  async function failing(kind: FailureKind) {
+    const ejected: string[] = [];
+    const only = route({
+      // The only Pod; nothing else to retry on.
+      balancer: { pick: (avoid?: Endpoint) => (avoid ? undefined : pod) } as RoundRobin<Endpoint>,
+    });
+    const upstream = {
+      forward: (_call, done) =>
+        done({ status: 0, failure: { kind, error: new Error(kind), responseStarted: false } }),
+      retainOnly: () => undefined,
+      close: () => Promise.resolve(),
+    } as UpstreamEngine;
+    const { port, records } = await serve(
+      () => tableOf(only),
+      upstream,
+      (key) => ejected.push(key),
+    );
+    const answer = await get(port);
+    return { answer, ejected, failure: records[0]?.failure };
+  }
+
+  it('ejects a Pod that refused the connection (502) or left it unanswered (504)', async () => {
+    const refused = await failing('connect-refused');
+    assert.equal(refused.answer.status, 502);
+    assert.deepEqual(refused.ejected, [pod.key]);
+    const timedOut = await failing('connect-timeout');
+    assert.equal(timedOut.answer.status, 504);
+    assert.deepEqual(timedOut.ejected, [pod.key]);
+  });
+
+  it('answers 502 and ejects nobody when the router itself could not connect', async () => {
+    const local = await failing('connect-local');
+    assert.equal(local.answer.status, 502);
+    assert.match(local.answer.body, /The router could not open a connection/);
+    assert.equal(local.failure, 'connect-local');
+    assert.deepEqual(local.ejected, []);
   });
 });
 

@@ -89,6 +89,11 @@ function problemFor(failure: UpstreamFailure, maxBodyBytes: number): Problem {
         detail:
           "The upstream's TLS certificate could not be verified, or its TLS handshake failed.",
       };
+    case 'connect-local':
+      return {
+        ...Problems.badGateway,
+        detail: 'The router could not open a connection to the upstream Pod.',
+      };
     case 'connect-timeout':
       return {
         ...Problems.gatewayTimeout,

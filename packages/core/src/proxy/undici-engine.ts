@@ -5,8 +5,8 @@ import type { BackendTls } from '../backends/types.ts';
 import type { Endpoint } from '../routes/types.ts';
 import {
   ClientGoneError,
+  connectErrorKind,
   type FailureKind,
-  isConnectRefused,
   RequestBodyTooLargeError,
   type UpstreamCall,
   type UpstreamEngine,
@@ -38,7 +38,8 @@ function classify(error: Error, requestBodyFailed: boolean): FailureKind {
   const code = (error as { code?: string }).code ?? '';
   // undici refused the request the router built (a Transfer-Encoding a hook set, …).
   if (code === 'UND_ERR_INVALID_ARG') return 'invalid-request';
-  if (isConnectRefused(code)) return 'connect-refused';
+  const connectKind = connectErrorKind(code);
+  if (connectKind !== undefined) return connectKind;
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-timeout';
   if (isTlsFailure(code)) return 'tls-handshake';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
