@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -269,6 +271,70 @@ for (const build of BUILDS) {
         socket.on('close', () => done(text));
       });
       assert.match(raw, /^HTTP\/1\.1 400/);
+    });
+  });
+
+  describe(`out of file descriptors (${build.tier} build)`, () => {
+    it('answers 502 connect-local when the router cannot open a socket, and ejects no Pod', async () => {
+      // One process (even in the WORKERS=2 run): the limit is set on the one that proxies.
+      const router = await startRouter(
+        build,
+        [
+          pod(build, {
+            name: 'app',
+            ip: '127.0.11.1',
+            ports: [app.port],
+            hosts: 'fd.example.com',
+            paths: `${app.port}:/`,
+          }),
+        ],
+        { WORKERS: '1' },
+      );
+      const pid = String(router.child.pid);
+      const limit = (soft: number | 'unlimited') =>
+        execFileSync('prlimit', ['--pid', pid, `--nofile=${soft}:`]);
+      const original = execFileSync('prlimit', [
+        '--pid',
+        pid,
+        '--nofile',
+        '-o',
+        'SOFT',
+        '--noheadings',
+      ])
+        .toString()
+        .trim();
+      try {
+        // Room for exactly one more descriptor: the client's connection takes it, so the
+        // socket to the Pod fails with EMFILE (the router's failure, not the Pod's). The
+        // limit bounds descriptor numbers: below it, exactly one number is free.
+        const open = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+        let free = 0;
+        let below = 0;
+        while (free < 2) if (!open.has(below++)) free++;
+        limit(below - 1);
+        const raw = await rawExchange(
+          router.port,
+          'GET / HTTP/1.1\r\nHost: fd.example.com\r\nConnection: close\r\n\r\n',
+        );
+        assert.match(raw, /^HTTP\/1\.1 502 /);
+        assert.match(raw, /The router could not open a connection/);
+        limit(Number(original) || 'unlimited');
+        const metrics = (await router.admin('/metrics')).body;
+        assert.match(
+          metrics,
+          /podrouter_upstream_failures_total\{tier="\w+",kind="connect-local"\} [1-9]/,
+        );
+        assert.doesNotMatch(metrics, /kind="connect-(refused|timeout)"/);
+        const routes = (await router.admin('/routes')).json<{ ejectedEndpoints: string[] }>();
+        assert.deepEqual(routes.ejectedEndpoints, []);
+        // With descriptors back, the same Pod answers.
+        assert.equal(
+          (await send({ port: router.port, host: 'fd.example.com', path: '/' })).status,
+          200,
+        );
+      } finally {
+        await router.stop();
+      }
     });
   });
 
