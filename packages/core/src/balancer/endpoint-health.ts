@@ -1,5 +1,5 @@
 /**
- * Passive health: an endpoint that refused a connection is ejected for a while, so the
+ * Passive health: an endpoint that refused or timed out a connection is ejected for a while, so the
  * balancer stops sending it traffic without any active probing. Kept outside the route
  * table so the knowledge survives table swaps.
  */

@@ -666,7 +666,7 @@ export const ROUTER_SETTINGS = [
     key: 'ejectionMs',
     env: 'EJECTION_DURATION',
     flag: '--ejection-duration',
-    description: 'How long a Pod endpoint that refused a connection gets no traffic.',
+    description: 'How long a Pod endpoint that refused or timed out a connection gets no traffic.',
     default: () => '10s',
     parse: duration,
   }),
