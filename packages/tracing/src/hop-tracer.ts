@@ -121,20 +121,29 @@ interface Attempt {
   readonly endpoint: AttributeBlock;
 }
 
-/**
- * One exchange. Unsampled, it holds only what propagation needs; sampled, also what the
- * SERVER span is made of when the exchange ends (read at the start where the core may
- * change it later: the socket may be gone, `req.url` is normalised when routed).
- */
-interface Hop {
+/** What every exchange keeps: the ids and headers the upstream request propagates. */
+interface Propagated {
   readonly traceId: string;
   readonly spanId: string;
-  /** The caller's span id; '' for a new trace. */
-  readonly parentSpanId: string;
-  readonly sampled: boolean;
   /** Inbound `tracestate`, re-serialized; undefined when there was none. */
   readonly traceState: string | undefined;
   readonly baggage: string | undefined;
+}
+
+/** An exchange the sampler dropped: propagation only, no span, nothing more to record. */
+interface UnsampledHop extends Propagated {
+  readonly sampled: false;
+}
+
+/**
+ * An exchange whose spans are exported: also what the SERVER span is made of when the
+ * exchange ends (read at the start where the core may change it later: the socket may be
+ * gone, `req.url` is normalised when routed).
+ */
+interface SampledHop extends Propagated {
+  readonly sampled: true;
+  /** The caller's span id; '' for a new trace. */
+  readonly parentSpanId: string;
   readonly start: number;
   readonly url: string | undefined;
   readonly upgrade: boolean;
@@ -147,6 +156,8 @@ interface Hop {
   decision: 'allow' | 'deny' | 'error' | undefined;
   events: SpanEvent[] | undefined;
 }
+
+type Hop = UnsampledHop | SampledHop;
 
 const NO_EVENTS: readonly SpanEvent[] = [];
 
@@ -281,22 +292,30 @@ export class HopTracer {
     const ids = parent === undefined ? randomIds(4) : randomIds(2);
     const at = parent === undefined ? 32 : 0;
     const traceId = parent === undefined ? ids.slice(0, 32) : parent.traceId;
-    // The sampler decides first; the rest is kept only for spans that are exported.
+    // The sampler decides first: a dropped exchange keeps what propagation needs and its
+    // later events return at once (the sampled flag is their first check).
     const sampled = this.#sampler(traceId, parent);
+    const spanId = ids.slice(at, at + 16);
+    const traceState = parent?.traceState;
+    const baggage = headers.baggage === undefined ? undefined : carriedBaggage(headers);
+    if (!sampled) {
+      this.#hops.set(req, { traceId, spanId, traceState, baggage, sampled });
+      return;
+    }
     const socket = req.socket;
     this.#hops.set(req, {
       traceId,
-      spanId: ids.slice(at, at + 16),
-      parentSpanId: parent?.spanId ?? '',
+      spanId,
+      traceState,
+      baggage,
       sampled,
-      traceState: parent?.traceState,
-      baggage: headers.baggage === undefined ? undefined : carriedBaggage(headers),
-      start: sampled ? now() : 0,
+      parentSpanId: parent?.spanId ?? '',
+      start: now(),
       url: req.url,
       upgrade,
-      encrypted: sampled && 'encrypted' in socket,
-      localPort: sampled ? socket.localPort : undefined,
-      remoteAddress: sampled ? socket.remoteAddress : undefined,
+      encrypted: 'encrypted' in socket,
+      localPort: socket.localPort,
+      remoteAddress: socket.remoteAddress,
       client: undefined,
       firstClientSpanId: ids.slice(at + 16),
       decision: undefined,
@@ -307,13 +326,12 @@ export class HopTracer {
   onPolicyDecision = (message: unknown): void => {
     const { req, answer } = message as PolicyDecisionMessage;
     const hop = this.#hops.get(req);
-    if (hop === undefined) return;
+    if (hop === undefined || !hop.sampled) return;
     if (answer === undefined) {
       hop.decision = 'allow';
       return;
     }
     hop.decision = answer.status >= 500 ? 'error' : 'deny';
-    if (!hop.sampled) return;
     hop.events ??= [];
     hop.events.push({
       name: POLICY_DENIED_EVENT,
@@ -351,7 +369,7 @@ export class HopTracer {
     if (hop.baggage !== undefined) headers.push('baggage', hop.baggage);
   };
 
-  #startClient(hop: Hop, message: UpstreamRequestMessage): string {
+  #startClient(hop: SampledHop, message: UpstreamRequestMessage): string {
     const { req, route, endpoint, retries, upgrade } = message;
     const method = upperMethod(req.method);
     const attributes: AttributeList = [];
@@ -374,8 +392,9 @@ export class HopTracer {
   onUpstreamResponse = (message: unknown): void => {
     const { req, status, failure } = message as UpstreamResponseMessage;
     const hop = this.#hops.get(req);
-    const client = hop?.client;
-    if (hop === undefined || client === undefined) return;
+    if (hop === undefined || !hop.sampled) return;
+    const client = hop.client;
+    if (client === undefined) return;
     hop.client = undefined;
     const attributes = client.attributes;
     if (status > 0) attributes.push(K.statusCode, status);
@@ -394,7 +413,7 @@ export class HopTracer {
     this.#endClient(hop, client, code, statusMessage);
   };
 
-  #endClient(hop: Hop, client: Attempt, statusCode: number, statusMessage: string): void {
+  #endClient(hop: SampledHop, client: Attempt, statusCode: number, statusMessage: string): void {
     this.#finish({
       traceId: hop.traceId,
       spanId: client.spanId,
