@@ -193,6 +193,45 @@ describe('HopTracer', () => {
     assert.equal(headers[1], `00-${hop?.traceId}-${hop?.spanId}-00`);
   });
 
+  it('carries an unsampled parent on with its trace state and baggage, and forgets the exchange at its end', () => {
+    const { spans, tracer } = setup(createSampler('parentbased_always_on', 1));
+    const req = fakeReq({
+      traceparent: `00-${'5'.repeat(32)}-${'6'.repeat(16)}-00`,
+      tracestate: 'vendor=abc',
+      baggage: 'tenant=blue',
+    });
+    const keys = Object.keys(req);
+    tracer.onRequestStart({ req, res: undefined, upgrade: false, socket: req.socket });
+    tracer.onPolicyDecision({ req, route, answer: undefined });
+    const headers = ['traceparent', 'stale', 'x-other', 'kept'];
+    tracer.onUpstreamRequest({ req, route, endpoint, headers, retries: 0, upgrade: false });
+    tracer.onUpstreamResponse({
+      req,
+      endpoint,
+      status: 503,
+      retries: 0,
+      failure: undefined,
+      upgrade: false,
+    });
+    const hop = tracer.ids(req);
+    assert.deepEqual(hop, { traceId: '5'.repeat(32), spanId: hop?.spanId, sampled: false });
+    assert.deepEqual(headers, [
+      'x-other',
+      'kept',
+      'traceparent',
+      `00-${'5'.repeat(32)}-${hop?.spanId}-00`,
+      'tracestate',
+      'vendor=abc',
+      'baggage',
+      'tenant=blue',
+    ]);
+    // The tracer's state is invisible to the request's other readers, and gone at the end.
+    assert.deepEqual(Object.keys(req), keys);
+    tracer.onRequestEnd(record(req, {}));
+    assert.equal(tracer.ids(req), undefined);
+    assert.equal(spans.length, 0);
+  });
+
   it('follows a sampled parent under parentbased_traceidratio 0', () => {
     const { spans, tracer } = setup(createSampler('parentbased_traceidratio', 0));
     const req = fakeReq({ traceparent: `00-${'3'.repeat(32)}-${'4'.repeat(16)}-01` });

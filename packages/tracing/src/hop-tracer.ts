@@ -121,20 +121,29 @@ interface Attempt {
   readonly endpoint: AttributeBlock;
 }
 
-/**
- * One exchange. Unsampled, it holds only what propagation needs; sampled, also what the
- * SERVER span is made of when the exchange ends (read at the start where the core may
- * change it later: the socket may be gone, `req.url` is normalised when routed).
- */
-interface Hop {
+/** What every exchange keeps: the ids and headers the upstream request propagates. */
+interface Propagated {
   readonly traceId: string;
   readonly spanId: string;
-  /** The caller's span id; '' for a new trace. */
-  readonly parentSpanId: string;
-  readonly sampled: boolean;
   /** Inbound `tracestate`, re-serialized; undefined when there was none. */
   readonly traceState: string | undefined;
   readonly baggage: string | undefined;
+}
+
+/** An exchange the sampler dropped: propagation only, no span, nothing more to record. */
+interface UnsampledHop extends Propagated {
+  readonly sampled: false;
+}
+
+/**
+ * An exchange whose spans are exported: also what the SERVER span is made of when the
+ * exchange ends (read at the start where the core may change it later: the socket may be
+ * gone, `req.url` is normalised when routed).
+ */
+interface SampledHop extends Propagated {
+  readonly sampled: true;
+  /** The caller's span id; '' for a new trace. */
+  readonly parentSpanId: string;
   readonly start: number;
   readonly url: string | undefined;
   readonly upgrade: boolean;
@@ -147,6 +156,11 @@ interface Hop {
   decision: 'allow' | 'deny' | 'error' | undefined;
   events: SpanEvent[] | undefined;
 }
+
+type Hop = UnsampledHop | SampledHop;
+
+/** A request as the tracer annotates it (see `HopTracer.#slot`). */
+type Carrier = Record<symbol, Hop | undefined>;
 
 const NO_EVENTS: readonly SpanEvent[] = [];
 
@@ -244,15 +258,30 @@ function methodAttributes(upper: string, method: string | undefined, into: Attri
  * request and one CLIENT span per upstream attempt, both children of the caller's context.
  * A span is plain data (SpanData) handed to `finish` when it ends — in the router, the
  * batcher that encodes it to OTLP. An unsampled request gets ids for propagation and
- * nothing else. State lives in a WeakMap keyed by the request, so an exchange that never
- * ends leaks nothing.
+ * nothing else, and its later events return at once. State lives on the request (under a
+ * symbol of the tracer's own), so an exchange that never ends leaks nothing.
  */
 export class HopTracer {
   readonly #sampler: Sampler;
   readonly #finish: (span: SpanData) => void;
   readonly #tier: string;
   readonly #keyHeader: string;
-  readonly #hops = new WeakMap<IncomingMessage, Hop>();
+  /**
+   * The exchange's state lives on its request, under a symbol of this tracer's own: a
+   * property load instead of a WeakMap lookup on each of the five events (the WeakMap was
+   * most of an unsampled exchange's cost), gone with the request as a WeakMap entry would be,
+   * and cleared when the exchange ends. Symbol keys are invisible to `Object.keys`, `for…in`
+   * and JSON, and to every other reader of the request.
+   */
+  readonly #slot = Symbol('podrouter.hop');
+
+  #hop(req: IncomingMessage): Hop | undefined {
+    return (req as unknown as Carrier)[this.#slot];
+  }
+
+  #keep(req: IncomingMessage, hop: Hop | undefined): void {
+    (req as unknown as Carrier)[this.#slot] = hop;
+  }
 
   constructor(options: {
     sampler: Sampler;
@@ -268,7 +297,7 @@ export class HopTracer {
 
   /** The ids of the SERVER span of `req`, for access logs. */
   ids(req: IncomingMessage): { traceId: string; spanId: string; sampled: boolean } | undefined {
-    const hop = this.#hops.get(req);
+    const hop = this.#hop(req);
     if (hop === undefined) return undefined;
     return { traceId: hop.traceId, spanId: hop.spanId, sampled: hop.sampled };
   }
@@ -281,22 +310,30 @@ export class HopTracer {
     const ids = parent === undefined ? randomIds(4) : randomIds(2);
     const at = parent === undefined ? 32 : 0;
     const traceId = parent === undefined ? ids.slice(0, 32) : parent.traceId;
-    // The sampler decides first; the rest is kept only for spans that are exported.
+    // The sampler decides first: a dropped exchange keeps what propagation needs and its
+    // later events return at once (the sampled flag is their first check).
     const sampled = this.#sampler(traceId, parent);
+    const spanId = ids.slice(at, at + 16);
+    const traceState = parent?.traceState;
+    const baggage = headers.baggage === undefined ? undefined : carriedBaggage(headers);
+    if (!sampled) {
+      this.#keep(req, { traceId, spanId, traceState, baggage, sampled });
+      return;
+    }
     const socket = req.socket;
-    this.#hops.set(req, {
+    this.#keep(req, {
       traceId,
-      spanId: ids.slice(at, at + 16),
-      parentSpanId: parent?.spanId ?? '',
+      spanId,
+      traceState,
+      baggage,
       sampled,
-      traceState: parent?.traceState,
-      baggage: headers.baggage === undefined ? undefined : carriedBaggage(headers),
-      start: sampled ? now() : 0,
+      parentSpanId: parent?.spanId ?? '',
+      start: now(),
       url: req.url,
       upgrade,
-      encrypted: sampled && 'encrypted' in socket,
-      localPort: sampled ? socket.localPort : undefined,
-      remoteAddress: sampled ? socket.remoteAddress : undefined,
+      encrypted: 'encrypted' in socket,
+      localPort: socket.localPort,
+      remoteAddress: socket.remoteAddress,
       client: undefined,
       firstClientSpanId: ids.slice(at + 16),
       decision: undefined,
@@ -306,14 +343,13 @@ export class HopTracer {
 
   onPolicyDecision = (message: unknown): void => {
     const { req, answer } = message as PolicyDecisionMessage;
-    const hop = this.#hops.get(req);
-    if (hop === undefined) return;
+    const hop = this.#hop(req);
+    if (hop === undefined || !hop.sampled) return;
     if (answer === undefined) {
       hop.decision = 'allow';
       return;
     }
     hop.decision = answer.status >= 500 ? 'error' : 'deny';
-    if (!hop.sampled) return;
     hop.events ??= [];
     hop.events.push({
       name: POLICY_DENIED_EVENT,
@@ -325,7 +361,7 @@ export class HopTracer {
   onUpstreamRequest = (message: unknown): void => {
     const attempt = message as UpstreamRequestMessage;
     const { req, headers, retries } = attempt;
-    const hop = this.#hops.get(req);
+    const hop = this.#hop(req);
     if (hop === undefined) return;
     // The upstream request carries a new CLIENT span's id when this hop is sampled. When it
     // is not, a CLIENT span would never be exported, so none is made; the upstream still
@@ -351,7 +387,7 @@ export class HopTracer {
     if (hop.baggage !== undefined) headers.push('baggage', hop.baggage);
   };
 
-  #startClient(hop: Hop, message: UpstreamRequestMessage): string {
+  #startClient(hop: SampledHop, message: UpstreamRequestMessage): string {
     const { req, route, endpoint, retries, upgrade } = message;
     const method = upperMethod(req.method);
     const attributes: AttributeList = [];
@@ -373,9 +409,10 @@ export class HopTracer {
 
   onUpstreamResponse = (message: unknown): void => {
     const { req, status, failure } = message as UpstreamResponseMessage;
-    const hop = this.#hops.get(req);
-    const client = hop?.client;
-    if (hop === undefined || client === undefined) return;
+    const hop = this.#hop(req);
+    if (hop === undefined || !hop.sampled) return;
+    const client = hop.client;
+    if (client === undefined) return;
     hop.client = undefined;
     const attributes = client.attributes;
     if (status > 0) attributes.push(K.statusCode, status);
@@ -394,7 +431,7 @@ export class HopTracer {
     this.#endClient(hop, client, code, statusMessage);
   };
 
-  #endClient(hop: Hop, client: Attempt, statusCode: number, statusMessage: string): void {
+  #endClient(hop: SampledHop, client: Attempt, statusCode: number, statusMessage: string): void {
     this.#finish({
       traceId: hop.traceId,
       spanId: client.spanId,
@@ -416,9 +453,9 @@ export class HopTracer {
   onRequestEnd = (message: unknown): void => {
     const record = message as ExchangeRecord;
     const { req, route, endpoint, status, failure, retries } = record;
-    const hop = this.#hops.get(req);
+    const hop = this.#hop(req);
     if (hop === undefined) return;
-    this.#hops.delete(req);
+    this.#keep(req, undefined);
     if (!hop.sampled) return;
     if (hop.client !== undefined) this.#endClient(hop, hop.client, OtlpStatus.UNSET, '');
     const method = upperMethod(req.method);
