@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import { connect as connectHttp2, constants as http2Constants } from 'node:http2';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { BUILDS, pod, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
+import { BUILDS, podServing, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
 import {
   type RecordingBackend,
   rawClient,
@@ -98,22 +98,7 @@ before(async () => {
     for (const engine of ENGINES) {
       routers[engine] = await startRouter(
         build,
-        [
-          pod(build, {
-            name: 'app',
-            ip: backend.host,
-            ports: [backend.port],
-            hosts: HOST,
-            paths: `${backend.port}:/`,
-          }),
-          pod(build, {
-            name: 'big',
-            ip: big.host,
-            ports: [big.port],
-            hosts: BIG_HOST,
-            paths: `${big.port}:/`,
-          }),
-        ],
+        [podServing(build, 'app', backend, HOST), podServing(build, 'big', big, BIG_HOST)],
         {
           SERVER_ENGINE: engine,
           // A body the router no longer reads is bounded by the discard, not by this.
@@ -138,6 +123,23 @@ after(async () => {
 const statuses = (text: string) =>
   [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * Waits (at most 10 s) for the big Pod's open exchange (`before`: its cuts so far) to be cut,
+ * and checks it was, within 7 s of `started`: 1 s without progress, checked once a second,
+ * after the socket buffers on the way filled.
+ */
+async function podLetGo(before: number, started: number, what: string): Promise<void> {
+  while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
+  const ms = performance.now() - started;
+  assert.equal(big.cut(), before + 1, `${what} is still open after ${ms} ms`);
+  assert.ok(ms < 7000, `let go after ${Math.round(ms)} ms`);
+}
+
+/** A WebSocket upgrade request for `path` on the big Pod's host. */
+const websocketUpgrade = (path: string) =>
+  `GET ${path} HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
 
 /** A client that connects and reads nothing (its socket paused), until `resume()`. */
 async function nonReader(port: number) {
@@ -275,11 +277,7 @@ for (const build of BUILDS)
         const started = performance.now();
         // Far more than every socket buffer on the way holds: the answer stalls.
         client.socket.write(`GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\n\r\n`);
-        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
-        const ms = performance.now() - started;
-        assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
-        // 1 s without progress, checked once a second, after the buffers filled.
-        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        await podLetGo(before, started, 'the Pod exchange');
         assert.equal(await sendTimeouts(routers[engine]), counted + 1);
         client.socket.destroy();
       });
@@ -295,10 +293,7 @@ for (const build of BUILDS)
           const stream = session.request({ ':path': '/big/100000000', ':authority': BIG_HOST });
           stream.on('error', () => undefined);
           const started = performance.now();
-          while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
-          const ms = performance.now() - started;
-          assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
-          assert.ok(ms < 7000, `reset after ${Math.round(ms)} ms`);
+          await podLetGo(before, started, 'the Pod exchange');
           if (!stream.closed) await once(stream, 'close');
           assert.equal(stream.rstCode, http2Constants.NGHTTP2_CANCEL);
           assert.equal(await sendTimeouts(routers[engine]), counted + 1);
@@ -330,14 +325,8 @@ for (const build of BUILDS)
         const counted = await sendTimeouts(routers[engine]);
         const client = await nonReader(port());
         const started = performance.now();
-        client.socket.write(
-          `GET /big/100000000 HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-        );
-        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
-        const ms = performance.now() - started;
-        assert.equal(big.cut(), before + 1, `the tunnel is still open after ${ms} ms`);
-        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        client.socket.write(websocketUpgrade('/big/100000000'));
+        await podLetGo(before, started, 'the tunnel');
         assert.equal(await sendTimeouts(routers[engine]), counted + 1);
         client.socket.resume();
         while (!client.closed() && performance.now() - started < 15_000) await sleep(100);
@@ -352,14 +341,8 @@ for (const build of BUILDS)
         const counted = await sendTimeouts(routers[engine]);
         const client = await nonReader(port());
         const started = performance.now();
-        client.socket.write(
-          `GET /big/100000000?plain HTTP/1.1\r\nHost: ${BIG_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-        );
-        while (big.cut() === before && performance.now() - started < 10_000) await sleep(100);
-        const ms = performance.now() - started;
-        assert.equal(big.cut(), before + 1, `the Pod exchange is still open after ${ms} ms`);
-        assert.ok(ms < 7000, `closed after ${Math.round(ms)} ms`);
+        client.socket.write(websocketUpgrade('/big/100000000?plain'));
+        await podLetGo(before, started, 'the Pod exchange');
         assert.equal(await sendTimeouts(routers[engine]), counted + 1);
         client.socket.destroy();
       });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
+import { BUILDS, podServing, type RunningRouter, startRouter } from '../support/harness.ts';
 import {
   type RecordingBackend,
   rawClient,
@@ -85,22 +85,7 @@ before(async () => {
       const ws = slowUpgrade[engine];
       routers[engine] = await startRouter(
         build,
-        [
-          pod(build, {
-            name: 'app',
-            ip: backend.host,
-            ports: [backend.port],
-            hosts: HOST,
-            paths: `${backend.port}:/`,
-          }),
-          pod(build, {
-            name: 'slow-ws',
-            ip: ws.host,
-            ports: [ws.port],
-            hosts: SLOW_WS_HOST,
-            paths: `${ws.port}:/`,
-          }),
-        ],
+        [podServing(build, 'app', backend, HOST), podServing(build, 'slow-ws', ws, SLOW_WS_HOST)],
         {
           SERVER_ENGINE: engine,
           CLIENT_HEADER_TIMEOUT: '1s',

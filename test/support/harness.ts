@@ -90,6 +90,15 @@ export function pod(build: BuildUnderTest, options: PodOptions): Record<string, 
   };
 }
 
+/** A Pod whose every path on `hosts` goes to the backend listening at `at`. */
+export const podServing = (
+  build: BuildUnderTest,
+  name: string,
+  at: { readonly host: string; readonly port: number },
+  hosts: string,
+): Record<string, unknown> =>
+  pod(build, { name, ip: at.host, ports: [at.port], hosts, paths: `${at.port}:/` });
+
 export function secret(
   namespace: string,
   name: string,
