@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BUILDS, pod, type RunningRouter, startRouter } from '../support/harness.ts';
+import { BUILDS, pod, ROOT, type RunningRouter, startRouter } from '../support/harness.ts';
 import {
   type RecordingBackend,
   rawClient,
@@ -198,3 +198,51 @@ for (const build of BUILDS)
       });
     });
   }
+
+for (const build of BUILDS) {
+  describe(`propagation fields and the engine's field checks (${build.tier} build)`, () => {
+    let router: RunningRouter;
+
+    before(async () => {
+      router = await startRouter(
+        build,
+        [
+          pod(build, {
+            name: 'alive',
+            namespace: 'retry',
+            ip: backend.host,
+            ports: [backend.port],
+            hosts: HOST,
+            paths: `${backend.port}:/`,
+          }),
+        ],
+        {
+          HOOKS_MODULE: `${ROOT}/test/http1/injecting-hooks.ts`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0',
+        },
+      );
+    });
+    after(() => router.stop());
+
+    it("still checks the fields after the client's when the tracer removes inbound propagation fields", async () => {
+      backend.reset();
+      // Each inbound propagation field the tracer removes moves the fields after it up a
+      // position: the router's own X-Forwarded-* (here from a Host a hook changed) must not
+      // move into the part the strict parser vouched for and skip the engine's check.
+      for (const extra of [
+        '',
+        'baggage: a=1\r\n'.repeat(4),
+        'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\ntracestate: a=b\r\nbaggage: a=1\r\nbaggage: b=2\r\n',
+      ]) {
+        const { text } = await rawClient(router.port, [
+          `GET /inject-host-copy HTTP/1.1\r\nHost: ${HOST}\r\n${extra}Connection: close\r\n\r\n`,
+        ]);
+        assert.notEqual(statusOf(text), 200, `${JSON.stringify(extra)} -> ${text.slice(0, 200)}`);
+      }
+      assert.doesNotMatch(backend.bytes(), /X-Injected/i);
+      assert.deepEqual(backend.requests, []);
+    });
+  });
+}

@@ -29,6 +29,10 @@ export default defineHooks([
         const raw = context.req.rawHeaders;
         for (let i = 0; i < raw.length; i += 2)
           if (raw[i]?.toLowerCase() === 'x-client') raw[i + 1] = INJECTED;
+      } else if (path.endsWith('/inject-host-copy')) {
+        // The request's parsed Host changed (the client's fields untouched): the router's own
+        // X-Forwarded-Host is made from it, after the fields the strict parser vouches for.
+        context.req.headers.host = INJECTED;
       } else if (path.endsWith('/drop-first-field')) {
         // Removes the client's first field: the ones after it move up a position.
         context.req.rawHeaders.splice(0, 2);
