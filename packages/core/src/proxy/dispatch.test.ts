@@ -4,6 +4,7 @@ import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { EndpointHealth } from '../balancer/endpoint-health.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
+import { channels } from '../observability/channels.ts';
 import type { Endpoint, Route } from '../routes/types.ts';
 import {
   type Attempt,
@@ -184,5 +185,43 @@ describe('dispatch steps', () => {
     const { base } = scripted([{ status: 204 }]);
     const { outcome } = run(compose(base, publishAttempts), exchangeFor([EP1]), EP1);
     assert.equal(outcome.status, 204);
+  });
+
+  it('shrinks the fields the parser vouched for to those a subscriber left in place', () => {
+    const exchange = exchangeFor([EP1]);
+    // Two client fields the strict parser read, then the router's own.
+    exchange.headers = ['accept', '*/*', 'baggage', 'a=1', 'x-forwarded-host', 'h'];
+    exchange.checkedHeaders = 4;
+    const seen: number[] = [];
+    const base: Dispatch = (ex, attempt, done) => {
+      seen.push(ex.checkedHeaders);
+      done(attempt.retries === 0 ? failure('connection-lost') : { status: 200 }, attempt);
+    };
+    // As the tracer does: the inbound propagation field removed, its own appended.
+    const removeBaggage = (message: unknown) => {
+      const { headers } = message as { headers: string[] };
+      const at = headers.indexOf('baggage');
+      if (at >= 0) headers.splice(at, 2);
+      headers.push('traceparent', '00-x');
+    };
+    channels.upstreamRequest.subscribe(removeBaggage);
+    try {
+      run(compose(base, retryOnce, publishAttempts), exchange, EP1);
+    } finally {
+      channels.upstreamRequest.unsubscribe(removeBaggage);
+    }
+    // X-Forwarded-Host moved up to position 2: only `accept` stays vouched for, on each attempt.
+    assert.deepEqual(seen, [2, 2]);
+    const untouched = exchangeFor([EP1]);
+    untouched.headers = ['accept', '*/*', 'x-forwarded-host', 'h'];
+    untouched.checkedHeaders = 2;
+    const keep = (message: unknown) => (message as { headers: string[] }).headers.push('a', 'b');
+    channels.upstreamRequest.subscribe(keep);
+    try {
+      run(compose(scripted([]).base, publishAttempts), untouched, EP1);
+    } finally {
+      channels.upstreamRequest.unsubscribe(keep);
+    }
+    assert.equal(untouched.checkedHeaders, 2, 'fields left in place stay vouched for');
   });
 });

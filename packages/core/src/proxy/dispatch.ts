@@ -81,22 +81,40 @@ export const ejectOnConnectFailure =
     });
   };
 
-/** Diagnostics-channel events for each attempt (tracing subscribes to them). */
+/** How many leading entries of `now` are still `before`'s, in whole name/value pairs. */
+function samePrefix(before: readonly string[], now: readonly string[]): number {
+  const length = Math.min(before.length, now.length);
+  let i = 0;
+  while (i < length && before[i] === now[i]) i++;
+  return i - (i % 2);
+}
+
+/**
+ * Diagnostics-channel events for each attempt (tracing subscribes to them). A subscriber may
+ * rewrite the upstream fields (the tracer removes the inbound propagation fields and appends
+ * its own): the entries the strict parser vouched for (`checkedHeaders`) shrink to those still
+ * in place, so a field that moved up into that prefix is checked by the engine all the same.
+ */
 export const publishAttempts: Interceptor = (next) => (exchange, attempt, done) => {
   if (!channels.upstreamRequest.hasSubscribers && !channels.upstreamResponse.hasSubscribers) {
     next(exchange, attempt, done);
     return;
   }
   const { req, route, upgrade } = exchange;
-  if (channels.upstreamRequest.hasSubscribers)
+  if (channels.upstreamRequest.hasSubscribers) {
+    const headers = exchange.headers;
+    const checked = exchange.checkedHeaders;
+    const vouched = checked > 0 ? headers.slice(0, checked) : undefined;
     channels.upstreamRequest.publish({
       req,
       route,
       endpoint: attempt.endpoint,
-      headers: exchange.headers,
+      headers,
       retries: attempt.retries,
       upgrade,
     });
+    if (vouched !== undefined) exchange.checkedHeaders = samePrefix(vouched, exchange.headers);
+  }
   next(exchange, attempt, (outcome, settled) => {
     if (channels.upstreamResponse.hasSubscribers)
       channels.upstreamResponse.publish({
